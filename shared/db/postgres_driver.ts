@@ -1,0 +1,66 @@
+import postgres from "postgres";
+import type { Db, Queryable, SqlParam } from "./db.ts";
+
+/** Options of {@link connectPostgres}. */
+export interface PostgresOptions {
+  /** Pool size. @default {10} */
+  max?: number;
+  /** Schema put first on every connection's search_path. @default {undefined (server default)} */
+  schema?: string;
+  /** Shown in pg_stat_activity. @default {"semantik"} */
+  applicationName?: string;
+  /** Whether to use named prepared statements (off for pgbouncer-like multiplexers). @default {true} */
+  prepare?: boolean;
+}
+
+// int8 (20) arrives as a number: counts and sizes stay far below 2^53.
+const TYPES = {
+  int8: {
+    to: 20,
+    from: [20],
+    serialize: (x: unknown) => String(x),
+    parse: (x: string) => Number(x),
+  },
+} as const;
+
+type Sql = postgres.Sql<Record<string, unknown>>;
+
+function queryable(sql: Sql | postgres.TransactionSql<Record<string, unknown>>): Queryable {
+  return {
+    async query<T>(text: string, params: readonly SqlParam[] = []): Promise<T[]> {
+      const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      return Array.from(rows) as T[];
+    },
+  };
+}
+
+/** Connects to a Postgres server with postgres.js. */
+export function connectPostgres(url: string, options: PostgresOptions = {}): Db {
+  const { max = 10, schema, applicationName = "semantik", prepare = true } = options;
+  const sql: Sql = postgres(url, {
+    max,
+    prepare,
+    types: TYPES as unknown as Record<string, postgres.PostgresType>,
+    onnotice: () => {},
+    idle_timeout: 60,
+    connect_timeout: 10,
+    connection: {
+      application_name: applicationName,
+      ...(schema ? { search_path: `"${schema.replaceAll('"', '""')}",public` } : {}),
+    },
+  });
+  const q = queryable(sql);
+  return {
+    driver: "postgres",
+    query: q.query,
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      return await sql.begin((tx) => fn(queryable(tx))) as T;
+    },
+    async exec(script: string): Promise<void> {
+      await sql.unsafe(script).simple();
+    },
+    async close(): Promise<void> {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * @semantik/shared: configuration, database, Redis, logging and the domain library used by the
+ * api, worker and scheduler members.
+ */
+export * from "./config/config.ts";
+export * from "./log/logger.ts";
+export * from "./db/db.ts";
+export * from "./db/postgres_driver.ts";
+export * from "./db/pglite_driver.ts";
+export * from "./db/open.ts";
+export * from "./db/migrate.ts";
+export * from "./redis/redis.ts";

@@ -1,0 +1,3 @@
+/** Test helpers: real Postgres, PGlite and Redis with per-test isolation. */
+export * from "./db.ts";
+export * from "./redis.ts";
