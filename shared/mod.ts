@@ -10,3 +10,4 @@ export * from "./db/pglite_driver.ts";
 export * from "./db/open.ts";
 export * from "./db/migrate.ts";
 export * from "./redis/redis.ts";
+export * from "./errors.ts";

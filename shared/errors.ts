@@ -1,0 +1,61 @@
+/**
+ * Errors that callers catch by kind. An {@link AppError} carries the machine code and HTTP status
+ * of API.md's error shape, so a domain function deep in `shared/` can say "422 unknown_model" and
+ * the API's one error handler turns it into the response body.
+ */
+
+export type ErrorCode =
+  | "invalid_request"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "payload_too_large"
+  | "path_not_allowed"
+  | "unknown_model"
+  | "chunk_too_large"
+  | "rate_limited"
+  | "unavailable"
+  | "internal";
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  path_not_allowed: 422,
+  unknown_model: 422,
+  chunk_too_large: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+};
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = "AppError";
+    this.code = code;
+    this.status = STATUS[code];
+    this.details = details;
+  }
+}
+
+/**
+ * Thrown by a job handler that cannot run now but should later (GPU memory short, a dependency
+ * briefly down). The queue re-schedules the job after `delayMs` without counting it as a failure.
+ */
+export class RetryLaterError extends Error {
+  readonly delayMs: number;
+  constructor(message: string, delayMs: number) {
+    super(message);
+    this.name = "RetryLaterError";
+    this.delayMs = delayMs;
+  }
+}
