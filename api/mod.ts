@@ -1,1 +1,3 @@
-export {};
+/** @semantik/api: the HTTP/WebSocket application and its server. */
+export { type ApiEnv, createApp } from "./app.ts";
+export { type ApiServer, startApi, type StartApiOptions } from "./server.ts";

@@ -11,3 +11,5 @@ export * from "./db/open.ts";
 export * from "./db/migrate.ts";
 export * from "./redis/redis.ts";
 export * from "./errors.ts";
+export * from "./runtime/runtime.ts";
+export * from "./redis/private_server.ts";

@@ -1,0 +1,66 @@
+/**
+ * `deno task dev`: the whole system in one process on embedded defaults.
+ * - DATABASE_URL unset: PGlite under DATA_DIR holds metadata and vectors (pgvector store).
+ * - REDIS_URL unset and nothing answering at redis://127.0.0.1:6379: a private redis-server is
+ *   started for the session (and stopped with it) when one is installed.
+ * - API, worker and scheduler roles run on one runtime; Ctrl-C stops them in order.
+ */
+import {
+  configureLogging,
+  createRuntime,
+  getLogger,
+  hasBinary,
+  loadConfigOrExit,
+  pingRedis,
+  type PrivateRedis,
+  startPrivateRedis,
+} from "@semantik/shared";
+import { startApi } from "@semantik/api";
+
+const env = Deno.env.toObject();
+const config = loadConfigOrExit(env);
+configureLogging({
+  level: config.logLevel,
+  format: config.environment === "production" ? "json" : "pretty",
+});
+const log = getLogger("dev");
+
+let privateRedis: PrivateRedis | undefined;
+if (!(await pingRedis(config.redisUrl))) {
+  if (env.REDIS_URL) {
+    log.error(`Cannot start: Redis does not answer at REDIS_URL=${config.redisUrl}`);
+    Deno.exit(1);
+  }
+  if (!(await hasBinary("redis-server"))) {
+    log.error(
+      "Cannot start: nothing answers at redis://127.0.0.1:6379 and redis-server is not installed. " +
+        "Install Redis 6.2+ (e.g. `apt install redis-server` or `brew install redis`) or set REDIS_URL.",
+    );
+    Deno.exit(1);
+  }
+  privateRedis = await startPrivateRedis();
+  config.redisUrl = privateRedis.url;
+  log.info("started a private redis-server for this session", { url: privateRedis.url });
+}
+
+const rt = await createRuntime(config, { role: "dev" });
+log.info("embedded mode", {
+  database: config.databaseUrl ? "postgres" : `pglite (${config.dataDir}/pglite)`,
+  vector_store: config.vectorStore,
+  redis: config.redisUrl,
+});
+const api = await startApi(rt);
+
+let stopping: Promise<void> | undefined;
+const stop = (signal: string) => {
+  stopping ??= (async () => {
+    log.info(`${signal} received; shutting down`);
+    await api.close().catch((err) => log.error("stopping api", { err }));
+    await rt.close();
+    if (privateRedis) await privateRedis.stop();
+    log.info("stopped");
+    Deno.exit(0);
+  })();
+};
+Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
