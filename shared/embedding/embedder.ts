@@ -1,0 +1,247 @@
+/**
+ * Turns texts into vectors with one loaded model. Texts are tokenised (cut to the model's
+ * limit), sorted by length and packed into batches under a token budget; vectors come back in
+ * input order. An out-of-memory run halves the budget and retries the same texts in smaller
+ * batches; the budget grows back after a run of successes.
+ */
+import type { Logger } from "../log/logger.ts";
+import { AdaptiveBudget } from "./adaptive_budget.ts";
+import { planTokenBatches } from "./batch_planner.ts";
+import type { InferenceRunner, IntTensor } from "./inference_runner.ts";
+import type { ModelConfig } from "./model_config.ts";
+import { isOutOfMemoryError } from "./out_of_memory.ts";
+import { l2Normalize, poolTokenStates } from "./pooling.ts";
+import type { TextTokenizer } from "./text_tokenizer.ts";
+
+export type EmbedMode = "document" | "query";
+
+export interface EmbedOptions {
+  /** Checked between batches; a running batch finishes first. */
+  signal?: AbortSignal;
+}
+
+/** What the worker, the API and the chunker use of a model. */
+export interface Embedder {
+  /** The model's registry name. */
+  readonly model: string;
+  readonly dimension: number;
+  /** Most tokens one input may have, special tokens included. */
+  readonly maxTokens: number;
+  /**
+   * The largest chunk, in {@link countTokens} units, that fits the model in document mode:
+   * max tokens minus special tokens minus the document prefix's tokens.
+   */
+  readonly maxChunkTokens: number;
+  /** One vector per text, in input order. Over-long texts are cut to the model's limit. */
+  embedTexts(texts: string[], mode: EmbedMode, options?: EmbedOptions): Promise<Float32Array[]>;
+  /** Content tokens of `text`: no special tokens, no prefix. */
+  countTokens(text: string): number;
+}
+
+export interface OnnxEmbedderOptions {
+  /** The model's registry name. */
+  name: string;
+  config: ModelConfig;
+  tokenizer: TextTokenizer;
+  runner: InferenceRunner;
+  /** Most padded tokens (texts × longest) in one batch, before any halving. @default {8192} */
+  maxBatchTokens?: number;
+  /** Most texts in one batch. @default {256} */
+  maxBatchSize?: number;
+  /** Successful batches after which a halved budget doubles again. @default {16} */
+  regrowAfter?: number;
+  /** @default {no logging} */
+  log?: Logger;
+}
+
+const KNOWN_INPUTS = new Set(["input_ids", "attention_mask", "token_type_ids"]);
+
+/** The largest chunk, in content tokens, that fits in document mode. */
+export function maxChunkTokensOf(config: ModelConfig, tokenizer: TextTokenizer): number {
+  return config.max_tokens - tokenizer.specialTokenCount -
+    tokenizer.countTokens(config.document_prefix);
+}
+
+export class OnnxEmbedder implements Embedder {
+  readonly model: string;
+  readonly dimension: number;
+  readonly maxTokens: number;
+  readonly maxChunkTokens: number;
+  readonly budget: AdaptiveBudget;
+  readonly #config: ModelConfig;
+  readonly #tokenizer: TextTokenizer;
+  readonly #runner: InferenceRunner;
+  readonly #maxBatchSize: number;
+  readonly #output: string;
+  readonly #inputs: ReadonlySet<string>;
+  readonly #log: Logger | undefined;
+
+  constructor(options: OnnxEmbedderOptions) {
+    const {
+      name,
+      config,
+      tokenizer,
+      runner,
+      maxBatchTokens = 8192,
+      maxBatchSize = 256,
+      regrowAfter = 16,
+      log,
+    } = options;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+      throw new RangeError(
+        `Cannot create embedder: maxBatchSize must be a positive integer, got ${maxBatchSize}`,
+      );
+    }
+    this.model = name;
+    this.dimension = config.dimension;
+    this.maxTokens = config.max_tokens;
+    this.maxChunkTokens = maxChunkTokensOf(config, tokenizer);
+    if (this.maxChunkTokens < 1) {
+      throw new RangeError(
+        `Cannot create embedder for ${name}: max_tokens ${config.max_tokens} leaves no room for content`,
+      );
+    }
+    this.budget = new AdaptiveBudget({ max: maxBatchTokens, regrowAfter });
+    this.#config = config;
+    this.#tokenizer = tokenizer;
+    this.#runner = runner;
+    this.#maxBatchSize = maxBatchSize;
+    this.#log = log;
+
+    const inputs = new Set(runner.inputNames);
+    const unknown = [...inputs].filter((i) => !KNOWN_INPUTS.has(i));
+    if (!inputs.has("input_ids") || unknown.length > 0) {
+      throw new Error(
+        `Cannot use model ${name}: expected inputs input_ids[, attention_mask, token_type_ids], ` +
+          `got ${[...inputs].join(", ")}`,
+      );
+    }
+    this.#inputs = inputs;
+    const outputs = runner.outputNames;
+    const output = config.output ??
+      (outputs.includes("sentence_embedding")
+        ? "sentence_embedding"
+        : outputs.includes("last_hidden_state")
+        ? "last_hidden_state"
+        : outputs[0]);
+    if (output === undefined || !outputs.includes(output)) {
+      throw new Error(
+        `Cannot use model ${name}: output ${output ?? "(none)"} not among ${outputs.join(", ")}`,
+      );
+    }
+    this.#output = output;
+  }
+
+  countTokens(text: string): number {
+    return this.#tokenizer.countTokens(text);
+  }
+
+  /** The ids the model gets for `text` in `mode` (prefix, special tokens, truncation). */
+  encode(text: string, mode: EmbedMode): number[] {
+    const prefix = mode === "query" ? this.#config.query_prefix : this.#config.document_prefix;
+    return this.#tokenizer.encode(prefix + text, this.maxTokens);
+  }
+
+  async embedTexts(
+    texts: string[],
+    mode: EmbedMode,
+    options: EmbedOptions = {},
+  ): Promise<Float32Array[]> {
+    const { signal } = options;
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
+      throw new TypeError("Cannot embed texts: texts must be an array of strings");
+    }
+    if (mode !== "document" && mode !== "query") {
+      throw new TypeError(`Cannot embed texts: mode must be "document" or "query", got ${mode}`);
+    }
+    signal?.throwIfAborted();
+    if (texts.length === 0) return [];
+
+    const encoded = texts.map((t) => this.encode(t, mode));
+    const results = new Array<Float32Array | undefined>(texts.length);
+    let pending = this.#plan(encoded, encoded.map((_, i) => i));
+    while (pending.length > 0) {
+      signal?.throwIfAborted();
+      const batch = pending[0]!;
+      let vectors: Float32Array[];
+      try {
+        vectors = await this.#runBatch(batch.map((i) => encoded[i]!));
+      } catch (err) {
+        if (!isOutOfMemoryError(err)) throw err;
+        const longest = Math.max(...batch.map((i) => encoded[i]!.length));
+        if (batch.length === 1) {
+          throw new Error(
+            `Cannot embed with ${this.model}: out of memory on a single text of ${longest} tokens`,
+            { cause: err },
+          );
+        }
+        this.budget.recordOutOfMemory(batch.length * longest);
+        this.#log?.warn("embedding ran out of memory; halving the batch budget", {
+          model: this.model,
+          texts: batch.length,
+          budget: this.budget.current,
+        });
+        pending = this.#plan(encoded, pending.flat());
+        continue;
+      }
+      batch.forEach((index, k) => results[index] = vectors[k]);
+      pending.shift();
+      this.budget.recordSuccess();
+    }
+    return results as Float32Array[];
+  }
+
+  #plan(encoded: number[][], indices: number[]): number[][] {
+    const lengths = indices.map((i) => encoded[i]!.length);
+    return planTokenBatches(lengths, {
+      maxBatchTokens: this.budget.current,
+      maxBatchSize: this.#maxBatchSize,
+    }).map((group) => group.map((k) => indices[k]!));
+  }
+
+  async #runBatch(sequences: number[][]): Promise<Float32Array[]> {
+    const rows = sequences.length;
+    const width = Math.max(...sequences.map((s) => s.length));
+    const ids = new BigInt64Array(rows * width).fill(BigInt(this.#tokenizer.padId));
+    const mask = new BigInt64Array(rows * width);
+    sequences.forEach((seq, r) => {
+      for (let t = 0; t < seq.length; t++) {
+        ids[r * width + t] = BigInt(seq[t]!);
+        mask[r * width + t] = 1n;
+      }
+    });
+    const dims = [rows, width];
+    const feeds: Record<string, IntTensor> = { input_ids: { data: ids, dims } };
+    if (this.#inputs.has("attention_mask")) feeds.attention_mask = { data: mask, dims };
+    if (this.#inputs.has("token_type_ids")) {
+      feeds.token_type_ids = { data: new BigInt64Array(rows * width), dims };
+    }
+    const out = await this.#runner.run(feeds, this.#output);
+    let vectors: Float32Array[];
+    if (out.dims.length === 2 && out.dims[0] === rows) {
+      const size = out.dims[1]!;
+      vectors = Array.from({ length: rows }, (_, r) => out.data.slice(r * size, (r + 1) * size));
+    } else if (out.dims.length === 3 && out.dims[0] === rows) {
+      vectors = poolTokenStates(
+        out.data,
+        out.dims,
+        sequences.map((s) => s.length),
+        this.#config.pooling,
+      );
+    } else {
+      throw new Error(
+        `Cannot read ${this.model} output ${this.#output}: unexpected shape [${out.dims}]`,
+      );
+    }
+    for (const v of vectors) {
+      if (v.length !== this.dimension) {
+        throw new Error(
+          `Cannot embed with ${this.model}: model gives ${v.length} dimensions, config says ${this.dimension}`,
+        );
+      }
+      // Idempotent on an already normalised graph output; needed for token-state outputs.
+      if (this.#config.normalize) l2Normalize(v);
+    }
+    return vectors;
+  }
+}

