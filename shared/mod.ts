@@ -13,3 +13,7 @@ export * from "./redis/redis.ts";
 export * from "./errors.ts";
 export * from "./runtime/runtime.ts";
 export * from "./redis/private_server.ts";
+export * from "./auth/password.ts";
+export * from "./auth/tokens.ts";
+export * from "./auth/users.ts";
+export * from "./auth/rate_limiter.ts";
