@@ -1,0 +1,14 @@
+/**
+ * The job queue on Redis Streams: tasks, producers ({@link Queue}, {@link QueueClient}) and
+ * consumers ({@link QueueWorker}). See ARCHITECTURE.md, "Job queue".
+ */
+export * from "./backoff.ts";
+export * from "./counters.ts";
+export * from "./delayed_mover.ts";
+export * from "./emitter.ts";
+export * from "./job.ts";
+export * from "./keys.ts";
+export * from "./queue.ts";
+export * from "./queue_client.ts";
+export * from "./queue_worker.ts";
+export * from "./task.ts";

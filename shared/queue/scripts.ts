@@ -1,0 +1,107 @@
+/**
+ * The queue's Lua scripts, one file per atomic change under `./lua/` (KEYS and ARGV documented in
+ * each header), with small typed wrappers. Shared helpers live in `./lua/includes/` and are
+ * pasted in where a script says `--@include <name>`, as BullMQ does with its includes.
+ *
+ * `deno compile` needs `--include shared/queue/lua` for these files.
+ */
+import type { Redis } from "ioredis";
+
+const SCRIPT_NAMES = [
+  "enqueue",
+  "complete_jobs",
+  "renew_leases",
+  "redeliver_jobs",
+  "retry_job",
+  "move_to_dead",
+  "due_jobs",
+  "promote_delayed",
+  "release_jobs",
+  "remove_job",
+  "requeue_dead",
+  "job_state",
+] as const;
+type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+async function readLua(path: string): Promise<string> {
+  return await Deno.readTextFile(new URL(`./lua/${path}`, import.meta.url));
+}
+
+async function loadScript(name: string): Promise<string> {
+  const source = await readLua(`${name}.lua`);
+  const parts: string[] = [];
+  for (const line of source.split("\n")) {
+    const m = /^--@include\s+([a-z_]+)\s*$/.exec(line);
+    parts.push(m ? await readLua(`includes/${m[1]}.lua`) : line);
+  }
+  return parts.join("\n");
+}
+
+/** Script sources with includes resolved, read once per process. */
+export const LUA_SOURCES: Readonly<Record<ScriptName, string>> = Object.fromEntries(
+  await Promise.all(SCRIPT_NAMES.map(async (n) => [n, await loadScript(n)] as const)),
+) as Record<ScriptName, string>;
+
+type Arg = string | number;
+type Call = (...args: Arg[]) => Promise<unknown>;
+
+const defined = new WeakSet<Redis>();
+
+/** Typed calls of the queue's scripts on one connection (EVALSHA, loaded again after NOSCRIPT). */
+export class QueueScripts {
+  readonly redis: Redis;
+
+  constructor(redis: Redis) {
+    this.redis = redis;
+    if (!defined.has(redis)) {
+      for (const name of SCRIPT_NAMES) {
+        // Without numberOfKeys ioredis takes the key count as the first argument, which the
+        // batch scripts need: their number of keys varies.
+        redis.defineCommand(`sq_${name}`, { lua: LUA_SOURCES[name] });
+      }
+      defined.add(redis);
+    }
+  }
+
+  #call(name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
+    const fn = (this.redis as unknown as Record<string, Call>)[`sq_${name}`]!;
+    return fn.call(this.redis, keys.length, ...keys, ...args);
+  }
+
+  enqueue(keys: string[], args: Arg[]): Promise<[number, string, string]> {
+    return this.#call("enqueue", keys, args) as Promise<[number, string, string]>;
+  }
+  completeJobs(keys: string[], args: Arg[]): Promise<number[]> {
+    return this.#call("complete_jobs", keys, args) as Promise<number[]>;
+  }
+  renewLeases(keys: string[], args: Arg[]): Promise<number[]> {
+    return this.#call("renew_leases", keys, args) as Promise<number[]>;
+  }
+  redeliverJobs(keys: string[], args: Arg[]): Promise<number[]> {
+    return this.#call("redeliver_jobs", keys, args) as Promise<number[]>;
+  }
+  retryJob(keys: string[], args: Arg[]): Promise<number> {
+    return this.#call("retry_job", keys, args) as Promise<number>;
+  }
+  moveToDead(keys: string[], args: Arg[]): Promise<string | number> {
+    return this.#call("move_to_dead", keys, args) as Promise<string | number>;
+  }
+  dueJobs(keys: string[], args: Arg[]): Promise<[string[], number]> {
+    return this.#call("due_jobs", keys, args) as Promise<[string[], number]>;
+  }
+  promoteDelayed(keys: string[], args: Arg[]): Promise<number> {
+    return this.#call("promote_delayed", keys, args) as Promise<number>;
+  }
+  releaseJobs(keys: string[], args: Arg[]): Promise<number> {
+    return this.#call("release_jobs", keys, args) as Promise<number>;
+  }
+  removeJob(keys: string[], args: Arg[]): Promise<[number, string]> {
+    return this.#call("remove_job", keys, args) as Promise<[number, string]>;
+  }
+  requeueDead(keys: string[], args: Arg[]): Promise<string | null> {
+    return this.#call("requeue_dead", keys, args) as Promise<string | null>;
+  }
+  jobState(keys: string[], args: Arg[]): Promise<string[] | null> {
+    return this.#call("job_state", keys, args) as Promise<string[] | null>;
+  }
+}

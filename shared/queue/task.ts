@@ -1,0 +1,58 @@
+/**
+ * Tasks: a name, the queue its jobs go to, and the zod schema of its payload. The producer
+ * validates before enqueueing and the worker validates again before running, so a payload that
+ * does not fit never reaches a handler.
+ */
+import type { z } from "zod";
+import { type BackoffOptions, resolveBackoff } from "./backoff.ts";
+
+/** Queue names the system serves (see `Config.workerQueues`). */
+export type QueueName = "default" | "embed";
+
+/** Tasks that run on the `embed` queue; every other task runs on `default`. */
+const EMBED_TASKS: ReadonlySet<string> = new Set(["indexing.generate_embeddings_batch"]);
+
+/** The queue that task `name` runs on. */
+export function queueForTask(name: string): QueueName {
+  return EMBED_TASKS.has(name) ? "embed" : "default";
+}
+
+/** A task: its name, its queue and its payload schema, plus retry defaults for its jobs. */
+export interface TaskDefinition<S extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  readonly queue: string;
+  readonly schema: S;
+  readonly maxAttempts: number;
+  readonly backoff: BackoffOptions;
+}
+
+/** Options of {@link defineTask}. */
+export interface DefineTaskOptions {
+  /** Queue of the task's jobs. @default {queueForTask(name)} */
+  queue?: string;
+  /** Attempts before a job goes to the dead letters; an enqueue may override. @default {3} */
+  maxAttempts?: number;
+  /** Delay between attempts; an enqueue may override. @default {exponential from 1000 ms} */
+  backoff?: BackoffOptions;
+}
+
+const TASK_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Declares a task. Throws a TypeError or RangeError for a bad name or option. */
+export function defineTask<S extends z.ZodType>(
+  name: string,
+  schema: S,
+  options: DefineTaskOptions = {},
+): TaskDefinition<S> {
+  const { queue = queueForTask(name), maxAttempts = 3, backoff = {} } = options;
+  if (!TASK_NAME.test(name)) {
+    throw new TypeError(`Cannot define task: invalid name, got ${JSON.stringify(name)}`);
+  }
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RangeError(
+      `Cannot define task ${name}: maxAttempts must be a positive integer, got ${maxAttempts}`,
+    );
+  }
+  resolveBackoff(backoff);
+  return Object.freeze({ name, queue, schema, maxAttempts, backoff });
+}
