@@ -17,3 +17,8 @@ export * from "./auth/password.ts";
 export * from "./auth/tokens.ts";
 export * from "./auth/users.ts";
 export * from "./auth/rate_limiter.ts";
+export * from "./db/cursor.ts";
+export * from "./operations/operation_types.ts";
+export * from "./operations/operations.ts";
+export * from "./collections/collection_schemas.ts";
+export * from "./collections/collections.ts";

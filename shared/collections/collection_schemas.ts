@@ -1,0 +1,49 @@
+/** The request bodies of the collection routes, validated at the edge (API.md "Collections"). */
+import { z } from "zod";
+
+const glob = z.string().min(1).max(512);
+
+export const sourceSchema = z.strictObject({
+  type: z.literal("directory"),
+  path: z.string().min(1).max(4096),
+  include: z.array(glob).max(100).optional(),
+  exclude: z.array(glob).max(100).optional(),
+});
+export type SourceInput = z.infer<typeof sourceSchema>;
+
+const name = z.string().trim().min(1).max(128).refine((s) => !/[\u0000-\u001f]/.test(s), {
+  message: "must not contain control characters",
+});
+const chunkSize = z.number().int().min(16).max(8192);
+const chunkOverlap = z.number().int().min(0).max(8191);
+
+export const createCollectionSchema = z.strictObject({
+  name,
+  description: z.string().max(2000).optional(),
+  embedding_model: z.string().min(1).max(256).optional(),
+  chunk_size: chunkSize.optional(),
+  chunk_overlap: chunkOverlap.optional(),
+  sync_mode: z.enum(["one_time", "continuous"]).optional(),
+  sync_interval_minutes: z.number().int().min(1).max(525600).optional(),
+  source: sourceSchema.optional(),
+});
+export type CreateCollectionInput = z.infer<typeof createCollectionSchema>;
+
+export const updateCollectionSchema = z.strictObject({
+  name: name.optional(),
+  description: z.string().max(2000).optional(),
+  sync_mode: z.enum(["one_time", "continuous"]).optional(),
+  sync_interval_minutes: z.number().int().min(1).max(525600).optional(),
+});
+export type UpdateCollectionInput = z.infer<typeof updateCollectionSchema>;
+
+export const reindexSchema = z.strictObject({
+  embedding_model: z.string().min(1).max(256).optional(),
+  chunk_size: chunkSize.optional(),
+  chunk_overlap: chunkOverlap.optional(),
+});
+export type ReindexInput = z.infer<typeof reindexSchema>;
+
+export const DEFAULT_CHUNK_SIZE = 200;
+export const DEFAULT_CHUNK_OVERLAP = 40;
+export const DEFAULT_SYNC_INTERVAL_MINUTES = 60;
