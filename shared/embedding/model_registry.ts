@@ -6,7 +6,7 @@
  * job's failure, never a crash.
  */
 import { join } from "node:path";
-import { AppError } from "../errors.ts";
+import { AppError, RetryLaterError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import {
   DEFAULT_MODEL_CONFIG,
@@ -218,12 +218,26 @@ export class ModelRegistry {
           ? WorkerInferenceRunner.open(path, opts)
           : InlineInferenceRunner.open(path, opts));
     const started = performance.now();
-    const runner = await this.#selector.open(name, modelBytes, (provider) =>
-      open(modelPath, {
-        provider,
-        deviceId: this.#selector.deviceId,
-        intraOpNumThreads: this.#options.intraOpNumThreads,
-      }));
+    const runner = await this.#selector.open(name, modelBytes, async (provider) => {
+      try {
+        return await open(modelPath, {
+          provider,
+          deviceId: this.#selector.deviceId,
+          intraOpNumThreads: this.#options.intraOpNumThreads,
+        });
+      } catch (err) {
+        // The CPU provider loads any valid model: failing there, the model is at fault, not the
+        // host. A GPU provider failing is the host's problem and stays a plain error.
+        if (provider !== "cpu" || err instanceof AppError || err instanceof RetryLaterError) {
+          throw err;
+        }
+        throw new AppError(
+          "unknown_model",
+          `Embedding model ${name} is unusable: ${(err as Error).message}`,
+          { model: name },
+        );
+      }
+    });
     try {
       const embedder = new OnnxEmbedder({
         name,

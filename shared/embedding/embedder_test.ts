@@ -1,0 +1,322 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Embedder, OnnxEmbedder, type OnnxEmbedderOptions } from "./embedder.ts";
+import {
+  type FloatTensor,
+  type InferenceRunner,
+  InlineInferenceRunner,
+  type IntTensor,
+} from "./inference_runner.ts";
+import { readModelConfig } from "./model_config.ts";
+import { TextTokenizer } from "./text_tokenizer.ts";
+import { type TinyModelOptions, writeTinyModel } from "./tiny_model.ts";
+
+/** A runner that delegates to a real one, failing on command. */
+class FlakyRunner implements InferenceRunner {
+  readonly inner: InferenceRunner;
+  /** Padded tokens above which a run fails with an out-of-memory error. */
+  oomAbove = Infinity;
+  /** Each run's [rows, width]. */
+  readonly runs: number[][] = [];
+  failWith: Error | undefined;
+
+  constructor(inner: InferenceRunner) {
+    this.inner = inner;
+  }
+  get inputNames() {
+    return this.inner.inputNames;
+  }
+  get outputNames() {
+    return this.inner.outputNames;
+  }
+  get provider() {
+    return this.inner.provider;
+  }
+  run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+    const [rows, width] = feeds.input_ids!.dims as [number, number];
+    this.runs.push([rows, width]);
+    if (this.failWith) return Promise.reject(this.failWith);
+    if (rows * width > this.oomAbove) {
+      return Promise.reject(
+        new Error(
+          "Non-zero status code returned while running MatMul node. Status Message: CUDA failure 2: out of memory",
+        ),
+      );
+    }
+    return this.inner.run(feeds, output);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+interface Tiny {
+  embedder: OnnxEmbedder;
+  runner: FlakyRunner;
+  tokenizer: TextTokenizer;
+}
+
+async function withTiny(
+  fn: (t: Tiny) => Promise<void>,
+  model: TinyModelOptions = {},
+  options: Partial<OnnxEmbedderOptions> = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeTinyModel(dir, model);
+    const config = (await readModelConfig(dir))!;
+    const tokenizer = await TextTokenizer.load(join(dir, "tokenizer.json"));
+    const runner = new FlakyRunner(await InlineInferenceRunner.open(join(dir, "model.onnx")));
+    try {
+      const embedder = new OnnxEmbedder({
+        name: "tiny",
+        config,
+        tokenizer,
+        runner,
+        ...options,
+      });
+      await fn({ embedder, runner, tokenizer });
+    } finally {
+      await runner.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+const TEXTS = [
+  "the quick brown fox",
+  "a",
+  "jumps over the lazy dog near the river bank",
+  "hello world",
+  "",
+  "zz top",
+  "semantic search engines embed text",
+];
+
+Deno.test("embedTexts() gives a text alone and inside a padded batch the same vector", async () => {
+  await withTiny(async ({ embedder, runner }) => {
+    const batch = await embedder.embedTexts(TEXTS, "document");
+    // One batch, padded to its longest text.
+    assert.equal(runner.runs.length, 1);
+    // Different texts give clearly different vectors, so "the same" below means something.
+    assert.ok(maxDifference(batch[0]!, batch[2]!) > 1e-2);
+    for (let i = 0; i < TEXTS.length; i++) {
+      const [alone] = await embedder.embedTexts([TEXTS[i]!], "document");
+      assert.ok(maxDifference(alone!, batch[i]!) < 1e-5, `text ${i}`);
+    }
+  });
+});
+
+Deno.test("embedTexts() returns vectors in input order whatever the batching", async () => {
+  await withTiny(async ({ embedder }) => {
+    const reference = await Promise.all(
+      TEXTS.map(async (t) => (await embedder.embedTexts([t], "document"))[0]!),
+    );
+    for (const maxBatchTokens of [1, 20, 50, 4096]) {
+      await withTiny(
+        async ({ embedder: small, runner }) => {
+          const vectors = await small.embedTexts(TEXTS, "document");
+          assert.equal(vectors.length, TEXTS.length);
+          vectors.forEach((v, i) => assert.ok(maxDifference(v, reference[i]!) < 1e-5));
+          if (maxBatchTokens === 1) assert.equal(runner.runs.length, TEXTS.length);
+        },
+        {},
+        { maxBatchTokens },
+      );
+    }
+  });
+});
+
+Deno.test("embedTexts() handles empty strings and an empty list", async () => {
+  await withTiny(async ({ embedder }) => {
+    assert.deepEqual(await embedder.embedTexts([], "document"), []);
+    const [empty, blank] = await embedder.embedTexts(["", "   "], "query");
+    assert.equal(empty!.length, 32);
+    assert.ok(empty!.every(Number.isFinite));
+    assert.ok(Math.abs(Math.hypot(...empty!) - 1) < 1e-5);
+    assert.ok(maxDifference(empty!, blank!) < 1e-6);
+  });
+});
+
+Deno.test("embedTexts() cuts over-long texts to the model's limit, keeping [SEP]", async () => {
+  await withTiny(async ({ embedder, runner, tokenizer }) => {
+    // One token a character: 29 content tokens, then "d" as the 30th and last that fits
+    // (32 tokens with [CLS] and [SEP]).
+    const head = "abcdefghij abcdefghij abcdefghi d";
+    const ids = embedder.encode(head + " efghij".repeat(20), "document");
+    assert.equal(ids.length, 32);
+    assert.deepEqual(tokenizer.tokens(ids.slice(-3)), ["##i", "d", "[SEP]"]);
+    const [a, b] = await embedder.embedTexts([
+      head + " xyz".repeat(50),
+      head + " qrs".repeat(80),
+    ], "document");
+    // Both differ only past the cut, so the model sees the same input.
+    assert.ok(maxDifference(a!, b!) < 1e-6);
+    assert.deepEqual(runner.runs.at(-1), [2, 32]);
+  }, { maxTokens: 32 });
+});
+
+Deno.test("embedTexts() puts the mode's prefix before the text", async () => {
+  await withTiny(async ({ embedder, tokenizer }) => {
+    // "d: " is two tokens; [CLS] and [SEP] two more.
+    assert.equal(embedder.maxChunkTokens, 32 - 2 - 2);
+    assert.deepEqual(
+      tokenizer.tokens(embedder.encode("ab", "document")),
+      ["[CLS]", "d", ":", "a", "##b", "[SEP]"],
+    );
+    assert.deepEqual(
+      tokenizer.tokens(embedder.encode("ab", "query")),
+      ["[CLS]", "q", ":", "a", "##b", "[SEP]"],
+    );
+    const [query] = await embedder.embedTexts(["hello"], "query");
+    const [document] = await embedder.embedTexts(["hello"], "document");
+    const [manual] = await embedder.embedTexts(["q: hello"], "document");
+    assert.ok(maxDifference(query!, document!) > 1e-3);
+    assert.ok(maxDifference(query!, manual!) > 1e-3, "document prefix applies too");
+  }, { queryPrefix: "q: ", documentPrefix: "d: " });
+});
+
+Deno.test("pooling in JavaScript from token states matches the graph's pooled output", async () => {
+  for (const pooling of ["mean", "cls"] as const) {
+    await withTiny(async ({ embedder: graph }) => {
+      await withTiny(async ({ embedder: js }) => {
+        const a = await graph.embedTexts(TEXTS, "document");
+        const b = await js.embedTexts(TEXTS, "document");
+        a.forEach((v, i) => assert.ok(maxDifference(v, b[i]!) < 1e-5, `${pooling} text ${i}`));
+      }, { pooling, output: "last_hidden_state" });
+    }, { pooling });
+  }
+});
+
+Deno.test("an out-of-memory run halves the batch and retries; the budget grows back", async () => {
+  // 4 to 13 tokens each: one batch of 16 × 13 = 208 padded tokens under a 512 budget.
+  const texts = Array.from({ length: 16 }, (_, i) => "abcdefghij".slice(0, 1 + (i % 10)) + " x");
+  await withTiny(
+    async ({ embedder, runner }) => {
+      const expected = await embedder.embedTexts(texts, "document");
+      assert.deepEqual(runner.runs, [[16, 13]]);
+
+      runner.runs.length = 0;
+      runner.oomAbove = 40;
+      const vectors = await embedder.embedTexts(texts, "document");
+      vectors.forEach((v, i) => assert.ok(maxDifference(v, expected[i]!) < 1e-5, `text ${i}`));
+      // 208 fails, then 8 × 13 = 104, then 4 × 13 = 52; 2 × 13 = 26 fits.
+      const failed = runner.runs.filter(([rows, width]) => rows! * width! > 40);
+      assert.deepEqual(failed, [[16, 13], [8, 13], [4, 13]]);
+      assert.deepEqual(runner.runs[3], [2, 13]);
+      assert.ok(embedder.budget.current < 512);
+
+      runner.oomAbove = Infinity;
+      for (let i = 0; i < 10 && embedder.budget.current < 512; i++) {
+        await embedder.embedTexts(texts, "document");
+      }
+      assert.equal(embedder.budget.current, 512);
+      runner.runs.length = 0;
+      await embedder.embedTexts(texts, "document");
+      assert.deepEqual(runner.runs, [[16, 13]], "full-size batches again");
+    },
+    {},
+    { maxBatchTokens: 512, regrowAfter: 4 },
+  );
+});
+
+Deno.test("out of memory on a single text is an error, as is any other failure", async () => {
+  await withTiny(async ({ embedder, runner }) => {
+    runner.oomAbove = 3;
+    await assert.rejects(
+      embedder.embedTexts(["abcdef"], "document"),
+      /out of memory on a single text of 8 tokens/,
+    );
+    runner.oomAbove = Infinity;
+    runner.failWith = new Error("Invalid feed");
+    runner.runs.length = 0;
+    await assert.rejects(embedder.embedTexts(TEXTS, "document"), /Invalid feed/);
+    assert.equal(runner.runs.length, 1, "no retry on other errors");
+  });
+});
+
+Deno.test("embedTexts() stops between batches when its signal aborts", async () => {
+  await withTiny(
+    async ({ embedder, runner }) => {
+      const controller = new AbortController();
+      controller.abort(new Error("cancelled by user"));
+      await assert.rejects(
+        embedder.embedTexts(TEXTS, "document", { signal: controller.signal }),
+        /cancelled by user/,
+      );
+      assert.equal(runner.runs.length, 0);
+
+      const later = new AbortController();
+      const inner = runner.run.bind(runner);
+      runner.run = (feeds, output) => {
+        later.abort(new Error("cancelled mid-way"));
+        return inner(feeds, output);
+      };
+      await assert.rejects(
+        embedder.embedTexts(TEXTS, "document", { signal: later.signal }),
+        /cancelled mid-way/,
+      );
+      assert.equal(runner.runs.length, 1);
+    },
+    {},
+    { maxBatchTokens: 1 },
+  );
+});
+
+Deno.test("embedTexts() validates its arguments", async () => {
+  await withTiny(async ({ embedder }) => {
+    const e: Embedder = embedder;
+    const notStrings = ["a", 3] as unknown as string[];
+    await assert.rejects(e.embedTexts(notStrings, "document"), /array of strings/);
+    const badMode = "passage" as unknown as "query";
+    await assert.rejects(
+      e.embedTexts(["a"], badMode),
+      /mode must be "document" or "query", got passage/,
+    );
+  });
+});
+
+Deno.test("OnnxEmbedder refuses a config whose dimension the model does not give", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeTinyModel(dir);
+    const config = { ...(await readModelConfig(dir))!, dimension: 64 };
+    const runner = await InlineInferenceRunner.open(join(dir, "model.onnx"));
+    try {
+      const embedder = new OnnxEmbedder({
+        name: "tiny",
+        config,
+        tokenizer: await TextTokenizer.load(join(dir, "tokenizer.json")),
+        runner,
+      });
+      await assert.rejects(
+        embedder.embedTexts(["a"], "document"),
+        /gives 32 dimensions, config says 64/,
+      );
+      assert.throws(
+        () =>
+          new OnnxEmbedder({
+            name: "tiny",
+            config: { ...config, output: "nope" },
+            tokenizer: new TextTokenizer(
+              JSON.parse(Deno.readTextFileSync(join(dir, "tokenizer.json"))),
+            ),
+            runner,
+          }),
+        /output nope not among last_hidden_state, sentence_embedding/,
+      );
+    } finally {
+      await runner.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,249 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { AppError, RetryLaterError } from "../errors.ts";
+import { DEFAULT_MODEL_NAME } from "./default_model.ts";
+import type { DeviceEnvironment } from "./device_selector.ts";
+import { parseNvidiaSmiMemory } from "./gpu_memory.ts";
+import { InlineInferenceRunner, type RunnerOptions } from "./inference_runner.ts";
+import { MODEL_CONFIG_FILE } from "./model_config.ts";
+import { ModelRegistry, type ModelRegistryOptions } from "./model_registry.ts";
+import { buildTinyModel, TINY_MODEL_NAME, writeTinyModel } from "./tiny_model.ts";
+
+const NO_GPU: DeviceEnvironment = {
+  cudaProviderInstalled: () => Promise.resolve(false),
+  gpus: () => Promise.resolve(undefined),
+  cudaVisibleDevices: undefined,
+};
+
+async function withModelsDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeTinyModel(join(dir, ...TINY_MODEL_NAME.split("/")), { documentPrefix: "d: " });
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function withRegistry(
+  fn: (registry: ModelRegistry, dir: string) => Promise<void>,
+  options: Partial<ModelRegistryOptions> = {},
+): Promise<void> {
+  await withModelsDir(async (dir) => {
+    const registry = new ModelRegistry({
+      modelsDir: dir,
+      device: "cpu",
+      thread: "main",
+      deviceEnvironment: NO_GPU,
+      ...options,
+    });
+    try {
+      await fn(registry, dir);
+    } finally {
+      await registry.close();
+    }
+  });
+}
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string, message: RegExp) {
+  const err = await promise.then(() => assert.fail("expected an AppError"), (e) => e);
+  assert.ok(err instanceof AppError, `expected AppError, got ${err}`);
+  assert.equal(err.code, code);
+  assert.equal(err.status, 422);
+  assert.match(err.message, message);
+}
+
+Deno.test("resolve() describes a model directory without loading it", async () => {
+  await withRegistry(async (registry, dir) => {
+    const info = await registry.resolve(TINY_MODEL_NAME);
+    assert.deepEqual(info, {
+      name: TINY_MODEL_NAME,
+      dir: join(dir, "test", "tiny-bert"),
+      dimension: 32,
+      maxTokens: 32,
+      maxChunkTokens: 28,
+      pooling: "mean",
+      normalize: true,
+      queryPrefix: "",
+      documentPrefix: "d: ",
+      ready: true,
+    });
+  });
+});
+
+Deno.test("unknown models are an unknown_model error, in resolve() and get()", async () => {
+  await withRegistry(async (registry) => {
+    await rejectsWithCode(registry.resolve("nobody/nothing"), "unknown_model", /nobody\/nothing/);
+    await rejectsWithCode(registry.get("nobody/nothing"), "unknown_model", /nobody\/nothing/);
+    for (const bad of ["../etc", "a/../../b", "/abs", "a/b/c", "", ".hidden"]) {
+      await rejectsWithCode(registry.resolve(bad), "unknown_model", /Unknown embedding model/);
+    }
+    await rejectsWithCode(
+      registry.get(42 as unknown as string),
+      "unknown_model",
+      /Unknown embedding model: 42/,
+    );
+  });
+});
+
+Deno.test("a model directory with a broken config is an unknown_model error naming the problem", async () => {
+  await withRegistry(async (registry, dir) => {
+    const broken = join(dir, "broken");
+    await Deno.mkdir(broken);
+    await Deno.writeTextFile(join(broken, MODEL_CONFIG_FILE), JSON.stringify({ dimension: -1 }));
+    await Deno.writeTextFile(join(broken, "tokenizer.json"), "{}");
+    await rejectsWithCode(
+      registry.get("broken"),
+      "unknown_model",
+      /broken is unusable: .*dimension/,
+    );
+
+    const noOnnx = join(dir, "no-onnx");
+    await writeTinyModel(noOnnx);
+    await Deno.remove(join(noOnnx, "model.onnx"));
+    await rejectsWithCode(registry.resolve("no-onnx"), "unknown_model", /missing model.onnx/);
+
+    const badOnnx = join(dir, "bad-onnx");
+    await writeTinyModel(badOnnx);
+    await Deno.writeTextFile(join(badOnnx, "model.onnx"), "not a model");
+    await rejectsWithCode(registry.get("bad-onnx"), "unknown_model", /bad-onnx is unusable/);
+  });
+});
+
+Deno.test("get() loads one session per model and shares it between concurrent callers", async () => {
+  let opened = 0;
+  await withRegistry(async (registry) => {
+    const [a, b] = await Promise.all([
+      registry.get(TINY_MODEL_NAME),
+      registry.get(TINY_MODEL_NAME),
+    ]);
+    assert.equal(a, b);
+    assert.equal(await registry.get(TINY_MODEL_NAME), a);
+    assert.equal(opened, 1);
+    assert.equal(a.model, TINY_MODEL_NAME);
+    assert.equal(a.dimension, 32);
+    assert.equal(a.maxChunkTokens, 28);
+    assert.equal(a.countTokens("abc de"), 5);
+    const [v] = await a.embedTexts(["hello"], "query");
+    assert.equal(v!.length, 32);
+  }, {
+    openRunner: (path: string, options: RunnerOptions) => {
+      opened++;
+      return InlineInferenceRunner.open(path, options);
+    },
+  });
+});
+
+Deno.test("a failed load is not cached: the next get() tries again", async () => {
+  let attempts = 0;
+  await withRegistry(async (registry) => {
+    await assert.rejects(registry.get(TINY_MODEL_NAME), RetryLaterError);
+    const embedder = await registry.get(TINY_MODEL_NAME);
+    assert.equal(embedder.dimension, 32);
+    assert.equal(attempts, 2);
+  }, {
+    openRunner: (path: string, options: RunnerOptions) => {
+      attempts++;
+      if (attempts === 1) return Promise.reject(new RetryLaterError("busy", 10));
+      return InlineInferenceRunner.open(path, options);
+    },
+  });
+});
+
+Deno.test("short GPU memory makes get() throw RetryLaterError for the queue", async () => {
+  await withRegistry(async (registry) => {
+    const err = await registry.get(TINY_MODEL_NAME).then(() => assert.fail("loaded"), (e) => e);
+    assert.ok(err instanceof RetryLaterError, String(err));
+    assert.equal(err.delayMs, 5000);
+  }, {
+    device: "auto",
+    retryDelayMs: 5000,
+    deviceEnvironment: {
+      cudaProviderInstalled: () => Promise.resolve(true),
+      gpus: () => Promise.resolve(parseNvidiaSmiMemory("0, GPU-1, 24000, 23900, 100, Busy GPU\n")),
+      cudaVisibleDevices: undefined,
+    },
+  });
+});
+
+Deno.test("the worker-thread runner embeds like the inline one and closes cleanly", async () => {
+  await withModelsDir(async (dir) => {
+    const inline = new ModelRegistry({ modelsDir: dir, device: "cpu", thread: "main" });
+    const worker = new ModelRegistry({ modelsDir: dir, device: "cpu", thread: "worker" });
+    try {
+      const texts = ["alpha beta", "", "gamma delta epsilon zeta eta theta"];
+      const a = await (await inline.get(TINY_MODEL_NAME)).embedTexts(texts, "document");
+      const b = await (await worker.get(TINY_MODEL_NAME)).embedTexts(texts, "document");
+      a.forEach((v, i) => assert.deepEqual([...v], [...b[i]!]));
+    } finally {
+      await inline.close();
+      await worker.close();
+      await worker.close();
+    }
+    await assert.rejects(worker.get(TINY_MODEL_NAME), /registry is closed/);
+  });
+});
+
+Deno.test("list() finds model directories one and two levels deep, and the default model", async () => {
+  await withRegistry(async (registry, dir) => {
+    await writeTinyModel(join(dir, "flat-model"));
+    await Deno.mkdir(join(dir, "empty-org", "not-a-model"), { recursive: true });
+    const names = (await registry.list()).map((m) => m.name);
+    assert.deepEqual(names, ["flat-model", DEFAULT_MODEL_NAME, TINY_MODEL_NAME].sort());
+  });
+});
+
+Deno.test("the default model is known before its conversion", async () => {
+  await withRegistry(async (registry, dir) => {
+    const info = await registry.resolve(DEFAULT_MODEL_NAME);
+    assert.equal(info.ready, false);
+    assert.equal(info.dimension, 384);
+    assert.equal(info.maxTokens, 256);
+    assert.equal(info.maxChunkTokens, 254);
+    assert.equal(info.dir, join(dir, "sentence-transformers", "all-MiniLM-L6-v2"));
+  });
+});
+
+Deno.test("a sentence-transformers ONNX export without embedding.json is usable", async () => {
+  await withRegistry(async (registry, dir) => {
+    const st = join(dir, "org", "st-export");
+    const files = buildTinyModel();
+    await Deno.mkdir(join(st, "onnx"), { recursive: true });
+    await Deno.mkdir(join(st, "1_Pooling"));
+    await Deno.writeFile(join(st, "onnx", "model.onnx"), files.onnx);
+    await Deno.writeTextFile(join(st, "tokenizer.json"), files.tokenizerJson);
+    await Deno.writeTextFile(join(st, "config.json"), JSON.stringify({ hidden_size: 32 }));
+    await Deno.writeTextFile(
+      join(st, "sentence_bert_config.json"),
+      JSON.stringify({ max_seq_length: 24 }),
+    );
+    await Deno.writeTextFile(
+      join(st, "modules.json"),
+      JSON.stringify([
+        { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
+        { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
+        { idx: 2, name: "2", path: "2_Normalize", type: "sentence_transformers.models.Normalize" },
+      ]),
+    );
+    await Deno.writeTextFile(
+      join(st, "1_Pooling", "config.json"),
+      JSON.stringify({ word_embedding_dimension: 32, pooling_mode_mean_tokens: true }),
+    );
+    await Deno.writeTextFile(
+      join(st, "config_sentence_transformers.json"),
+      JSON.stringify({ prompts: { query: "query: ", document: "" } }),
+    );
+    const info = await registry.resolve("org/st-export");
+    assert.equal(info.maxTokens, 24);
+    assert.equal(info.queryPrefix, "query: ");
+    assert.equal(info.normalize, true);
+    const embedder = await registry.get("org/st-export");
+    const tiny = await registry.get(TINY_MODEL_NAME);
+    // Same weights; the tiny directory adds a "d: " document prefix, so compare queries.
+    const [a] = await embedder.embedTexts(["hello"], "document");
+    const [b] = await tiny.embedTexts(["query: hello"], "query");
+    assert.ok(a!.some((x, i) => Math.abs(x - b![i]!) > 1e-3));
+    const [c] = await embedder.embedTexts(["hello"], "query");
+    assert.ok(c!.every((x, i) => Math.abs(x - b![i]!) < 1e-5));
+  });
+});
