@@ -22,3 +22,4 @@ export * from "./operations/operation_types.ts";
 export * from "./operations/operations.ts";
 export * from "./collections/collection_schemas.ts";
 export * from "./collections/collections.ts";
+export * from "./events/mod.ts";
