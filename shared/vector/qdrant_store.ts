@@ -1,0 +1,412 @@
+/**
+ * The `qdrant` store, on `@qdrant/js-client-rest`: one Qdrant collection per vector collection
+ * (cosine distance, one unnamed dense vector), keyword payload indexes on `document_id` and on
+ * `_uri_prefixes` (the uri's ancestors, for the prefix filter; see `uri_prefix.ts`), writes with
+ * `wait=true` so they are visible when the promise resolves, upserts in batches, and retries of
+ * transient failures (network errors, timeouts, 429 and 5xx) with backoff. Aliases are Qdrant's
+ * own, so a switch is atomic for searches on the server.
+ */
+import {
+  QdrantClient,
+  QdrantClientResourceExhaustedError,
+  QdrantClientTimeoutError,
+  type Schemas,
+} from "@qdrant/js-client-rest";
+import { getLogger, type Logger } from "../log/logger.ts";
+import { assertCollectionName } from "./collection_name.ts";
+import { CollectionNotFoundError, DimensionMismatchError } from "./errors.ts";
+import { retry, type RetryOptions } from "./retry.ts";
+import { uriAncestors } from "./uri_prefix.ts";
+import {
+  checkDocumentIds,
+  checkIds,
+  checkPoints,
+  checkSearchOptions,
+  checkVector,
+} from "./vector_input.ts";
+import type {
+  VectorHit,
+  VectorPayload,
+  VectorPoint,
+  VectorSearchOptions,
+  VectorStore,
+  VectorStoreReadiness,
+} from "./vector_store.ts";
+
+/** Options of {@link QdrantStore}. */
+export interface QdrantStoreOptions {
+  /** Qdrant's REST URL, e.g. `http://127.0.0.1:6333`. */
+  url: string;
+  /** Sent as the `api-key` header. @default {undefined} */
+  apiKey?: string;
+  /** Points per upsert request. @default {256} */
+  batchSize?: number;
+  /** Limit of one HTTP request. @default {30000} */
+  timeoutMs?: number;
+  /**
+   * Backoff for transient failures.
+   * @default {{ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5000 }}
+   */
+  retry?: Pick<RetryOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs">;
+  /** @default {getLogger("vector.qdrant")} */
+  logger?: Logger;
+}
+
+/** The payload field holding a uri's ancestors, matched exactly by the prefix filter. */
+const URI_PREFIXES = "_uri_prefixes";
+const INDEXED_FIELDS = ["document_id", URI_PREFIXES] as const;
+const MAX_DIMENSION = 65536;
+const ENSURE_ATTEMPTS = 5;
+
+/** HTTP status of an error from the client's fetcher, if it is one. */
+function httpStatus(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const e = err as { status?: unknown; data?: unknown };
+  return typeof e.status === "number" && "data" in e ? e.status : undefined;
+}
+
+/** Qdrant's own error text (`{status: {error}}`), else the error's message. */
+function qdrantMessage(err: unknown): string {
+  const data = (err as { data?: { status?: { error?: unknown } } } | null)?.data;
+  const text = data?.status?.error;
+  if (typeof text === "string") return text;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function transient(err: unknown): boolean | number {
+  if (err instanceof QdrantClientResourceExhaustedError) return err.retry_after * 1000;
+  if (err instanceof QdrantClientTimeoutError) return true;
+  const status = httpStatus(err);
+  if (status !== undefined) return status === 429 || status >= 500;
+  // fetch() rejects with a TypeError when the connection fails.
+  return err instanceof TypeError;
+}
+
+function dimensionsFromError(err: unknown): { expected: number; actual: number } | undefined {
+  if (httpStatus(err) !== 400) return undefined;
+  const m = /expected dim: (\d+), got (\d+)/.exec(qdrantMessage(err));
+  return m ? { expected: Number(m[1]), actual: Number(m[2]) } : undefined;
+}
+
+function describe(action: string, err: unknown): Error {
+  const status = httpStatus(err);
+  return new Error(
+    `Cannot ${action}: Qdrant answered ${status ?? "nothing"}: ${qdrantMessage(err)}`,
+    { cause: err },
+  );
+}
+
+function stripInternal(payload: unknown): VectorPayload {
+  const p = { ...(payload as Record<string, unknown>) };
+  delete p[URI_PREFIXES];
+  return p as VectorPayload;
+}
+
+export class QdrantStore implements VectorStore {
+  readonly kind = "qdrant" as const;
+  readonly #client: QdrantClient;
+  readonly #url: string;
+  readonly #batchSize: number;
+  readonly #retry: Pick<RetryOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs">;
+  readonly #log: Logger;
+
+  constructor(options: QdrantStoreOptions) {
+    const {
+      url,
+      apiKey,
+      batchSize = 256,
+      timeoutMs = 30_000,
+      retry = {},
+      logger = getLogger("vector.qdrant"),
+    } = options;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError(`Cannot create the Qdrant store: url must be a URL, got ${url}`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new TypeError(`Cannot create the Qdrant store: url must be http(s), got ${url}`);
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(
+        `Cannot create the Qdrant store: batchSize must be a positive integer, got ${batchSize}`,
+      );
+    }
+    if (!(timeoutMs > 0)) {
+      throw new RangeError(
+        `Cannot create the Qdrant store: timeoutMs must be positive, got ${timeoutMs}`,
+      );
+    }
+    this.#url = url;
+    this.#batchSize = batchSize;
+    this.#retry = retry;
+    this.#log = logger;
+    this.#client = new QdrantClient({ url, apiKey, timeout: timeoutMs, checkCompatibility: false });
+  }
+
+  /** One Qdrant call with retries of transient failures. */
+  #call<T>(what: string, fn: (client: QdrantClient) => Promise<T>): Promise<T> {
+    return retry(() => fn(this.#client), {
+      ...this.#retry,
+      retryable: transient,
+      onRetry: (err, attempt, delayMs) =>
+        this.#log.warn("Qdrant call failed, retrying", {
+          call: what,
+          attempt,
+          delay_ms: delayMs,
+          status: httpStatus(err),
+          error: qdrantMessage(err),
+        }),
+    });
+  }
+
+  async #info(name: string): Promise<Schemas["CollectionInfo"] | undefined> {
+    try {
+      return await this.#call("get collection", (c) => c.getCollection(name));
+    } catch (err) {
+      if (httpStatus(err) === 404) return undefined;
+      throw describe(`read vector collection ${name}`, err);
+    }
+  }
+
+  async ensureCollection(name: string, dimension: number): Promise<void> {
+    assertCollectionName(name);
+    if (!Number.isInteger(dimension) || dimension < 1 || dimension > MAX_DIMENSION) {
+      throw new RangeError(
+        `Cannot create vector collection ${name}: dimension must be an integer from 1 to ` +
+          `${MAX_DIMENSION}, got ${dimension}`,
+      );
+    }
+    for (let attempt = 1;; attempt++) {
+      const info = await this.#info(name);
+      if (info) {
+        const vectors = info.config.params.vectors as Partial<Schemas["VectorParams"]> | undefined;
+        if (typeof vectors?.size !== "number") {
+          throw new Error(
+            `Cannot use vector collection ${name}: it does not hold one unnamed dense vector`,
+          );
+        }
+        if (vectors.size !== dimension) {
+          throw new DimensionMismatchError("ensure collection", name, vectors.size, dimension);
+        }
+        if (vectors.distance !== "Cosine") {
+          throw new Error(
+            `Cannot use vector collection ${name}: its distance is ${vectors.distance}, not Cosine`,
+          );
+        }
+        await this.#ensureIndexes(name, info.payload_schema);
+        return;
+      }
+      try {
+        await this.#call(
+          "create collection",
+          (c) => c.createCollection(name, { vectors: { size: dimension, distance: "Cosine" } }),
+        );
+      } catch (err) {
+        const status = httpStatus(err);
+        // Another process created it first (409; 400 on older servers): read what it made.
+        const raced = status === 409 ||
+          (status === 400 && /already exists/.test(qdrantMessage(err)));
+        if (!raced || attempt >= ENSURE_ATTEMPTS) {
+          throw describe(`create vector collection ${name}`, err);
+        }
+      }
+    }
+  }
+
+  async #ensureIndexes(name: string, schema: Schemas["CollectionInfo"]["payload_schema"]) {
+    for (const field of INDEXED_FIELDS) {
+      if (schema[field]?.data_type === "keyword") continue;
+      try {
+        await this.#call(
+          "create payload index",
+          (c) =>
+            c.createPayloadIndex(name, { field_name: field, field_schema: "keyword", wait: true }),
+        );
+      } catch (err) {
+        throw describe(`index ${field} of vector collection ${name}`, err);
+      }
+    }
+  }
+
+  async upsert(name: string, points: VectorPoint[]): Promise<void> {
+    assertCollectionName(name);
+    const checked = checkPoints(name, points);
+    for (let i = 0; i < checked.length; i += this.#batchSize) {
+      const batch = checked.slice(i, i + this.#batchSize).map((p) => ({
+        id: p.id,
+        vector: Array.from(p.vector),
+        payload: { ...p.payload, [URI_PREFIXES]: uriAncestors(p.payload.uri) },
+      }));
+      try {
+        await this.#call("upsert", (c) => c.upsert(name, { wait: true, points: batch }));
+      } catch (err) {
+        if (httpStatus(err) === 404) throw new CollectionNotFoundError("upsert into", name);
+        const dims = dimensionsFromError(err);
+        if (dims) {
+          throw new DimensionMismatchError("upsert into", name, dims.expected, dims.actual);
+        }
+        throw describe(`upsert into vector collection ${name}`, err);
+      }
+    }
+  }
+
+  async deleteByDocument(name: string, documentIds: string[]): Promise<void> {
+    assertCollectionName(name);
+    const ids = checkDocumentIds(`delete from ${name}`, documentIds);
+    if (ids.length === 0) return;
+    await this.#delete(name, { filter: { must: [{ key: "document_id", match: { any: ids } }] } });
+  }
+
+  async deleteByIds(name: string, ids: string[]): Promise<void> {
+    assertCollectionName(name);
+    const checked = checkIds(`delete from ${name}`, ids);
+    if (checked.length === 0) return;
+    await this.#delete(name, { points: checked });
+  }
+
+  async #delete(name: string, selector: Schemas["PointsSelector"]): Promise<void> {
+    try {
+      await this.#call("delete points", (c) => c.delete(name, { wait: true, ...selector }));
+    } catch (err) {
+      if (httpStatus(err) === 404) return;
+      throw describe(`delete from vector collection ${name}`, err);
+    }
+  }
+
+  async search(
+    name: string,
+    vector: Float32Array | number[],
+    options: VectorSearchOptions,
+  ): Promise<VectorHit[]> {
+    assertCollectionName(name);
+    const query = checkVector(`search ${name}`, vector);
+    const o = checkSearchOptions(name, options);
+    if (o.documentIds?.length === 0) return [];
+    const must: Schemas["Condition"][] = [];
+    if (o.documentIds) must.push({ key: "document_id", match: { any: o.documentIds } });
+    if (o.uriPrefix !== undefined) must.push({ key: URI_PREFIXES, match: { value: o.uriPrefix } });
+    try {
+      const res = await this.#call("query points", (c) =>
+        c.query(name, {
+          query: Array.from(query),
+          limit: o.k,
+          score_threshold: o.scoreThreshold,
+          filter: must.length > 0 ? { must } : undefined,
+          with_payload: true,
+          with_vector: false,
+        }));
+      return res.points.map((p) => ({
+        id: String(p.id),
+        score: p.score,
+        payload: stripInternal(p.payload),
+      }));
+    } catch (err) {
+      if (httpStatus(err) === 404) return [];
+      const dims = dimensionsFromError(err);
+      if (dims) throw new DimensionMismatchError("search", name, dims.expected, dims.actual);
+      throw describe(`search vector collection ${name}`, err);
+    }
+  }
+
+  async count(name: string): Promise<number> {
+    assertCollectionName(name);
+    try {
+      const res = await this.#call("count points", (c) => c.count(name, { exact: true }));
+      return res.count;
+    } catch (err) {
+      if (httpStatus(err) === 404) return 0;
+      throw describe(`count vector collection ${name}`, err);
+    }
+  }
+
+  async drop(name: string): Promise<void> {
+    assertCollectionName(name);
+    // Qdrant deletes by collection name only, and removes the collection's aliases itself.
+    const target = (await this.resolveAlias(name)) ?? name;
+    try {
+      await this.#call("delete collection", (c) => c.deleteCollection(target));
+    } catch (err) {
+      if (httpStatus(err) === 404) return;
+      throw describe(`drop vector collection ${target}`, err);
+    }
+  }
+
+  async setAlias(alias: string, target: string): Promise<string | undefined> {
+    assertCollectionName(alias, "alias");
+    assertCollectionName(target, "alias target");
+    if (alias === target) throw new TypeError(`Cannot point alias ${alias} at itself`);
+    const previous = await this.resolveAlias(alias);
+    try {
+      // create_alias replaces an existing alias in one step; a delete_alias first would leave
+      // the alias missing if the create failed.
+      await this.#call("update aliases", (c) =>
+        c.updateCollectionAliases({
+          actions: [{ create_alias: { collection_name: target, alias_name: alias } }],
+        }));
+    } catch (err) {
+      const status = httpStatus(err);
+      if (status === 404) throw new CollectionNotFoundError(`point alias ${alias} at`, target);
+      if (status === 400 && /already exists/.test(qdrantMessage(err))) {
+        throw new TypeError(`Cannot point alias ${alias} at ${target}: ${alias} is a collection`);
+      }
+      throw describe(`point alias ${alias} at ${target}`, err);
+    }
+    return previous;
+  }
+
+  async resolveAlias(alias: string): Promise<string | undefined> {
+    assertCollectionName(alias, "alias");
+    try {
+      const res = await this.#call("list aliases", (c) => c.getAliases());
+      return res.aliases.find((a) => a.alias_name === alias)?.collection_name;
+    } catch (err) {
+      throw describe("list Qdrant aliases", err);
+    }
+  }
+
+  async deleteAlias(alias: string): Promise<void> {
+    assertCollectionName(alias, "alias");
+    try {
+      await this.#call(
+        "update aliases",
+        (c) => c.updateCollectionAliases({ actions: [{ delete_alias: { alias_name: alias } }] }),
+      );
+    } catch (err) {
+      throw describe(`delete alias ${alias}`, err);
+    }
+  }
+
+  async ready(): Promise<VectorStoreReadiness> {
+    try {
+      await this.#client.getCollections();
+      return { ok: true };
+    } catch (err) {
+      const status = httpStatus(err);
+      if (status === 401 || status === 403) {
+        return {
+          ok: false,
+          reason: `Qdrant at ${this.#url} refused the API key (${status}: ${
+            qdrantMessage(err)
+          }): check QDRANT_API_KEY`,
+        };
+      }
+      if (status !== undefined) {
+        return {
+          ok: false,
+          reason: `Qdrant at ${this.#url} answered ${status}: ${qdrantMessage(err)}`,
+        };
+      }
+      return {
+        ok: false,
+        reason: `Qdrant at ${this.#url} is not reachable: ${qdrantMessage(err)}`,
+      };
+    }
+  }
+
+  close(): Promise<void> {
+    // The client holds no connection of its own beyond fetch's pool.
+    return Promise.resolve();
+  }
+}
