@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../config/config.ts";
+import { openPglite } from "../db/pglite_driver.ts";
+import { createServerTestDb, testDatabaseUrl, withSearchPath } from "../testing/db.ts";
+import { createVectorStore } from "./create_vector_store.ts";
+
+Deno.test("createVectorStore() picks qdrant when QDRANT_URL is set", async () => {
+  const store = createVectorStore(loadConfig({ QDRANT_URL: "http://127.0.0.1:1" }, "/tmp"));
+  assert.equal(store.kind, "qdrant");
+  await store.close();
+  assert.throws(
+    () =>
+      createVectorStore({
+        vectorStore: "qdrant",
+        qdrantUrl: undefined,
+        qdrantApiKey: undefined,
+        vectorDatabaseUrl: undefined,
+      }),
+    /QDRANT_URL is not set/,
+  );
+});
+
+Deno.test("createVectorStore() uses the main database without closing it", async () => {
+  const db = await openPglite();
+  try {
+    const store = createVectorStore(loadConfig({}, "/tmp"), { db });
+    assert.equal(store.kind, "pgvector");
+    assert.deepEqual(await store.ready(), { ok: true });
+    await store.close();
+    assert.deepEqual(await db.query("select 1 as one"), [{ one: 1 }]);
+  } finally {
+    await db.close();
+  }
+  assert.throws(() => createVectorStore(loadConfig({}, "/tmp")), /no database was given/);
+});
+
+Deno.test("createVectorStore() opens and owns a connection to VECTOR_DATABASE_URL", async () => {
+  // The test server has no vector extension: the store opens, reports why, and closes.
+  const t = await createServerTestDb({ migrate: false, max: 1 });
+  try {
+    const url = withSearchPath(testDatabaseUrl(), t.schema!);
+    const store = createVectorStore(loadConfig({ VECTOR_DATABASE_URL: url }, "/tmp"));
+    assert.equal(store.kind, "pgvector");
+    const r = await store.ready();
+    assert.ok(!r.ok);
+    assert.match(r.reason, /vector extension is not installed/);
+    await store.close();
+    await store.close();
+  } finally {
+    await t.cleanup();
+  }
+});
