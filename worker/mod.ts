@@ -1,1 +1,14 @@
-export {};
+/** @semantik/worker: the worker role (queue consumers, liveness, embedding semaphore). */
+export { jobSlots, WorkerRuntime, type WorkerRuntimeOptions } from "./worker_runtime.ts";
+export { startWorker, type StartWorkerOptions } from "./start_worker.ts";
+export { buildHandlers, type WorkerContext } from "./registry.ts";
+export { Semaphore } from "./semaphore.ts";
+export {
+  checkWorkerHealth,
+  type HealthCheckOptions,
+  Liveness,
+  livenessKeys,
+  type LivenessOptions,
+  liveWorkers,
+  type WorkerBeat,
+} from "./liveness.ts";

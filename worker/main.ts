@@ -1,0 +1,23 @@
+/**
+ * `deno task worker`: consumes the queues of `WORKER_QUEUES` until SIGTERM/SIGINT, then stops
+ * fetching, lets running jobs finish within `WORKER_SHUTDOWN_TIMEOUT_S`, leaves the rest for
+ * other workers and exits 0. A second signal aborts the running jobs at once.
+ */
+import { loadConfigOrExit } from "../shared/config/config.ts";
+import { configureLogging } from "../shared/log/logger.ts";
+import { createRuntime } from "../shared/runtime/runtime.ts";
+import { exitOnSignals } from "./signals.ts";
+import { startWorker } from "./start_worker.ts";
+
+const config = loadConfigOrExit();
+configureLogging({
+  level: config.logLevel,
+  format: config.environment === "production" ? "json" : "pretty",
+});
+const rt = await createRuntime(config, { role: "worker" });
+const worker = await startWorker(rt);
+exitOnSignals({
+  log: rt.log,
+  // The runtime's close closes the worker first (gracefully), then Redis and the database.
+  close: (force) => force ? worker.close(true) : rt.close(),
+});

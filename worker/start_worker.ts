@@ -1,0 +1,60 @@
+/**
+ * Starts the worker role on a process {@link Runtime}: builds the handlers from the registry and
+ * runs a {@link WorkerRuntime} with the runtime's settings. Used by `worker/main.ts` and by
+ * `deno task dev`, which runs every role in one process.
+ */
+import type { Runtime } from "../shared/runtime/runtime.ts";
+import { QueueClient } from "../shared/queue/queue_client.ts";
+import type { TaskHandler } from "../shared/queue/queue_worker.ts";
+import { buildHandlers, type WorkerContext } from "./registry.ts";
+import { Semaphore } from "./semaphore.ts";
+import { jobSlots, WorkerRuntime, type WorkerRuntimeOptions } from "./worker_runtime.ts";
+
+/** Options of {@link startWorker}. */
+export interface StartWorkerOptions {
+  /** Builds the handlers. @default {buildHandlers from ./registry.ts} */
+  registry?: (ctx: WorkerContext) => TaskHandler[] | Promise<TaskHandler[]>;
+  /** Overrides of the runtime's options (lease settings in tests, say). @default {{}} */
+  overrides?: Partial<WorkerRuntimeOptions>;
+}
+
+/**
+ * Starts the worker and resolves once it reads jobs. The runtime's close closes it (gracefully,
+ * within `WORKER_SHUTDOWN_TIMEOUT_S`).
+ */
+export async function startWorker(
+  rt: Runtime,
+  options: StartWorkerOptions = {},
+): Promise<WorkerRuntime> {
+  const { registry = buildHandlers, overrides = {} } = options;
+  const c = rt.config;
+  const embeddingSemaphore = new Semaphore(c.embeddingConcurrencyPerWorker);
+  const queues = new QueueClient(rt.redis, { prefix: c.redisPrefix });
+  // Handlers are built before the runtime that runs them, so their abortJob looks it up late.
+  const ref: { worker?: WorkerRuntime } = {};
+  const handlers = await registry({
+    runtime: rt,
+    queues,
+    embeddingSemaphore,
+    abortJob: (jobId, reason) => ref.worker?.abortJob(jobId, reason) ?? false,
+  });
+  const w = ref.worker = new WorkerRuntime({
+    redisUrl: c.redisUrl,
+    redis: rt.redis,
+    prefix: c.redisPrefix,
+    queues: c.workerQueues,
+    handlers,
+    concurrency: jobSlots(navigator.hardwareConcurrency ?? 2, c.workerMaxConcurrency),
+    embeddingSemaphore,
+    shutdownTimeoutMs: c.workerShutdownTimeoutMs,
+    logger: rt.log,
+    ...overrides,
+  });
+  const running = w.run().catch((err) => rt.log.error("worker stopped with an error", { err }));
+  rt.onClose(async () => {
+    await w.close();
+    await running;
+  });
+  await w.waitUntilReady();
+  return w;
+}
