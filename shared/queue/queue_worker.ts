@@ -239,6 +239,7 @@ export class QueueWorker {
 
   #started = false;
   #stopFetching = new AbortController();
+  readonly #force = new AbortController();
   #closing: Promise<void> | undefined;
   #fetchLoop: Promise<void> | undefined;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
@@ -402,11 +403,13 @@ export class QueueWorker {
    * back jobs whose handlers stopped and leaves the others pending for reclaim. Never rejects.
    */
   close(force = false): Promise<void> {
-    this.#closing ??= this.#close(force);
+    // A forced call during a graceful close cuts its wait for running handlers short.
+    if (force) this.#force.abort();
+    this.#closing ??= this.#close();
     return this.#closing;
   }
 
-  async #close(force: boolean): Promise<void> {
+  async #close(): Promise<void> {
     const step = async (during: string, fn: () => Promise<void> | void) => {
       try {
         await fn();
@@ -418,12 +421,10 @@ export class QueueWorker {
     this.#slotFreed?.();
     await step("stopping the reader", () => this.#stopReader());
     await step("stopping the delayed mover", () => this.#mover.stop());
-    if (!force) {
-      await step(
-        "waiting for running jobs",
-        () => this.#waitForRunning(this.#opts.shutdownTimeoutMs),
-      );
-    }
+    await step(
+      "waiting for running jobs",
+      () => this.#waitForRunning(this.#opts.shutdownTimeoutMs, this.#force.signal),
+    );
     await step("aborting running jobs", async () => {
       for (const a of this.#running.values()) {
         if (a.controller.signal.aborted) continue;
@@ -1023,10 +1024,10 @@ export class QueueWorker {
 
   // ---- closing ------------------------------------------------------------------------------
 
-  async #waitForRunning(ms: number): Promise<void> {
+  async #waitForRunning(ms: number, signal?: AbortSignal): Promise<void> {
     if (this.#running.size === 0) return;
     const all = Promise.all([...this.#running.values()].map((a) => a.done));
-    await Promise.race([all, sleep(ms)]);
+    await Promise.race([all, sleep(ms, signal)]);
   }
 
   async #waitForFinishing(ms: number): Promise<void> {
