@@ -1,0 +1,92 @@
+/**
+ * Extraction of one file from disk: the only I/O of the extraction library besides
+ * {@link hashFile}. The file is read once; its hash and its text come from the same bytes.
+ */
+import { extractBytes, type ExtractBytesOptions, type ExtractedDocument } from "./extract_bytes.ts";
+import { ExtractionError } from "./extraction_error.ts";
+import { readErrorReason } from "./_read_error_reason.ts";
+
+export interface ExtractFileOptions extends Omit<ExtractBytesOptions, "path"> {
+  /**
+   * Larger files are skipped without being read (MAX_FILE_SIZE_MB in bytes).
+   * @default {52428800} (50 MiB)
+   */
+  maxBytes?: number;
+}
+
+const READ_CHUNK = 256 * 1024;
+
+/**
+ * Reads and extracts the file at `path` (see {@link extractBytes} for the formats).
+ *
+ * @throws {ExtractionError} `skipped` for an empty, too large, binary or text-less file, or one
+ * that is not a regular file (a FIFO would block the reader); `failed` when it cannot be read
+ * (missing, permission denied) or is a corrupt or hostile PDF or DOCX. An aborted `signal`
+ * throws its reason.
+ */
+export async function extractFile(
+  path: string,
+  options: ExtractFileOptions = {},
+): Promise<ExtractedDocument> {
+  const { maxBytes = 50 * 1024 * 1024, signal, ...rest } = options;
+  if (!(maxBytes >= 0)) {
+    throw new RangeError(`Cannot extract file: maxBytes must not be negative, got ${maxBytes}`);
+  }
+  signal?.throwIfAborted();
+  const bytes = await readFileBounded(path, maxBytes, signal);
+  return await extractBytes(bytes, { ...rest, path, signal });
+}
+
+async function readFileBounded(
+  path: string,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  // Stat before open: opening a FIFO for reading blocks until a writer comes.
+  const info = await fileOperation(() => Deno.stat(path));
+  if (!info.isFile) throw new ExtractionError("skipped", "not a regular file");
+  if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
+
+  const file = await fileOperation(() => Deno.open(path, { read: true }));
+  try {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (true) {
+      signal?.throwIfAborted();
+      const buffer = new Uint8Array(READ_CHUNK);
+      const read = await fileOperation(() => file.read(buffer));
+      if (read === null) break;
+      total += read;
+      // The file may have grown since it was measured.
+      if (total > maxBytes) throw tooLarge(total, maxBytes);
+      chunks.push(read === READ_CHUNK ? buffer : buffer.subarray(0, read));
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    return bytes;
+  } finally {
+    file.close();
+  }
+}
+
+async function fileOperation<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    throw new ExtractionError("failed", `cannot read file: ${readErrorReason(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+function tooLarge(size: number, maxBytes: number): ExtractionError {
+  return new ExtractionError(
+    "skipped",
+    `file is larger than the ${maxBytes} byte limit (MAX_FILE_SIZE_MB): ${size} bytes`,
+  );
+}

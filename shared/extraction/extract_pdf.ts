@@ -1,0 +1,94 @@
+/**
+ * PDF text per page with unpdf (unjs/unpdf, MIT): Mozilla's pdf.js built for serverless
+ * runtimes, so it runs in Deno without a worker thread, canvas or native code, and follows
+ * pdf.js releases. pdf.js is the most widely deployed PDF reader in JavaScript and copes with
+ * the damaged files real folders hold.
+ */
+import { getDocumentProxy } from "unpdf";
+import { ExtractionError } from "./extraction_error.ts";
+import { sanitizeText } from "./sanitize_text.ts";
+
+/** Where one page's text lies in the document's text: `text.slice(start, end)`. */
+export interface PageSpan {
+  /** 1-based page number. */
+  page: number;
+  start: number;
+  end: number;
+}
+
+export interface PdfText {
+  /** Pages' text in order, separated by a blank line. */
+  text: string;
+  pages: PageSpan[];
+}
+
+export interface ExtractPdfOptions {
+  /** Aborts between pages; the signal's reason is thrown. */
+  signal?: AbortSignal;
+}
+
+/** What separates pages in {@link PdfText.text}: a paragraph break for the chunker. */
+const PAGE_SEPARATOR = "\n\n";
+
+/**
+ * The text of each page of a PDF. Text is sanitised (see {@link sanitizeText}) and trimmed per
+ * page; a page without text gets an empty span.
+ *
+ * @throws {ExtractionError} `failed` for a damaged or password-protected PDF.
+ */
+export async function extractPdf(
+  bytes: Uint8Array,
+  options: ExtractPdfOptions = {},
+): Promise<PdfText> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  // pdf.js may take over the buffer it is given; the caller's bytes stay usable.
+  const data = bytes.slice();
+  let document: Awaited<ReturnType<typeof getDocumentProxy>>;
+  try {
+    document = await getDocumentProxy(data, {
+      // Damaged files are common; pdf.js would log a warning for each repair.
+      verbosity: 0,
+      // Text only: no font loading.
+      disableFontFace: true,
+      stopAtErrors: false,
+    });
+  } catch (err) {
+    throw pdfError(err);
+  }
+  try {
+    const pages: PageSpan[] = [];
+    let text = "";
+    for (let number = 1; number <= document.numPages; number++) {
+      signal?.throwIfAborted();
+      let pageText: string;
+      try {
+        const page = await document.getPage(number);
+        const content = await page.getTextContent();
+        pageText = content.items
+          .map((item) => ("str" in item ? item.str + (item.hasEOL ? "\n" : "") : ""))
+          .join("");
+        page.cleanup();
+      } catch (err) {
+        throw pdfError(err);
+      }
+      pageText = sanitizeText(pageText).trim();
+      if (number > 1) text += PAGE_SEPARATOR;
+      pages.push({ page: number, start: text.length, end: text.length + pageText.length });
+      text += pageText;
+    }
+    return { text, pages };
+  } finally {
+    await document.loadingTask.destroy().catch(() => {});
+  }
+}
+
+function pdfError(err: unknown): ExtractionError {
+  if (err instanceof ExtractionError) return err;
+  const name = (err as { name?: unknown })?.name;
+  const message = err instanceof Error ? err.message : String(err);
+  if (name === "PasswordException") {
+    return new ExtractionError("failed", "PDF is password-protected", { cause: err });
+  }
+  return new ExtractionError("failed", `corrupt PDF: ${message}`, { cause: err });
+}
