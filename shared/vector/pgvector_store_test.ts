@@ -177,6 +177,41 @@ Deno.test("pgvector store: unfiltered searches return k hits beyond hnsw's defau
   }
 });
 
+Deno.test("pgvector store: a search whose alias target is dropped under it looks the alias up again", async () => {
+  const pg = await openPglite();
+  const admin = new PgvectorStore(pg);
+  let armed = false;
+  // Between the store's alias lookup and its search, the alias switches and the old table goes:
+  // the widest window a blue/green switch can open for a search in flight.
+  const db: Db = {
+    ...pg,
+    async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
+      const rows = await pg.query<T>(sql, params);
+      if (armed && sql.includes("from vector_aliases where alias")) {
+        armed = false;
+        await admin.setAlias("col_live", "col_green");
+        await admin.drop("col_blue");
+      }
+      return rows;
+    },
+  };
+  const store = new PgvectorStore(db);
+  try {
+    for (const [name, vector] of [["col_blue", [1, 0]], ["col_green", [0, 1]]] as const) {
+      await admin.ensureCollection(name, 2);
+      await admin.upsert(name, [point(name, `/${name}`, 0, [...vector])]);
+    }
+    await admin.setAlias("col_live", "col_blue");
+    armed = true;
+    const hits = await store.search("col_live", [1, 1], { k: 5 });
+    assert.equal(armed, false, "the switch ran inside the search");
+    assert.deepEqual(hits.map((h) => h.payload.uri), ["/col_green"]);
+  } finally {
+    await store.close();
+    await pg.close();
+  }
+});
+
 Deno.test("pgvector store: the uri prefix filter agrees with the reference definition", async () => {
   const db = await openPglite();
   const store = new PgvectorStore(db);
