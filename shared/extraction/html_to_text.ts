@@ -15,6 +15,8 @@ import { Tokenizer, type TokenizerCallbacks } from "htmlparser2";
 /** Elements whose content is never text for a reader. */
 const SKIPPED = new Set([
   "head",
+  // Kept apart: it becomes the heading of a page without an h1.
+  "title",
   "script",
   "style",
   "noscript",
