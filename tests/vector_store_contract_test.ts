@@ -473,6 +473,8 @@ const CONTRACT: Record<string, Step> = {
       await assert.rejects(store.setAlias(alias, fresh()), CollectionNotFoundError);
       assert.equal(await store.resolveAlias(alias), green, "a failed switch changes nothing");
       await assert.rejects(store.setAlias(blue, green), TypeError);
+      // A target must be a collection: aliases do not chain.
+      await assert.rejects(store.setAlias(fresh(), alias), CollectionNotFoundError);
       await store.deleteAlias(alias);
       assert.equal(await store.resolveAlias(alias), undefined);
       assert.equal(await store.count(alias), 0);

@@ -133,3 +133,16 @@ Deno.test("pglite server: pgvector is available and stop() is idempotent", async
   }
   await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: server.port }));
 });
+
+Deno.test("pglite server: a server that cannot start says why", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    // A regular file where the database directory should be.
+    await assert.rejects(
+      startPgliteServer({ dataDir: `${file}/db` }),
+      /Cannot start the PGlite server: it exited before listening: .*not a directory/s,
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
