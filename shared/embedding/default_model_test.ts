@@ -142,3 +142,21 @@ Deno.test("ensureDefaultModel() is safe when several processes run it at once", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the registry converts the default model on first use", async () => {
+  const dir = await Deno.makeTempDir();
+  const registry = new ModelRegistry({ modelsDir: dir, device: "cpu" });
+  try {
+    assert.equal((await registry.resolve(DEFAULT_MODEL_NAME)).ready, false);
+    const embedder = await registry.get(DEFAULT_MODEL_NAME);
+    assert.equal((await registry.resolve(DEFAULT_MODEL_NAME)).ready, true);
+    const [vector] = await embedder.embedTexts(["A man is eating food."], "query");
+    await withDefaultModel(async (cached) => {
+      const [reference] = await cached.embedTexts(["A man is eating food."], "query");
+      assert.ok(maxDifference(vector!, reference!) < 1e-6);
+    });
+  } finally {
+    await registry.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -2,9 +2,10 @@
  * Chooses where a model runs from `EMBEDDING_DEVICE`:
  *
  * - `cpu`: the CPU.
- * - `cuda`: onnxruntime-node's CUDA provider. Its libraries are not in the npm package by default;
- *   on a GPU host install with `ONNXRUNTIME_NODE_INSTALL=cuda12 deno install` (needs CUDA 12 and
- *   cuDNN 9). Missing, the load fails with a message saying so.
+ * - `cuda`: onnxruntime-node's CUDA provider. Its libraries are not in the npm package: its install
+ *   script fetches them (NuGet `Microsoft.ML.OnnxRuntime.Gpu.Linux`); on a GPU host with CUDA 12
+ *   and cuDNN 9 run `ONNXRUNTIME_NODE_INSTALL=cuda12 deno install --allow-scripts=npm:onnxruntime-node`.
+ *   Missing, the load fails with a message saying so.
  * - `webgpu`: bundled in onnxruntime-node; reaches a GPU through Vulkan when the host has one.
  * - `auto`: CUDA, then WebGPU, when nvidia-smi shows a GPU; else, or when both fail, the CPU,
  *   saying why in one log line per process.
@@ -64,14 +65,18 @@ export function hostDeviceEnvironment(): DeviceEnvironment {
     async cudaProviderInstalled() {
       const dir = onnxruntimeBinaryDir();
       if (!dir) return false;
-      const library = Deno.build.os === "windows"
-        ? "onnxruntime_providers_cuda.dll"
-        : "libonnxruntime_providers_cuda.so";
-      try {
-        return (await Deno.stat(join(dir, library))).isFile;
-      } catch {
-        return false;
+      // What onnxruntime-node's install script puts next to its binding for cuda12.
+      const libraries = Deno.build.os === "windows"
+        ? ["onnxruntime_providers_cuda.dll", "onnxruntime_providers_shared.dll"]
+        : ["libonnxruntime_providers_cuda.so", "libonnxruntime_providers_shared.so"];
+      for (const library of libraries) {
+        try {
+          if (!(await Deno.stat(join(dir, library))).isFile) return false;
+        } catch {
+          return false;
+        }
       }
+      return true;
     },
     gpus: () => queryGpuMemory(),
     cudaVisibleDevices,
@@ -97,8 +102,9 @@ export interface DeviceSelectorOptions {
 export type OpenOn<T> = (provider: ExecutionProvider) => Promise<T>;
 
 export const CUDA_MISSING_MESSAGE =
-  "onnxruntime-node's CUDA provider is not installed; on a GPU host with CUDA 12 reinstall it with " +
-  "ONNXRUNTIME_NODE_INSTALL=cuda12 (deno install), or set EMBEDDING_DEVICE=auto or cpu";
+  "onnxruntime-node's CUDA provider is not installed; on a GPU host with CUDA 12 run " +
+  "ONNXRUNTIME_NODE_INSTALL=cuda12 deno install --allow-scripts=npm:onnxruntime-node, " +
+  "or set EMBEDDING_DEVICE=auto or cpu";
 
 export class DeviceSelector {
   readonly device: EmbeddingDevice;
@@ -161,6 +167,7 @@ export class DeviceSelector {
         }
       }
       case "webgpu":
+        this.#checkGpuMemory(modelName, modelBytes, await this.#env.gpus());
         try {
           return await open("webgpu");
         } catch (err) {

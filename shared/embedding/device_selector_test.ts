@@ -135,7 +135,7 @@ Deno.test("an explicit device that fails to load is an error, never a silent CPU
 });
 
 Deno.test("short GPU memory asks the queue to retry later instead of loading", async () => {
-  for (const device of ["auto", "cuda"] as const) {
+  for (const device of ["auto", "cuda", "webgpu"] as const) {
     const selector = new DeviceSelector({
       device,
       environment: fakeHost({ cuda: true, gpus: gpuWithFreeMiB(1500) }),

@@ -14,5 +14,3 @@ export * from "./adaptive_budget.ts";
 export * from "./out_of_memory.ts";
 export * from "./inference_runner.ts";
 export * from "./worker_inference_runner.ts";
-export * from "./tiny_model.ts";
-export * from "./test_models_dir.ts";

@@ -13,6 +13,7 @@ import {
   DEFAULT_MODEL_NAME,
   defaultModelSourcePaths,
   ensureDefaultModel,
+  isDefaultModelCurrent,
 } from "./default_model.ts";
 import { type DeviceEnvironment, DeviceSelector, type EmbeddingDevice } from "./device_selector.ts";
 import { type Embedder, maxChunkTokensOf, OnnxEmbedder } from "./embedder.ts";
@@ -126,7 +127,10 @@ export class ModelRegistry {
         { model: name },
       );
     }
-    if (name === DEFAULT_MODEL_NAME) return { config: DEFAULT_MODEL_CONFIG, ready: !!config };
+    if (name === DEFAULT_MODEL_NAME) {
+      // The default name belongs to the converter's output; anything else there is rebuilt.
+      return { config: DEFAULT_MODEL_CONFIG, ready: await isDefaultModelCurrent(dir) };
+    }
     const missing: string[] = [];
     if (!config) missing.push("embedding.json (or sentence-transformers config files)");
     else if (!(await isFile(join(dir, config.onnx_file)))) missing.push(config.onnx_file);
@@ -207,8 +211,8 @@ export class ModelRegistry {
       await ensureDefaultModel(this.modelsDir, { log: this.#log });
       this.#tokenizers.delete(name);
       ready = true;
+      config = DEFAULT_MODEL_CONFIG;
     }
-    if (name === DEFAULT_MODEL_NAME) config = DEFAULT_MODEL_CONFIG;
     const tokenizer = await this.#tokenizer(name, dir, ready);
     const modelPath = join(dir, config.onnx_file);
     const modelBytes = (await Deno.stat(modelPath)).size;

@@ -173,8 +173,21 @@ Deno.test("the worker-thread runner embeds like the inline one and closes cleanl
     try {
       const texts = ["alpha beta", "", "gamma delta epsilon zeta eta theta"];
       const a = await (await inline.get(TINY_MODEL_NAME)).embedTexts(texts, "document");
-      const b = await (await worker.get(TINY_MODEL_NAME)).embedTexts(texts, "document");
+      const embedder = await worker.get(TINY_MODEL_NAME);
+      const b = await embedder.embedTexts(texts, "document");
       a.forEach((v, i) => assert.deepEqual([...v], [...b[i]!]));
+      // Several job slots may embed at once through one session.
+      const together = await Promise.all([
+        embedder.embedTexts(texts, "document"),
+        embedder.embedTexts([...texts].reverse(), "document"),
+        embedder.embedTexts(texts.slice(0, 1), "document"),
+      ]);
+      // Batch shapes differ from the first call's, so allow float rounding.
+      const close = (x: Float32Array, y: Float32Array) =>
+        x.every((value, k) => Math.abs(value - y[k]!) < 1e-5);
+      together[0].forEach((v, i) => assert.ok(close(v, a[i]!)));
+      together[1].forEach((v, i) => assert.ok(close(v, a[texts.length - 1 - i]!)));
+      assert.ok(close(together[2][0]!, a[0]!));
     } finally {
       await inline.close();
       await worker.close();
