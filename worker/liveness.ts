@@ -83,12 +83,14 @@ export class Liveness {
     this.#onError = onError;
   }
 
-  /** Beats once now, then every interval. */
+  /** Beats now and then every interval; a failed beat is reported and the next one tried. */
   async start(): Promise<void> {
-    await this.beat();
-    this.#timer ??= setInterval(() => {
+    const tick = () => {
       this.#beating ??= this.beat().catch(this.#onError).finally(() => (this.#beating = undefined));
-    }, this.#intervalMs);
+      return this.#beating;
+    };
+    this.#timer ??= setInterval(tick, this.#intervalMs);
+    await tick();
   }
 
   /** Writes one beat. */
@@ -112,6 +114,11 @@ export class Liveness {
       .zrem(this.#keys.alive, this.#info.consumer)
       .del(this.#keys.info(this.#info.consumer))
       .exec();
+  }
+
+  /** Whether the beat timer runs. */
+  get running(): boolean {
+    return this.#timer !== undefined;
   }
 }
 

@@ -152,13 +152,8 @@ export class WorkerRuntime {
       slots: [...this.workers.values()].map((w) => `${w.queue}=${w.concurrency}`).join(","),
       embedding_permits: this.embeddingSemaphore.permits,
     });
-    try {
-      await this.#liveness.start();
-    } catch (err) {
-      // Redis may be down at start; the beat is retried every interval.
-      this.#log.warn("first liveness beat failed", { err });
-      this.#liveness.start().catch(() => {});
-    }
+    // Never throws: with Redis down at start the beat is retried every interval.
+    await this.#liveness.start();
     await Promise.all(this.#runs);
   }
 
@@ -204,11 +199,11 @@ export class WorkerRuntime {
     this.#closing ??= (async () => {
       this.#log.info("worker stopping", { running: this.runningCount });
       await Promise.all([...this.workers.values()].map((w) => w.close(force)));
-      try {
-        await this.#liveness.stop();
-      } catch (err) {
-        this.#log.warn("withdrawing the liveness beat failed", { err });
-      }
+      // Bounded: with Redis down the heartbeat simply expires.
+      const withdrawn = this.#liveness.stop().catch((err) =>
+        this.#log.warn("withdrawing the liveness beat failed", { err })
+      );
+      await settlesWithin(withdrawn, 2000);
       if (this.#ownsRedis) this.#redis.disconnect();
       this.#log.info("worker stopped");
     })();
@@ -222,4 +217,11 @@ function safeHostname(): string {
   } catch {
     return "unknown";
   }
+}
+
+/** Waits for `p` at most `ms`, leaving no timer behind. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }

@@ -64,3 +64,23 @@ export function parseOptionalJson(text: string | undefined): unknown {
   if (text === undefined || text === "") return undefined;
   return JSON.parse(text);
 }
+
+/**
+ * Waits for `p` at most `ms` (less when `signal` fires). Resolves true when `p` settled in time;
+ * never rejects, and leaves no timer behind.
+ */
+export async function settlesWithin(
+  p: Promise<unknown> | undefined,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (!p) return true;
+  const stop = new AbortController();
+  const timeout = sleep(ms, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal)
+    .then(() => false);
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    stop.abort();
+  }
+}

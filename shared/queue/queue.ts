@@ -316,6 +316,50 @@ export class Queue {
     return removed;
   }
 
+  /**
+   * Deletes the group's consumers that hold no pending entry, are not in `keep` (e.g. the
+   * consumers of live workers) and were idle for at least `minIdleMs`. A consumer with pending
+   * entries is never deleted: that would drop its jobs from the pending list. For maintenance.
+   */
+  async removeIdleConsumers(
+    keep: ReadonlySet<string>,
+    options: { minIdleMs?: number } = {},
+  ): Promise<string[]> {
+    const { minIdleMs = 3_600_000 } = options;
+    let consumers: unknown[];
+    try {
+      consumers = await this.redis.call("XINFO", [
+        "CONSUMERS",
+        this.keys.stream,
+        this.group,
+      ]) as unknown[];
+    } catch (err) {
+      if (isNoGroup(err) || (err instanceof Error && /no such key/i.test(err.message))) return [];
+      throw err;
+    }
+    const removed: string[] = [];
+    for (const c of consumers) {
+      const info = fieldMapLoose(c);
+      const name = String(info.get("name"));
+      const pending = Number(info.get("pending"));
+      const idle = Number(info.get("idle"));
+      if (keep.has(name) || pending > 0 || idle < minIdleMs) continue;
+      // DELCONSUMER drops the consumer's pending entries: only when it has none, checked again.
+      const left = await this.redis.call("XPENDING", [
+        this.keys.stream,
+        this.group,
+        "-",
+        "+",
+        1,
+        name,
+      ]) as unknown[];
+      if (left.length > 0) continue;
+      await this.redis.call("XGROUP", ["DELCONSUMER", this.keys.stream, this.group, name]);
+      removed.push(name);
+    }
+    return removed;
+  }
+
   /** How many jobs wait, run, are delayed and are dead. */
   async depth(): Promise<QueueDepth> {
     const k = this.keys;
@@ -371,4 +415,13 @@ function checkInt(what: string, field: string, v: number, min: number, max: numb
   if (!Number.isInteger(v) || v < min || v > max) {
     throw new TypeError(`${what}: ${field} must be an integer from ${min} to ${max}, got ${v}`);
   }
+}
+
+/** A RESP2 `[k, v, ...]` array or a RESP3 map as a Map. */
+function fieldMapLoose(v: unknown): Map<string, unknown> {
+  if (v instanceof Map) return v as Map<string, unknown>;
+  const m = new Map<string, unknown>();
+  if (Array.isArray(v)) { for (let i = 0; i + 1 < v.length; i += 2) m.set(String(v[i]), v[i + 1]); }
+  else if (v && typeof v === "object") { for (const [k, x] of Object.entries(v)) m.set(k, x); }
+  return m;
 }

@@ -165,3 +165,23 @@ Deno.test("QueueClient routes tasks to their queues and finds jobs on any queue"
     assert.equal((await c.totals()).embed?.enqueued, 1);
   });
 });
+
+Deno.test("removeIdleConsumers() drops idle consumers without pending jobs, and only those", async () => {
+  await withTestRedis(async (t) => {
+    const q = new Queue(t.redis, "default", { prefix: t.prefix });
+    await q.ensureGroup();
+    await q.enqueue(echo, { n: 1 }, { jobId: "held" });
+    const s = q.keys.stream;
+    await t.redis.xreadgroup("GROUP", "workers", "busy", "COUNT", 1, "STREAMS", s, ">");
+    for (const c of ["idle-dead", "live"]) {
+      await t.redis.call("XGROUP", ["CREATECONSUMER", s, "workers", c]);
+    }
+    const removed = await q.removeIdleConsumers(new Set(["live"]), { minIdleMs: 0 });
+    assert.deepEqual(removed, ["idle-dead"]);
+    assert.equal((await q.getJob("held"))?.consumer, "busy", "the busy consumer keeps its job");
+    assert.deepEqual(
+      await new Queue(t.redis, "embed", { prefix: t.prefix }).removeIdleConsumers(new Set()),
+      [],
+    );
+  });
+});

@@ -37,7 +37,15 @@ import { QueueKeys } from "./keys.ts";
 import { DEFAULT_GROUP } from "./queue.ts";
 import { QueueScripts } from "./scripts.ts";
 import type { TaskDefinition } from "./task.ts";
-import { asError, errorMessage, fieldMap, hostName, isNoGroup, sleep } from "./_util.ts";
+import {
+  asError,
+  errorMessage,
+  fieldMap,
+  hostName,
+  isNoGroup,
+  settlesWithin,
+  sleep,
+} from "./_util.ts";
 
 /** Runs the jobs of one task. */
 export interface TaskHandler<S extends z.ZodType = z.ZodType, R = unknown> {
@@ -443,7 +451,8 @@ export class QueueWorker {
     });
     await step("finishing jobs", () => this.#waitForFinishing(5000));
     clearInterval(this.#renewTimer);
-    await step("renewing leases", () => this.#renewing);
+    // Bounded: during a Redis outage a command can wait through many reconnects.
+    await step("renewing leases", async () => void await settlesWithin(this.#renewing, 2000));
     await step("closing connections", () => {
       this.#blocking?.disconnect();
       if (this.#ownsRedis) this.#redis.disconnect();
@@ -556,13 +565,10 @@ export class QueueWorker {
     const loop = this.#fetchLoop;
     if (!loop) return;
     if (this.#blockingId !== undefined) {
-      await this.#redis.call("CLIENT", ["UNBLOCK", this.#blockingId]).catch(() => {});
+      // Not awaited: with Redis down it would wait through reconnects; the race below bounds it.
+      this.#redis.call("CLIENT", ["UNBLOCK", this.#blockingId]).catch(() => {});
     }
-    const finished = await Promise.race([
-      loop.then(() => true),
-      sleep(this.#opts.blockMs + 1000).then(() => false),
-    ]);
-    if (!finished) {
+    if (!(await settlesWithin(loop, this.#opts.blockMs + 1000))) {
       // Entries delivered to a dropped read stay pending for this consumer until reclaimed.
       this.#blocking?.disconnect();
       await loop;
@@ -1026,8 +1032,7 @@ export class QueueWorker {
 
   async #waitForRunning(ms: number, signal?: AbortSignal): Promise<void> {
     if (this.#running.size === 0) return;
-    const all = Promise.all([...this.#running.values()].map((a) => a.done));
-    await Promise.race([all, sleep(ms, signal)]);
+    await settlesWithin(Promise.all([...this.#running.values()].map((a) => a.done)), ms, signal);
   }
 
   async #waitForFinishing(ms: number): Promise<void> {
@@ -1038,7 +1043,7 @@ export class QueueWorker {
       // Handlers that settled during the grace are still finishing through `done`.
       for (const a of this.#held.values()) if (a.settled) pending.push(a.done);
       if (pending.length === 0) return;
-      await Promise.race([Promise.all(pending), sleep(deadline - Date.now())]);
+      await settlesWithin(Promise.all(pending), deadline - Date.now());
     }
   }
 
