@@ -23,3 +23,5 @@ export * from "./operations/operations.ts";
 export * from "./collections/collection_schemas.ts";
 export * from "./collections/collections.ts";
 export * from "./events/mod.ts";
+export * from "./vector/mod.ts";
+export * from "./embedding/mod.ts";
