@@ -1,3 +1,4 @@
 /** Test helpers: real Postgres, PGlite and Redis with per-test isolation. */
 export * from "./db.ts";
 export * from "./redis.ts";
+export * from "../embedding/testing.ts";
