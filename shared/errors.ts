@@ -14,6 +14,7 @@ export type ErrorCode =
   | "path_not_allowed"
   | "unknown_model"
   | "chunk_too_large"
+  | "model_mismatch"
   | "rate_limited"
   | "unavailable"
   | "internal";
@@ -28,6 +29,7 @@ const STATUS: Record<ErrorCode, number> = {
   path_not_allowed: 422,
   unknown_model: 422,
   chunk_too_large: 422,
+  model_mismatch: 422,
   rate_limited: 429,
   unavailable: 503,
   internal: 500,

@@ -25,3 +25,4 @@ export * from "./collections/collections.ts";
 export * from "./events/mod.ts";
 export * from "./vector/mod.ts";
 export * from "./embedding/mod.ts";
+export * from "./search/search.ts";
