@@ -48,6 +48,11 @@ async function gone(ctx: Ctx, pid: number, ids: string[]): Promise<void> {
 }
 
 async function assertAllDone(ctx: Ctx, ids: string[]): Promise<void> {
+  // The effect is written before the ack: wait for the acks too.
+  await waitFor("the queue to drain", async () => {
+    const d = await ctx.q.depth();
+    return d.waiting + d.active + d.delayed === 0;
+  });
   for (const id of ids) {
     assert.ok(await ctx.redis.get(ctx.k("effect", id)), `job ${id} has its effect`);
     assert.equal(await ctx.q.getJobState(id), null, `job ${id} is complete`);
@@ -105,9 +110,10 @@ Deno.test("a paused worker loses its lease: the job completes elsewhere and the 
     a.kill("SIGSTOP");
     await waitFor(
       "b to complete the job",
-      async () => (await ctx.redis.get(ctx.k("effect", "paused"))) !== null,
+      async () => (await ctx.q.getJobState("paused")) === null,
     );
-    assert.equal(await ctx.q.getJobState("paused"), null);
+    assert.ok(await ctx.redis.get(ctx.k("effect", "paused")));
+
     a.kill("SIGCONT");
     const aborted = await waitFor("a's handler to be aborted", async () => {
       const list = await ctx.redis.lrange(ctx.k("aborted"), 0, -1);

@@ -128,7 +128,8 @@ Deno.test("retries follow the backoff order and no retry runs before it is due",
         }),
     );
     await q.enqueue(task, {}, { jobId: "f1" });
-    await waitFor("the job to die", async () => (await q.getJobState("f1")) === "dead");
+    await waitFor("four failures", () => failures.length === 4);
+    assert.equal(await q.getJobState("f1"), "dead");
     assert.deepEqual(starts.map((s) => s.attempt), [1, 2, 3, 4]);
     assert.deepEqual(failures.map((f) => f.willRetry), [true, true, true, false]);
     const delays = failures.slice(0, 3).map((f) => f.delayMs!);
