@@ -10,9 +10,12 @@ import { waitFor } from "../shared/queue/_test_helpers.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
-async function health(env: Record<string, string>): Promise<{ code: number; text: string }> {
+async function health(
+  env: Record<string, string>,
+  entry = ["worker/health.ts"],
+): Promise<{ code: number; text: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "worker/health.ts"],
+    args: ["run", "-A", ...entry],
     cwd: root,
     env,
     stdin: "null",
@@ -53,6 +56,10 @@ Deno.test("deno task worker runs until SIGTERM and exits 0; worker:health follow
         return h.code === 0 ? h : undefined;
       }, { intervalMs: 200 });
       assert.match(alive.text, /healthy: .*default,embed/);
+
+      // The compiled binary checks itself the same way: `semantik-worker health`.
+      const viaMain = await health(env, ["worker/main.ts", "health"]);
+      assert.equal(viaMain.code, 0, viaMain.text);
 
       child.kill("SIGTERM");
       const status = await child.status;

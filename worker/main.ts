@@ -2,6 +2,9 @@
  * `deno task worker`: consumes the queues of `WORKER_QUEUES` until SIGTERM/SIGINT, then stops
  * fetching, lets running jobs finish within `WORKER_SHUTDOWN_TIMEOUT_S`, leaves the rest for
  * other workers and exits 0. A second signal aborts the running jobs at once.
+ *
+ * `worker/main.ts health` runs the health check instead (`deno task worker:health`), so that a
+ * compiled worker binary can check itself: `semantik-worker health`.
  */
 import { loadConfigOrExit } from "../shared/config/config.ts";
 import { configureLogging } from "../shared/log/logger.ts";
@@ -9,15 +12,19 @@ import { createRuntime } from "../shared/runtime/runtime.ts";
 import { exitOnSignals } from "./signals.ts";
 import { startWorker } from "./start_worker.ts";
 
-const config = loadConfigOrExit();
-configureLogging({
-  level: config.logLevel,
-  format: config.environment === "production" ? "json" : "pretty",
-});
-const rt = await createRuntime(config, { role: "worker" });
-const worker = await startWorker(rt);
-exitOnSignals({
-  log: rt.log,
-  // The runtime's close closes the worker first (gracefully), then Redis and the database.
-  close: (force) => force ? worker.close(true) : rt.close(),
-});
+if (Deno.args[0] === "health") {
+  await import("./health.ts");
+} else {
+  const config = loadConfigOrExit();
+  configureLogging({
+    level: config.logLevel,
+    format: config.environment === "production" ? "json" : "pretty",
+  });
+  const rt = await createRuntime(config, { role: "worker" });
+  const worker = await startWorker(rt);
+  exitOnSignals({
+    log: rt.log,
+    // The runtime's close closes the worker first (gracefully), then Redis and the database.
+    close: (force) => force ? worker.close(true) : rt.close(),
+  });
+}
