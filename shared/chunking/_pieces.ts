@@ -120,7 +120,9 @@ function cutRun(
   let i = runStart;
   while (i < runEnd) {
     const code = text.charCodeAt(i);
-    const width = code >= 0xd800 && code <= 0xdbff && i + 1 < runEnd ? 2 : 1;
+    const low = text.charCodeAt(i + 1);
+    const pair = code >= 0xd800 && code <= 0xdbff && low >= 0xdc00 && low <= 0xdfff;
+    const width = pair && i + 1 < runEnd ? 2 : 1;
     const char = text.slice(i, i + width);
     const next = i + width;
     let cutLevel = -1;

@@ -129,7 +129,10 @@ class Chunker {
   run(): Chunk[] {
     const text = this.#text;
     const headings = findHeadings(text, headingStyleOf(this.#mimeType));
-    const pageStarts = this.#pages.map((p) => p.start).filter((s) => s > 0);
+    // A page cannot start inside a surrogate pair: such a start moves to the pair's end.
+    const pageStarts = this.#pages
+      .map((p) => (splitsSurrogatePair(text, p.start) ? p.start + 1 : p.start))
+      .filter((s) => s > 0);
     this.#pieces = this.#fitPieces(splitPieces(text, pageStarts, headings));
     this.#prefix = this.#prefixSums();
     this.#hardAfter = this.#hardBoundaries();
@@ -321,8 +324,7 @@ class Chunker {
     }
     let mid = start + ((end - start) >>> 1);
     // Never split a surrogate pair.
-    const code = text.charCodeAt(mid - 1);
-    if (code >= 0xd800 && code <= 0xdbff) mid++;
+    if (splitsSurrogatePair(text, mid)) mid++;
     if (mid <= start || mid >= end) {
       throw new RangeError(
         `Cannot chunk document: chunkSize ${this.#size} is smaller than the ${
@@ -386,4 +388,10 @@ class Chunker {
     }
     return pages[lo]!.page;
   }
+}
+
+function splitsSurrogatePair(text: string, offset: number): boolean {
+  const before = text.charCodeAt(offset - 1);
+  const at = text.charCodeAt(offset);
+  return before >= 0xd800 && before <= 0xdbff && at >= 0xdc00 && at <= 0xdfff;
 }

@@ -4,7 +4,8 @@
  * decides between text formats.
  */
 import { createHash } from "node:crypto";
-import { decodeText, type TextEncodingName } from "./decode_text.ts";
+import { declaredCharset } from "./declared_charset.ts";
+import { decodeText } from "./decode_text.ts";
 import { extractDocx, isDocxArchive } from "./extract_docx.ts";
 import { extractPdf, type PageSpan } from "./extract_pdf.ts";
 import { ExtractionError } from "./extraction_error.ts";
@@ -30,8 +31,11 @@ export interface ExtractedDocument {
   /** SHA-256 (lower-case hex) of the raw bytes; equals {@link hashFile} of the file. */
   contentHash: string;
   sizeBytes: number;
-  /** How text formats were decoded; absent for PDF and DOCX. */
-  encoding?: TextEncodingName;
+  /**
+   * How a text format was decoded (WHATWG name: `utf-8`, `utf-16le`, `utf-16be`, `latin1`, or
+   * the charset an HTML page declares); absent for PDF and DOCX.
+   */
+  encoding?: string;
   /** PDF only: where each page's text lies in {@link text}. */
   pages?: PageSpan[];
 }
@@ -108,9 +112,19 @@ export async function extractBytes(
     throw err;
   }
   const mimeType = byExtension ?? MIME_PLAIN;
-  const text = sanitizeText(mimeType === MIME_HTML ? htmlToText(decoded.text) : decoded.text);
+  let raw = decoded.text;
+  let encoding: string = decoded.encoding;
+  if (mimeType === MIME_HTML && encoding === "latin1") {
+    // Not UTF-8: a page in a legacy encoding says which one.
+    const declared = declaredCharset(bytes);
+    if (declared !== undefined && declared !== "utf-8") {
+      raw = new TextDecoder(declared).decode(bytes);
+      encoding = declared;
+    }
+  }
+  const text = sanitizeText(mimeType === MIME_HTML ? htmlToText(raw) : raw);
   if (text.trim() === "") {
     throw new ExtractionError("skipped", "no text content (only whitespace or markup)");
   }
-  return { text, mimeType, contentHash, sizeBytes, encoding: decoded.encoding };
+  return { text, mimeType, contentHash, sizeBytes, encoding };
 }

@@ -119,3 +119,15 @@ Deno.test("extractBytes() decodes Latin-1 and UTF-16 and reports the encoding", 
   });
   assert.deepEqual([utf16.text, utf16.encoding], ["hi", "utf-16le"]);
 });
+
+Deno.test("extractBytes() decodes an HTML page in the legacy charset it declares", async () => {
+  const head = encode('<html><head><meta charset="windows-1251"><title>x</title></head><body><h1>');
+  // "Привет, мир" in windows-1251: not UTF-8, and garbled as Latin-1.
+  const cyrillic = [0xcf, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2, 0x2c, 0x20, 0xec, 0xe8, 0xf0];
+  const bytes = new Uint8Array([...head, ...cyrillic, ...encode("</h1></body></html>")]);
+  const doc = await extractBytes(bytes, { path: "page.html" });
+  assert.equal(doc.text, "# Привет, мир");
+  assert.equal(doc.encoding, "windows-1251");
+  // A plain text file has no declaration: Latin-1.
+  assert.equal((await extractBytes(bytes, { path: "page.txt" })).encoding, "latin1");
+});

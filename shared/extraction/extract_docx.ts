@@ -11,7 +11,7 @@
 import { type Zippable, zipSync } from "fflate";
 import { ExtractionError } from "./extraction_error.ts";
 import { htmlToText } from "./html_to_text.ts";
-import { mammoth } from "./_mammoth.ts";
+import { loadMammoth } from "./_mammoth.ts";
 import { inflateEntry, readZipDirectory, type ZipEntry } from "./_zip_archive.ts";
 
 export interface ExtractDocxOptions {
@@ -77,6 +77,7 @@ export async function extractDocx(
   }
   const archive = zipSync(safe);
 
+  const mammoth = await loadMammoth();
   signal?.throwIfAborted();
   let html: string;
   try {

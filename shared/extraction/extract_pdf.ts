@@ -30,6 +30,47 @@ export interface ExtractPdfOptions {
 /** What separates pages in {@link PdfText.text}: a paragraph break for the chunker. */
 const PAGE_SEPARATOR = "\n\n";
 
+/** The exception classes of pdf.js (`BaseException` subclasses, by name). */
+const PDFJS_ERRORS = new Set([
+  "AbortException",
+  "DNLMarkerError",
+  "EOIMarkerError",
+  "FormatError",
+  "InvalidPDFException",
+  "JpegError",
+  "JpxError",
+  "MissingDataException",
+  "ParserEOFException",
+  "PasswordException",
+  "ResponseException",
+  "UnknownErrorException",
+  "XRefEntryException",
+  "XRefParseException",
+]);
+
+let rejectionGuardInstalled = false;
+
+/**
+ * pdf.js runs its "worker" in this thread in unpdf's build, and for some damaged pages it
+ * rejects an internal promise nobody awaits, besides the one we get (found by
+ * tests/extraction_fuzz_test.ts: "End of file inside array"). Unhandled, that rejection would
+ * end the process, so rejections of pdf.js's own exception classes raised in its code are
+ * marked handled; every other unhandled rejection still ends the process.
+ */
+function guardPdfJsRejections(): void {
+  if (rejectionGuardInstalled) return;
+  rejectionGuardInstalled = true;
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    const reason = event.reason as { name?: unknown; stack?: unknown } | undefined;
+    if (
+      typeof reason?.name === "string" && PDFJS_ERRORS.has(reason.name) &&
+      typeof reason.stack === "string" && reason.stack.includes("pdfjs")
+    ) {
+      event.preventDefault();
+    }
+  });
+}
+
 /**
  * The text of each page of a PDF. Text is sanitised (see {@link sanitizeText}) and trimmed per
  * page; a page without text gets an empty span.
@@ -42,6 +83,7 @@ export async function extractPdf(
 ): Promise<PdfText> {
   const { signal } = options;
   signal?.throwIfAborted();
+  guardPdfJsRejections();
   // pdf.js may take over the buffer it is given; the caller's bytes stay usable.
   const data = bytes.slice();
   let document: Awaited<ReturnType<typeof getDocumentProxy>>;

@@ -56,3 +56,24 @@ Deno.test("extractPdf() throws the signal's reason when aborted", async () => {
     /cancelled by test/,
   );
 });
+
+Deno.test("extractPdf() fails a damaged page without an unhandled rejection from pdf.js", async () => {
+  // Found by the fuzz test: the page tree has no /Count and page 2's /Contents array never
+  // closes. pdf.js rejects getPage and, unawaited inside itself, another promise; unguarded,
+  // that one ends the process (here: the test file fails with an uncaught error).
+  const bytes = await makePdf(["A page about volcanoes.", "A second page about honeybees."]);
+  const latin1 = new TextDecoder("latin1").decode(bytes);
+  const count = latin1.indexOf("/Count 2");
+  const second = latin1.indexOf("/Contents [", latin1.indexOf("/Contents [") + 1);
+  const close = latin1.indexOf("]", second);
+  assert.ok(count > 0 && second > 0 && close > second);
+  bytes[count + 1] = 0x58; // "/Xount"
+  bytes[close] = 0x20;
+  await assert.rejects(
+    () => extractPdf(bytes),
+    (err) =>
+      err instanceof ExtractionError && err.status === "failed" && /corrupt PDF/.test(err.reason),
+  );
+  // Let pdf.js's stray rejection surface while this test still runs.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+});
