@@ -648,6 +648,9 @@ export class QueueWorker {
     const deliveries: Delivery[] = [];
     const empty: string[] = [];
     for (const [entryId, fields] of entries) {
+      // Our own running job, idle past its lease because renewals failed (Redis was away): the
+      // claim just renewed it; it must not start a second time here.
+      if (this.#held.has(entryId)) continue;
       const d = fields ? this.#parse(entryId, fields) : undefined;
       if (d) deliveries.push(d);
       else empty.push(entryId);

@@ -508,3 +508,33 @@ Deno.test("jobs run at most `concurrency` at a time", async () => {
     assert.equal(peak, 3);
   });
 });
+
+Deno.test("a worker that reclaims its own running job (renewals were failing) does not start it twice", async () => {
+  await setup(async ({ q, pool, redis }) => {
+    const starts: number[] = [];
+    const w = await pool.start([
+      taskHandler(slow, async (p, job) => {
+        starts.push(job.attempt);
+        await work(p.ms, job.signal);
+      }),
+    ], { leaseMs: 60_000, heartbeatMs: 20_000, reclaimIntervalMs: 50, concurrency: 2 });
+    await q.enqueue(slow, { ms: 600 }, { jobId: "mine" });
+    await waitFor("the job to run", () => w.runningCount === 1);
+    // As if this worker's renewals had failed for longer than the lease (it reclaims only with a
+    // free slot, hence two).
+    const entry = await redis.hget(q.keys.job("mine"), "e");
+    await redis.call("XCLAIM", [
+      q.keys.stream,
+      "workers",
+      w.consumer,
+      0,
+      entry!,
+      "IDLE",
+      120_000,
+      "JUSTID",
+    ]);
+    await waitFor("the job to complete", () => w.counters.get("completed") === 1);
+    assert.deepEqual(starts, [1]);
+    assert.equal(w.counters.get("reclaimed"), 0);
+  });
+});
