@@ -63,15 +63,27 @@ export interface TaskHandler<S extends z.ZodType = z.ZodType, R = unknown> {
    * operation failed). `payload` is undefined when the payload itself was invalid.
    */
   onDead?(payload: z.output<S> | undefined, job: JobRef, error: Error): Promise<void> | void;
+  /** Runs in the worker process after the job completed and was acked, with its result. */
+  onCompleted?(result: R, job: JobRef): Promise<void> | void;
+  /**
+   * Runs in the worker process after an attempt failed and was recorded: `retry.delayMs` says
+   * when it runs again; `retry` is undefined when it went to the dead letters (then `onDead`
+   * runs too).
+   */
+  onFailed?(
+    error: Error,
+    job: JobRef,
+    retry: { delayMs: number } | undefined,
+  ): Promise<void> | void;
 }
 
 /** Builds a {@link TaskHandler}, inferring its payload type from the task's schema. */
 export function taskHandler<S extends z.ZodType, R>(
   task: TaskDefinition<S>,
   handle: (payload: z.output<S>, job: Job) => Promise<R> | R,
-  options: { onDead?: TaskHandler<S, R>["onDead"] } = {},
+  options: Pick<TaskHandler<S, R>, "onDead" | "onCompleted" | "onFailed"> = {},
 ): TaskHandler<S, R> {
-  return { task, handle, onDead: options.onDead };
+  return { task, handle, ...options };
 }
 
 /** A job as events report it (a {@link Job} without its signal). */
@@ -885,6 +897,12 @@ export class QueueWorker {
         this.#mover.wake(delayMs);
         this.counters.inc("retried");
         this.events.emit("failed", { job: a.ref, error, willRetry: true, delayMs, dueAt: r });
+        if (handler?.onFailed) {
+          this.#hook(
+            `onFailed of task ${d.name}`,
+            () => handler.onFailed!(error, a.ref, { delayMs }),
+          );
+        }
         this.#log.warn("job failed; will retry", {
           job: d.jobId,
           task: d.name,
@@ -916,6 +934,9 @@ export class QueueWorker {
         delayMs: undefined,
         dueAt: undefined,
       });
+      if (handler?.onFailed) {
+        this.#hook(`onFailed of task ${d.name}`, () => handler.onFailed!(error, a.ref, undefined));
+      }
       this.#afterDead(d, a.ref, error, handler, payload);
     }
   }
@@ -935,11 +956,16 @@ export class QueueWorker {
       const parsed = parsePayload(handler, d.data);
       payload = parsed.ok ? parsed.value : undefined;
     }
+    this.#hook(`onDead of task ${d.name}`, () => handler.onDead!(payload, ref, error));
+  }
+
+  /** Runs a handler's hook; close waits for it, and what it throws is only reported. */
+  #hook(what: string, fn: () => Promise<void> | void): void {
     const p = (async () => {
       try {
-        await handler.onDead!(payload, ref, error);
+        await fn();
       } catch (err) {
-        this.#report(err, `running onDead of task ${d.name}`);
+        this.#report(err, `running ${what}`);
       }
     })();
     this.#finishing.add(p);
@@ -995,6 +1021,13 @@ export class QueueWorker {
             result,
             durationMs: now - active.startedAt,
           });
+          const h = this.#handlers.get(active.delivery.name);
+          if (h?.onCompleted) {
+            this.#hook(
+              `onCompleted of task ${h.task.name}`,
+              () => h.onCompleted!(result, active.ref),
+            );
+          }
         }
       });
     }

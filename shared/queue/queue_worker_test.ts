@@ -166,6 +166,8 @@ Deno.test("a job that always throws ends in the dead letters with its error; the
   await setup(async ({ q, pool }) => {
     let broken = true;
     const deadCalls: { payload: unknown; error: string }[] = [];
+    const failedCalls: (number | undefined)[] = [];
+    const completedCalls: unknown[] = [];
     const done: number[] = [];
     const w = await pool.start([
       taskHandler(flaky, (p) => {
@@ -175,6 +177,8 @@ Deno.test("a job that always throws ends in the dead letters with its error; the
         onDead: (payload, _job, error) => {
           deadCalls.push({ payload, error: error.message });
         },
+        onFailed: (_error, _job, retry) => void failedCalls.push(retry?.delayMs),
+        onCompleted: (result) => void completedCalls.push(result),
       }),
       taskHandler(echo, (p) => {
         done.push(p.n);
@@ -209,6 +213,9 @@ Deno.test("a job that always throws ends in the dead letters with its error; the
     assert.equal(await q.requeueDeadLetter("poison"), true);
     assert.equal(await q.requeueDeadLetter("poison"), false, "no longer dead");
     await waitFor("the requeued job", () => completed.includes("poison"));
+    await waitFor("onCompleted", () => completedCalls.length === 1);
+    assert.deepEqual(completedCalls, ["fixed"]);
+    assert.deepEqual(failedCalls, [20, 40, undefined], "two retries after backoff, then dead");
     assert.deepEqual(await q.listDeadLetters(), []);
     assert.equal(await q.getJobState("poison"), null);
   });
