@@ -148,7 +148,11 @@ export interface QueueWorkerOptions {
   consumer?: string;
   /** Jobs in flight at most. @default {1} */
   concurrency?: number;
-  /** A job not renewed for this long may be taken over by another worker, in ms. @default {30000} */
+  /**
+   * A job not renewed for this long may be taken over by another worker, in ms. Use the same
+   * value on every worker of a queue: it is the idle time the others' takeover waits for.
+   * @default {30000}
+   */
   leaseMs?: number;
   /** Lease renewal interval, in ms; well under `leaseMs`. @default {leaseMs / 3} */
   heartbeatMs?: number;

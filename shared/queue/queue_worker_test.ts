@@ -273,11 +273,11 @@ Deno.test("a job longer than the lease is not taken from a live worker", async (
         runs.push(who);
         await work(p.ms, job.signal);
       });
-    const a = await pool.start([handler("a")], { leaseMs: 600, heartbeatMs: 100 });
-    await q.enqueue(slow, { ms: 2000 }, { jobId: "long" });
+    const a = await pool.start([handler("a")], { leaseMs: 1200, heartbeatMs: 100 });
+    await q.enqueue(slow, { ms: 2500 }, { jobId: "long" });
     await waitFor("a to start the job", () => runs.length === 1);
     const b = await pool.start([handler("b")], {
-      leaseMs: 600,
+      leaseMs: 1200,
       heartbeatMs: 100,
       reclaimIntervalMs: 50,
     });
