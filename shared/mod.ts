@@ -26,3 +26,5 @@ export * from "./events/mod.ts";
 export * from "./vector/mod.ts";
 export * from "./embedding/mod.ts";
 export * from "./search/search.ts";
+export * from "./extraction/mod.ts";
+export * from "./chunking/mod.ts";
