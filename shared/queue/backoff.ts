@@ -41,13 +41,14 @@ export function resolveBackoff(options: BackoffOptions = {}): Backoff {
 /**
  * The delay before the attempt after failed attempt `attempt` (1-based).
  *
- * @param random a source of numbers in [0, 1); injectable for tests.
+ * @param options.random a source of numbers in [0, 1); injectable for tests.
  */
 export function backoffDelay(
   attempt: number,
   backoff: Backoff,
-  random: () => number = Math.random,
+  options: { random?: () => number } = {},
 ): number {
+  const { random = Math.random } = options;
   const n = Math.max(1, Math.floor(attempt));
   const base = backoff.type === "fixed"
     ? backoff.delayMs

@@ -884,7 +884,7 @@ export class QueueWorker {
     }
     this.counters.inc("failed");
     if (!final && d.attempt < d.maxAttempts) {
-      const delayMs = backoffDelay(d.attempt, d.backoff, this.#opts.random);
+      const delayMs = backoffDelay(d.attempt, d.backoff, { random: this.#opts.random });
       let r = 0;
       await this.#finish(a, async () => {
         r = await this.#scripts.retryJob([k.stream, k.delayed, k.job(d.jobId), k.stats], [
