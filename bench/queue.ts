@@ -153,8 +153,9 @@ async function benchBull(admin: Redis, jobs: number, latJobs: number): Promise<R
     await w1.close();
 
     const lat: number[] = [];
-    const w2 = new BullWorker(name, async (job) => {
+    const w2 = new BullWorker(name, (job) => {
       lat.push(now() - (job.data as { t: number }).t);
+      return Promise.resolve();
     }, { connection, prefix, concurrency: CONCURRENCY });
     await w2.waitUntilReady();
     await paced(latJobs, () => q.add(name, { t: now() }));
