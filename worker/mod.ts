@@ -12,3 +12,4 @@ export {
   liveWorkers,
   type WorkerBeat,
 } from "./liveness.ts";
+export { exitOnSignals, type ExitOnSignalsOptions } from "./signals.ts";
