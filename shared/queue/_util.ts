@@ -14,11 +14,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** `[k1, v1, k2, v2, ...]` as a Map. */
+/** `[k1, v1, k2, v2, ...]` (or a RESP3 map, as a Map or an object) as a Map of strings. */
 export function fieldMap(fields: unknown): Map<string, string> {
   const m = new Map<string, string>();
-  if (!Array.isArray(fields)) return m;
-  for (let i = 0; i + 1 < fields.length; i += 2) m.set(String(fields[i]), String(fields[i + 1]));
+  if (Array.isArray(fields)) {
+    for (let i = 0; i + 1 < fields.length; i += 2) m.set(String(fields[i]), String(fields[i + 1]));
+  } else if (fields instanceof Map) {
+    for (const [k, v] of fields) m.set(String(k), String(v));
+  } else if (fields && typeof fields === "object") {
+    for (const [k, v] of Object.entries(fields)) m.set(k, String(v));
+  }
   return m;
 }
 

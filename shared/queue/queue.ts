@@ -339,7 +339,7 @@ export class Queue {
     }
     const removed: string[] = [];
     for (const c of consumers) {
-      const info = fieldMapLoose(c);
+      const info = fieldMap(c);
       const name = String(info.get("name"));
       const pending = Number(info.get("pending"));
       const idle = Number(info.get("idle"));
@@ -415,13 +415,4 @@ function checkInt(what: string, field: string, v: number, min: number, max: numb
   if (!Number.isInteger(v) || v < min || v > max) {
     throw new TypeError(`${what}: ${field} must be an integer from ${min} to ${max}, got ${v}`);
   }
-}
-
-/** A RESP2 `[k, v, ...]` array or a RESP3 map as a Map. */
-function fieldMapLoose(v: unknown): Map<string, unknown> {
-  if (v instanceof Map) return v as Map<string, unknown>;
-  const m = new Map<string, unknown>();
-  if (Array.isArray(v)) { for (let i = 0; i + 1 < v.length; i += 2) m.set(String(v[i]), v[i + 1]); }
-  else if (v && typeof v === "object") { for (const [k, x] of Object.entries(v)) m.set(k, x); }
-  return m;
 }

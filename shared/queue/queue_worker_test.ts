@@ -545,3 +545,63 @@ Deno.test("a worker that reclaims its own running job (renewals were failing) do
     assert.equal(w.counters.get("reclaimed"), 0);
   });
 });
+
+Deno.test("a dedup key is freed when its job completes, unless a TTL keeps it", async () => {
+  await setup(async ({ q, pool }) => {
+    const w = await pool.start([taskHandler(echo, () => {})]);
+    const a = await q.enqueue(echo, { n: 1 }, { dedupKey: "plain" });
+    const b = await q.enqueue(echo, { n: 1 }, { dedupKey: "tick:12:05", dedupTtlMs: 600_000 });
+    await waitFor("both to complete", () => w.counters.get("completed") === 2);
+    assert.equal(a.created && b.created, true);
+    const again = await q.enqueue(echo, { n: 2 }, { dedupKey: "plain" });
+    assert.equal(again.created, true, "the finished job no longer holds its key");
+    const late = await q.enqueue(echo, { n: 2 }, { dedupKey: "tick:12:05", dedupTtlMs: 600_000 });
+    assert.deepEqual([late.created, late.duplicateOf], [false, "dedup"]);
+    const ttl = await q.redis.pttl(q.keys.dedup("tick:12:05"));
+    assert.ok(ttl > 0 && ttl <= 600_000, `the key expires with its TTL, got ${ttl}`);
+  });
+});
+
+Deno.test("a job of a task this worker has no handler for is offered again, then dies", async () => {
+  await setup(async ({ q, pool }) => {
+    const w = await pool.start([taskHandler(echo, () => {})], {
+      unknownTaskDelayMs: 10,
+      maxPostpones: 2,
+    });
+    await q.add("test.newer_task", {}, { jobId: "u1", maxAttempts: 1 });
+    await waitFor("the job to die", () => w.counters.get("dead") === 1);
+    assert.equal(w.counters.get("postponed"), 2);
+    const [letter] = await q.listDeadLetters();
+    assert.match(letter!.error, /No handler for task test\.newer_task/);
+  });
+});
+
+Deno.test("purgeDeadLetters() removes dead jobs that died before a time", async () => {
+  await setup(async ({ q, pool }) => {
+    const task = defineTask("test.dies", z.object({}), { maxAttempts: 1 });
+    const w = await pool.start([
+      taskHandler(task, () => {
+        throw new Error("no");
+      }),
+    ]);
+    await q.enqueue(task, {}, { jobId: "old" });
+    await waitFor("the first death", () => w.counters.get("dead") === 1);
+    const [first] = await q.listDeadLetters();
+    await q.enqueue(task, {}, { jobId: "new" });
+    await waitFor("the second death", () => w.counters.get("dead") === 2);
+    const [second] = await q.listDeadLetters();
+    assert.equal(second!.id, "new");
+    // Entry ids are ms timestamps: a cut just after the first death keeps the second if later.
+    const cut = first!.failedAt + 1;
+    const removed = await q.purgeDeadLetters(cut);
+    const left = (await q.listDeadLetters()).map((l) => l.id);
+    if (second!.failedAt >= cut) {
+      assert.equal(removed, 1);
+      assert.deepEqual(left, ["new"]);
+    }
+    assert.equal(await q.getJobState("old"), null, "the purged job is gone");
+    assert.equal(await q.purgeDeadLetters(Date.now() + 60_000), left.length);
+    assert.deepEqual(await q.listDeadLetters(), []);
+    assert.equal((await q.depth()).dead, 0);
+  });
+});
