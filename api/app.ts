@@ -3,21 +3,89 @@
  * handler turns every error into API.md's `{error: {code, message, details}}` body.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { AppError } from "@semantik/shared";
-import type { Runtime } from "@semantik/shared";
+import type { ApiServices } from "./services.ts";
+import { httpMetrics } from "./middleware/metrics.ts";
+import { requireAuth } from "./middleware/auth.ts";
+import { registerAuthRoutes } from "./routes/auth.ts";
+import { registerCollectionRoutes } from "./routes/collections.ts";
+import { registerOperationRoutes } from "./routes/operations.ts";
+import { registerSearchRoutes } from "./routes/search.ts";
+import { registerDeadLetterRoutes } from "./routes/dead_letters.ts";
+import { registerServiceRoutes } from "./routes/service.ts";
 
 export interface ApiEnv {
   Variables: {
-    requestId: string;
+    user: { id: string; username: string };
   };
 }
 
-/** Builds the app over a runtime; no listening socket (tests call `app.request()`). */
-export function createApp(rt: Runtime): OpenAPIHono<ApiEnv> {
-  const app = new OpenAPIHono<ApiEnv>();
+export type ApiApp = OpenAPIHono<ApiEnv>;
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
+/** Largest request body accepted (413 above). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Options of {@link createApp}. */
+export interface CreateAppOptions {
+  /** Adds routes before the fallbacks (the WebSocket routes). @default {none} */
+  extend?: (app: ApiApp) => void;
+}
+
+/** Builds the app over its services; no listening socket (tests call `app.request()`). */
+export function createApp(services: ApiServices, options: CreateAppOptions = {}): ApiApp {
+  const { rt } = services;
+  const app: ApiApp = new OpenAPIHono<ApiEnv>({
+    defaultHook(result, c) {
+      if (!result.success) {
+        const issues = result.error.issues.map((i) => ({
+          path: i.path.join("."),
+          message: i.message,
+        }));
+        return c.json({
+          error: {
+            code: "invalid_request",
+            message: `Invalid request: ${
+              issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")
+            }`,
+            details: issues,
+          },
+        }, 400);
+      }
+    },
+  });
+
+  app.use("*", httpMetrics(services.metrics));
+  if (rt.config.corsOrigins.length > 0) {
+    app.use("*", cors({ origin: rt.config.corsOrigins, credentials: false, maxAge: 600 }));
+  }
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError() {
+        throw new AppError(
+          "payload_too_large",
+          `Request body is larger than ${MAX_BODY_BYTES} bytes`,
+        );
+      },
+    }),
+  );
+  const auth = requireAuth(services.jwtSecret);
+  app.use("/api/*", (c, next) => {
+    if (c.req.path === "/api/auth/register" || c.req.path === "/api/auth/login") return next();
+    return auth(c, next);
+  });
+
+  registerServiceRoutes(app, services);
+  registerAuthRoutes(app, services);
+  registerCollectionRoutes(app, services);
+  registerOperationRoutes(app, services);
+  registerSearchRoutes(app, services);
+  registerDeadLetterRoutes(app, services);
+  options.extend?.(app);
 
   app.notFound((c) =>
     c.json(
@@ -27,15 +95,20 @@ export function createApp(rt: Runtime): OpenAPIHono<ApiEnv> {
   );
   app.onError((err, c) => {
     if (err instanceof AppError) {
+      if (err.code === "rate_limited" && typeof err.details === "object" && err.details) {
+        const retry = (err.details as { retry_after_s?: number }).retry_after_s;
+        if (retry) c.header("Retry-After", String(retry));
+      }
       return c.json(
         { error: { code: err.code, message: err.message, details: err.details } },
         err.status as 400,
       );
     }
     if (err instanceof HTTPException) {
-      return c.json({ error: { code: "invalid_request", message: err.message } }, err.status);
+      const code = err.status === 413 ? "payload_too_large" : "invalid_request";
+      return c.json({ error: { code, message: err.message } }, err.status);
     }
-    rt.log.error("unhandled error", { err, path: c.req.path });
+    rt.log.error("unhandled error", { err, path: c.req.path, stack: (err as Error).stack });
     return c.json({ error: { code: "internal", message: "Internal server error" } }, 500);
   });
   return app;

@@ -1,3 +1,11 @@
-/** @semantik/api: the HTTP/WebSocket application and its server. */
-export { type ApiEnv, createApp } from "./app.ts";
+/** @semantik/api: the HTTP/WebSocket application, its services and its server. */
+export {
+  type ApiApp,
+  type ApiEnv,
+  createApp,
+  type CreateAppOptions,
+  MAX_BODY_BYTES,
+} from "./app.ts";
+export { buildServices, type BuildServicesOptions } from "./build_services.ts";
+export type { ApiServices, DeadLetterJson, ReadinessReport } from "./services.ts";
 export { type ApiServer, startApi, type StartApiOptions } from "./server.ts";

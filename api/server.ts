@@ -3,46 +3,59 @@
  * (stop accepting, finish in-flight requests, close).
  */
 import type { Runtime } from "@semantik/shared";
-import { createApp } from "./app.ts";
+import { type ApiApp, createApp, type CreateAppOptions } from "./app.ts";
+import { buildServices } from "./build_services.ts";
+import type { ApiServices } from "./services.ts";
 
 export interface ApiServer {
   /** The bound address (port 0 gives a free port). */
   readonly port: number;
   readonly hostname: string;
   readonly url: string;
+  readonly app: ApiApp;
+  readonly services: ApiServices;
   /** Stops accepting, lets in-flight requests finish, then resolves. Idempotent. */
   close(): Promise<void>;
 }
 
 /** Options of {@link startApi}. */
-export interface StartApiOptions {
+export interface StartApiOptions extends CreateAppOptions {
   /** @default {config.port} */
   port?: number;
   /** @default {config.host} */
   hostname?: string;
+  /** Services to serve (tests); @default {buildServices(rt)} */
+  services?: ApiServices;
+  /** Runs first when closing, before in-flight requests are awaited (closes WebSockets). */
+  beforeClose?: () => Promise<void> | void;
 }
 
-export function startApi(rt: Runtime, options: StartApiOptions = {}): Promise<ApiServer> {
-  const app = createApp(rt);
+export async function startApi(rt: Runtime, options: StartApiOptions = {}): Promise<ApiServer> {
+  const services = options.services ?? await buildServices(rt);
+  const app = createApp(services, options);
   const { port = rt.config.port, hostname = rt.config.host } = options;
   const ac = new AbortController();
-  return new Promise((resolve) => {
+  return await new Promise((resolve) => {
     const server = Deno.serve({
       port,
       hostname,
       signal: ac.signal,
       onListen(addr) {
-        const url = `http://${
-          addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname
-        }:${addr.port}`;
+        const host = addr.hostname === "0.0.0.0" || addr.hostname === "::"
+          ? "127.0.0.1"
+          : addr.hostname;
+        const url = `http://${host}:${addr.port}`;
         rt.log.info("api listening", { url });
         let closing: Promise<void> | undefined;
         resolve({
           port: addr.port,
           hostname: addr.hostname,
           url,
+          app,
+          services,
           close() {
             closing ??= (async () => {
+              await options.beforeClose?.();
               ac.abort();
               await server.finished;
             })();

@@ -16,6 +16,7 @@ import {
   startPrivateRedis,
 } from "@semantik/shared";
 import { startApi } from "@semantik/api";
+import { startWorker } from "@semantik/worker";
 
 const env = Deno.env.toObject();
 const config = loadConfigOrExit(env);
@@ -49,6 +50,7 @@ log.info("embedded mode", {
   vector_store: config.vectorStore,
   redis: config.redisUrl,
 });
+await startWorker(rt);
 const api = await startApi(rt);
 
 let stopping: Promise<void> | undefined;
@@ -56,6 +58,7 @@ const stop = (signal: string) => {
   stopping ??= (async () => {
     log.info(`${signal} received; shutting down`);
     await api.close().catch((err) => log.error("stopping api", { err }));
+    // Closes the worker (in-flight jobs get WORKER_SHUTDOWN_TIMEOUT_S), then Redis and the database.
     await rt.close();
     if (privateRedis) await privateRedis.stop();
     log.info("stopped");

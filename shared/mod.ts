@@ -28,3 +28,5 @@ export * from "./embedding/mod.ts";
 export * from "./search/search.ts";
 export * from "./extraction/mod.ts";
 export * from "./chunking/mod.ts";
+export * from "./queue/mod.ts";
+export * from "./tasks/mod.ts";

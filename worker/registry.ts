@@ -1,19 +1,16 @@
 /**
  * The one place where the worker's task handlers are registered. The runtime calls
  * {@link buildHandlers} once at start with the process's resources; each handler's task names its
- * queue, and the runtime serves those of `WORKER_QUEUES`.
- *
- * The task layer fills this list (indexing, collections, sync, maintenance); the runtime itself
- * never changes for a new task.
+ * queue, and the runtime serves those of `WORKER_QUEUES`. A new task is one line here (see
+ * docs/EXTENDING.md); the runtime itself never changes.
  */
-import type { Runtime } from "../shared/runtime/runtime.ts";
-import type { QueueClient } from "../shared/queue/queue_client.ts";
-import type { TaskHandler } from "../shared/queue/queue_worker.ts";
+import type { QueueClient, Runtime, TaskHandler } from "@semantik/shared";
 import type { Semaphore } from "./semaphore.ts";
+import { embedBatchHandler } from "./tasks/embed_batch.ts";
 
 /** What handlers get to work with. */
 export interface WorkerContext {
-  /** Settings, database, Redis command connection, key space and logger of this process. */
+  /** Settings, database, Redis, queues, events, vector store and models of this process. */
   readonly runtime: Runtime;
   /** Enqueue follow-up jobs and look jobs up. */
   readonly queues: QueueClient;
@@ -24,6 +21,8 @@ export interface WorkerContext {
 }
 
 /** The handlers of every task this codebase defines. */
-export function buildHandlers(_ctx: WorkerContext): TaskHandler[] | Promise<TaskHandler[]> {
-  return [];
+export function buildHandlers(ctx: WorkerContext): TaskHandler[] {
+  return [
+    embedBatchHandler(ctx),
+  ];
 }

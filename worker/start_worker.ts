@@ -3,9 +3,7 @@
  * runs a {@link WorkerRuntime} with the runtime's settings. Used by `worker/main.ts` and by
  * `deno task dev`, which runs every role in one process.
  */
-import type { Runtime } from "../shared/runtime/runtime.ts";
-import { QueueClient } from "../shared/queue/queue_client.ts";
-import type { TaskHandler } from "../shared/queue/queue_worker.ts";
+import { CancelListener, type Runtime, type TaskHandler } from "@semantik/shared";
 import { buildHandlers, type WorkerContext } from "./registry.ts";
 import { Semaphore } from "./semaphore.ts";
 import { jobSlots, WorkerRuntime, type WorkerRuntimeOptions } from "./worker_runtime.ts";
@@ -29,7 +27,7 @@ export async function startWorker(
   const { registry = buildHandlers, overrides = {} } = options;
   const c = rt.config;
   const embeddingSemaphore = new Semaphore(c.embeddingConcurrencyPerWorker);
-  const queues = new QueueClient(rt.redis, { prefix: c.redisPrefix });
+  const queues = rt.queues;
   // Handlers are built before the runtime that runs them, so their abortJob looks it up late.
   const ref: { worker?: WorkerRuntime } = {};
   const handlers = await registry({
@@ -51,10 +49,18 @@ export async function startWorker(
     ...overrides,
   });
   const running = w.run().catch((err) => rt.log.error("worker stopped with an error", { err }));
+  // Job id = operation id: a cancel request names the job to abort, wherever it runs.
+  const cancels = new CancelListener(
+    rt.redisFactory("cancel"),
+    rt.events.keys.cancelChannel,
+    (operationId) => w.abortJob(operationId, "cancelled"),
+    rt.log,
+  );
   rt.onClose(async () => {
+    await cancels.close();
     await w.close();
     await running;
   });
-  await w.waitUntilReady();
+  await Promise.all([w.waitUntilReady(), cancels.start()]);
   return w;
 }

@@ -11,7 +11,8 @@ export const sourceSchema = z.strictObject({
 });
 export type SourceInput = z.infer<typeof sourceSchema>;
 
-const name = z.string().trim().min(1).max(128).refine((s) => !/[\u0000-\u001f]/.test(s), {
+const hasControlChar = (s: string) => [...s].some((ch) => ch.charCodeAt(0) < 0x20);
+const name = z.string().trim().min(1).max(128).refine((s) => !hasControlChar(s), {
   message: "must not contain control characters",
 });
 const chunkSize = z.number().int().min(16).max(8192);

@@ -408,8 +408,12 @@ export async function updateCollection(
   return await toCollectionJson(deps, row);
 }
 
-/** Starts a write operation on an owned collection (409 when another is active). */
-async function startOperation(
+/**
+ * Starts a write operation on an owned collection (409 when another is active, or when the
+ * collection is being deleted); `prepare` computes the operation's config inside the
+ * transaction.
+ */
+export async function startOperation(
   deps: CollectionDeps,
   userId: string,
   id: string,

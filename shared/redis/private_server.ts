@@ -33,11 +33,11 @@ export async function hasBinary(binary: string): Promise<boolean> {
   }
 }
 
-export async function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
-  return port;
+  return Promise.resolve(port);
 }
 
 export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {

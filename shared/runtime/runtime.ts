@@ -10,6 +10,11 @@ import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
 import { createRedis, KeySpace } from "../redis/redis.ts";
+import { QueueClient } from "../queue/queue_client.ts";
+import { EventPublisher } from "../events/event_publisher.ts";
+import { createVectorStore } from "../vector/create_vector_store.ts";
+import type { VectorStore } from "../vector/vector_store.ts";
+import { ModelRegistry } from "../embedding/model_registry.ts";
 
 export interface Runtime {
   readonly config: Config;
@@ -18,6 +23,14 @@ export interface Runtime {
   readonly redis: Redis;
   readonly keys: KeySpace;
   readonly log: Logger;
+  /** Producer/admin side of every queue. */
+  readonly queues: QueueClient;
+  /** Publishes operation events (ids, streams). */
+  readonly events: EventPublisher;
+  /** The vector store (`VECTOR_STORE`); made on first use. */
+  readonly vectors: VectorStore;
+  /** Embedding models under `MODELS_DIR`; sessions load on first use. */
+  readonly models: ModelRegistry;
   /** Opens another connection to the configured Redis (e.g. for a blocking reader). */
   redisFactory(name: string, blocking?: boolean): Redis;
   /** Runs `fn` when the runtime closes (last registered, first run). */
@@ -33,6 +46,10 @@ export interface RuntimeOptions {
   db?: Db;
   /** Apply pending migrations on start. @default {true} */
   migrate?: boolean;
+  /** Use this vector store instead of the configured one (tests). @default {undefined} */
+  vectors?: VectorStore;
+  /** Use this model registry instead of one over `MODELS_DIR` (tests). @default {undefined} */
+  models?: ModelRegistry;
 }
 
 export async function createRuntime(
@@ -62,12 +79,29 @@ export async function createRuntime(
   });
   const closers: (() => Promise<void> | void)[] = [];
   let closing: Promise<void> | undefined;
+  const keys = new KeySpace(config.redisPrefix);
+  let vectors = options.vectors;
+  let models = options.models;
   return {
     config,
     db,
     redis,
-    keys: new KeySpace(config.redisPrefix),
+    keys,
     log,
+    queues: new QueueClient(redis, { prefix: config.redisPrefix }),
+    events: new EventPublisher(redis, keys),
+    get vectors() {
+      vectors ??= createVectorStore(config, { db, logger: log.child({}, "vectors") });
+      return vectors;
+    },
+    get models() {
+      models ??= new ModelRegistry({
+        modelsDir: config.modelsDir,
+        device: config.embeddingDevice,
+        log: log.child({}, "embedding"),
+      });
+      return models;
+    },
     redisFactory(name: string, blocking = false) {
       const r = createRedis(config.redisUrl, { name: `${role}:${name}`, blocking });
       r.on("error", () => {/* reconnects; the owner reports */});
@@ -84,6 +118,13 @@ export async function createRuntime(
           } catch (err) {
             log.error("error while closing", { err });
           }
+        }
+        // Only what this runtime made is closed here; injected stores belong to the caller.
+        if (vectors && !options.vectors) {
+          await vectors.close().catch((err) => log.error("closing vector store", { err }));
+        }
+        if (models && !options.models) {
+          await models.close().catch((err) => log.error("closing models", { err }));
         }
         redis.disconnect();
         if (ownsDb) await db.close().catch((err) => log.error("closing database", { err }));

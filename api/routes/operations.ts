@@ -1,0 +1,106 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  getOwnedOperation,
+  listOperations,
+  OPERATION_STATUSES,
+  toOperationJson,
+} from "@semantik/shared";
+import type { ApiApp } from "../app.ts";
+import type { ApiServices } from "../services.ts";
+import { errorResponses, IdParam, json, limitParam, OperationSchema } from "../schemas.ts";
+
+const secured = { security: [{ bearer: [] }], tags: ["operations"] };
+
+export function registerOperationRoutes(app: ApiApp, s: ApiServices): void {
+  const db = s.rt.db;
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/v2/operations",
+      ...secured,
+      request: {
+        query: z.object({
+          status: z.enum(OPERATION_STATUSES).optional(),
+          collection_id: z.uuid().optional(),
+          limit: limitParam(100, 20),
+          cursor: z.string().max(512).optional(),
+        }),
+      },
+      responses: {
+        200: json(
+          z.object({ operations: z.array(OperationSchema), next_cursor: z.string().nullable() }),
+          "The caller's operations, newest first",
+        ),
+        ...errorResponses(400, 401),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid("query");
+      const page = await listOperations(db, {
+        ownerId: c.get("user").id,
+        status: q.status,
+        collectionId: q.collection_id,
+        limit: q.limit,
+        cursor: q.cursor,
+      });
+      return c.json(
+        { operations: page.items.map(toOperationJson), next_cursor: page.nextCursor },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/v2/operations/{id}",
+      ...secured,
+      request: { params: IdParam },
+      responses: {
+        200: json(OperationSchema, "The operation"),
+        ...errorResponses(400, 401, 403, 404),
+      },
+    }),
+    async (c) =>
+      c.json(
+        toOperationJson(await getOwnedOperation(db, c.get("user").id, c.req.valid("param").id)),
+        200,
+      ),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/api/v2/operations/{id}",
+      ...secured,
+      request: { params: IdParam },
+      responses: {
+        202: json(OperationSchema, "Cancellation requested (or done, for a pending operation)"),
+        ...errorResponses(400, 401, 403, 404, 409),
+      },
+    }),
+    async (c) => c.json(await s.operations.cancel(c.get("user").id, c.req.valid("param").id), 202),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/v2/operations/{id}/retry",
+      ...secured,
+      request: { params: IdParam },
+      responses: {
+        202: json(
+          z.object({ operation: OperationSchema }),
+          "A new operation with the same type and config",
+        ),
+        ...errorResponses(400, 401, 403, 404, 409),
+      },
+    }),
+    async (c) =>
+      c.json(
+        { operation: await s.operations.retry(c.get("user").id, c.req.valid("param").id) },
+        202,
+      ),
+  );
+}

@@ -1,0 +1,97 @@
+/**
+ * Wraps an operation's work as a queue task handler: loads the operation, skips it when it is
+ * already finished (a re-delivery), honours a cancel requested before the start, marks it
+ * `processing`, runs the work with a {@link TaskContext}, and completes it. A throw is the
+ * queue's to retry: the operation stays `processing` with a "retrying" message until the last
+ * attempt fails, and only then becomes `failed` with the error.
+ */
+import type { Queryable } from "../db/db.ts";
+import type { EventPublisher } from "../events/event_publisher.ts";
+import type { Logger } from "../log/logger.ts";
+import { type Job, JobAbortedError } from "../queue/job.ts";
+import { type TaskHandler, taskHandler } from "../queue/queue_worker.ts";
+import type { TaskDefinition } from "../queue/task.ts";
+import type { z } from "zod";
+import { getOperation } from "../operations/operations.ts";
+import { isTerminal, type OperationRow } from "../operations/operation_types.ts";
+import { OperationCancelledError, TaskContext, type TaskContextOptions } from "./task_context.ts";
+
+/** The work of one operation type. Returns the completion metadata (API.md's counts). */
+export type OperationWork = (
+  ctx: TaskContext,
+  operation: Readonly<OperationRow>,
+  job: Job,
+) => Promise<Record<string, unknown> | void>;
+
+export interface OperationTaskDeps {
+  db: Queryable;
+  events: EventPublisher;
+  log: Logger;
+}
+
+/** Whether `err` (or the job's signal) means the operation was cancelled. */
+export function isCancellation(err: unknown, signal: AbortSignal): boolean {
+  if (err instanceof OperationCancelledError) return true;
+  return signal.aborted && signal.reason instanceof JobAbortedError;
+}
+
+export function operationTaskHandler<S extends z.ZodType<{ operation_id: string }>>(
+  task: TaskDefinition<S>,
+  work: OperationWork,
+  deps: OperationTaskDeps,
+  options: Omit<TaskContextOptions, "signal"> = {},
+): TaskHandler<S, { status: string }> {
+  const log = deps.log.child({ task: task.name });
+  const contextFor = (row: OperationRow, signal?: AbortSignal) =>
+    new TaskContext(deps, row, { ...options, signal });
+
+  return taskHandler(task, async (payload, job) => {
+    const row = await getOperation(deps.db, payload.operation_id);
+    if (!row) {
+      log.warn("operation does not exist; nothing to do", { operation_id: payload.operation_id });
+      return { status: "missing" };
+    }
+    if (isTerminal(row.status)) return { status: row.status };
+    const ctx = contextFor(row, job.signal);
+    if (row.cancel_requested_at) {
+      await ctx.cancelled("Cancelled before it started");
+      return { status: "cancelled" };
+    }
+    await ctx.updateStatus(
+      "processing",
+      job.attempt > 1 ? `Attempt ${job.attempt} of ${job.maxAttempts}` : "Started",
+      job.attempt,
+    );
+    try {
+      const metadata = await work(ctx, ctx.operation, job);
+      if (!ctx.finished) await ctx.complete(metadata ?? {});
+      else await ctx.flush();
+      return { status: ctx.operation.status };
+    } catch (err) {
+      if (isCancellation(err, job.signal)) {
+        await ctx.cancelled();
+        return { status: "cancelled" };
+      }
+      // Lease lost or shutdown: the job is another worker's now, or will run again. A plain
+      // failure goes back to the queue, which retries it or buries it (see the hooks below).
+      throw err;
+    }
+  }, {
+    async onFailed(error, job, retry) {
+      if (!retry) return; // onDead marks it failed
+      // An operation's job id is the operation id.
+      const row = await getOperation(deps.db, job.id);
+      if (row && row.status === "processing") {
+        await contextFor(row).retrying(error, job.attempt, job.maxAttempts, retry.delayMs);
+      }
+    },
+    async onDead(payload, job, error) {
+      const id = payload?.operation_id ?? job.id;
+      const row = await getOperation(deps.db, id);
+      if (row && !isTerminal(row.status)) {
+        log.warn("operation failed for good", { operation_id: id, err: error });
+        await contextFor(row).fail(error);
+      }
+    },
+  });
+}
