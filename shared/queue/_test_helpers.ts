@@ -1,25 +1,7 @@
 /** Helpers for the queue's tests (private). */
 import type { TestRedis } from "../testing/redis.ts";
+export { waitFor } from "../testing/wait.ts";
 import { QueueWorker, type QueueWorkerOptions, type TaskHandler } from "./queue_worker.ts";
-
-/**
- * Polls `check` until it returns a truthy value and returns that. The deadline is only a guard
- * against a hanging test on a loaded machine, never a speed check.
- */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | Promise<T>,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<NonNullable<T>> {
-  const { timeoutMs = 60_000, intervalMs = 20 } = options;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
 
 /** Short lease settings, so that takeovers happen quickly in tests. */
 export const FAST: QueueWorkerOptions = {

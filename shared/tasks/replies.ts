@@ -86,9 +86,10 @@ export class ReplyClient {
     const jobId = crypto.randomUUID();
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const result = new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setTimeout(async () => {
         this.#pending.delete(jobId);
-        this.#queues.removeJob(jobId).catch(() => {});
+        // Nobody waits for it any more: take it out of the queue unless a worker started it.
+        await this.#queues.removeJob(jobId).catch(() => {});
         reject(
           new AppError(
             "unavailable",

@@ -2,3 +2,4 @@
 export * from "./db.ts";
 export * from "./redis.ts";
 export * from "../embedding/testing.ts";
+export * from "./wait.ts";

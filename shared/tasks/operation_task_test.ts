@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { createTaskTestEnv, type TaskTestEnv } from "./_test_env.ts";
+import { operationTaskHandler } from "./operation_task.ts";
+import { processSourceTask } from "./definitions.ts";
+import { cancelOperation } from "./operation_controls.ts";
+import { CancelListener } from "./cancel_listener.ts";
+import type { OperationWork } from "./operation_task.ts";
+import { WorkerPool } from "../queue/_test_helpers.ts";
+import { waitFor } from "../testing/wait.ts";
+import { createRedis } from "../redis/redis.ts";
+import type { QueueWorker } from "../queue/queue_worker.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function withWorker(
+  env: TaskTestEnv,
+  work: OperationWork,
+  fn: (worker: QueueWorker) => Promise<void>,
+  cancelPollMs = 100,
+): Promise<void> {
+  const pool = new WorkerPool(env.r);
+  const handler = operationTaskHandler(processSourceTask, work, {
+    db: env.t.db,
+    events: env.events,
+    log: env.log,
+  }, { cancelPollMs });
+  const worker = await pool.start([handler], { concurrency: 2 });
+  const cancels = new CancelListener(
+    createRedis(env.r.url),
+    env.events.keys.cancelChannel,
+    (id) => worker.abortJob(id, "cancelled"),
+    env.log,
+  );
+  await cancels.start();
+  try {
+    await fn(worker);
+  } finally {
+    await cancels.close();
+    await pool.closeAll();
+  }
+}
+
+const enqueue = (env: TaskTestEnv, id: string) =>
+  env.queues.enqueue(processSourceTask, { operation_id: id }, {
+    jobId: id,
+    backoff: { type: "fixed", delayMs: 50 },
+  });
+
+Deno.test("a task failing on its first attempt and succeeding on its second ends completed, never failed", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    await withWorker(env, (ctx, _op, job) => {
+      if (job.attempt === 1) throw new Error("flaky network");
+      ctx.updateProgress(50, "half");
+      return Promise.resolve({ documents_total: 1 });
+    }, async () => {
+      await enqueue(env, op.id);
+      await waitFor("completion", async () => (await env.row(op.id)).status === "completed");
+    });
+    const row = await env.row(op.id);
+    assert.equal(row.attempts, 2);
+    assert.equal(row.error_message, null);
+    assert.deepEqual(row.metadata, { documents_total: 1 });
+    const events = await env.eventsOf(op.id);
+    assert.ok(!events.some((e) => e.type === "OPERATION_FAILED" || e.status === "failed"));
+    assert.ok(
+      events.some((e) => /Attempt 1 of 3 failed \(flaky network\); retrying/.test(e.message)),
+    );
+    assert.equal(events.at(-1)!.type, "OPERATION_COMPLETED");
+    assert.deepEqual(events.map((e) => e.event_id), events.map((_, i) => i + 1));
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("a task that always throws ends failed with its message after the last attempt, and dead", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    let runs = 0;
+    await withWorker(env, () => {
+      runs++;
+      throw new Error("corrupt index");
+    }, async () => {
+      await enqueue(env, op.id);
+      await waitFor("failure", async () => (await env.row(op.id)).status === "failed");
+    });
+    assert.equal(runs, 3);
+    const row = await env.row(op.id);
+    assert.equal(row.error_message, "corrupt index");
+    const dead = await env.queues.listDeadLetters();
+    assert.deepEqual(dead.map((d) => [d.id, d.error]), [[op.id, "corrupt index"]]);
+    const events = await env.eventsOf(op.id);
+    assert.equal(events.filter((e) => e.type === "OPERATION_FAILED").length, 1);
+    assert.equal(events.at(-1)!.type, "OPERATION_FAILED");
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("cancelling reaches a running handler before its next batch and ends cancelled", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    let batches = 0;
+    let batchesAtCancel = -1;
+    await withWorker(env, async (ctx) => {
+      for (let i = 0; i < 10_000; i++) {
+        await ctx.checkpoint();
+        batches++;
+        ctx.updateProgress(i / 100, `batch ${i}`);
+        await sleep(10);
+      }
+    }, async () => {
+      await enqueue(env, op.id);
+      await waitFor("a few batches", () => batches >= 3);
+      batchesAtCancel = batches;
+      const res = await cancelOperation(env.queuesRuntime(), op.owner_id, op.id);
+      assert.equal(res.status, "processing");
+      await waitFor("cancelled", async () => (await env.row(op.id)).status === "cancelled");
+      // No polling of the flag here: only the message through Redis can stop the handler.
+    }, 3_600_000);
+    // The handler stopped at its next checkpoint: at most the batch in flight finished.
+    assert.ok(batches - batchesAtCancel <= 2, `${batches - batchesAtCancel} batches after cancel`);
+    assert.equal(await env.queues.getJobState(op.id), null);
+    assert.equal((await env.eventsOf(op.id)).at(-1)!.type, "OPERATION_CANCELLED");
+    await assert.rejects(
+      cancelOperation(env.queuesRuntime(), op.owner_id, op.id),
+      /already finished/,
+    );
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("cancelling a pending operation means it never starts", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    await enqueue(env, op.id);
+    const res = await cancelOperation(env.queuesRuntime(), op.owner_id, op.id);
+    assert.equal(res.status, "cancelled");
+    assert.equal(await env.queues.getJobState(op.id), null);
+    const marker = await env.seedOperation();
+    const ran: string[] = [];
+    await withWorker(env, (_ctx, o) => {
+      ran.push(o.id);
+      return Promise.resolve({});
+    }, async () => {
+      // Jobs run in order: once the marker enqueued after it has run, the cancelled one would have.
+      await enqueue(env, marker.id);
+      await waitFor("the marker", async () => (await env.row(marker.id)).status === "completed");
+    });
+    assert.deepEqual(ran, [marker.id]);
+    assert.equal((await env.row(op.id)).status, "cancelled");
+    assert.equal(
+      (await env.eventsOf(op.id)).map((e) => e.type).join(),
+      "OPERATION_CANCELLED",
+    );
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("a re-delivered job of a finished operation does nothing", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    await env.t.db.query("update operations set status = 'completed' where id = $1", [op.id]);
+    let runs = 0;
+    await withWorker(env, () => {
+      runs++;
+      return Promise.resolve({});
+    }, async () => {
+      await enqueue(env, op.id);
+      await waitFor("the job to go", async () => (await env.queues.getJobState(op.id)) === null);
+    });
+    assert.equal(runs, 0);
+    assert.equal((await env.eventsOf(op.id)).length, 0);
+  } finally {
+    await env.cleanup();
+  }
+});
