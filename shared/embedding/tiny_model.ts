@@ -105,7 +105,7 @@ export const TINY_BERT_CONFIG: BertConfig = {
   intermediate_size: 64,
   layer_norm_eps: 1e-12,
   vocab_size: tinyVocab().length,
-  max_position_embeddings: 64,
+  max_position_embeddings: 512,
   type_vocab_size: 2,
   hidden_act: "gelu",
   position_embedding_type: "absolute",
