@@ -16,6 +16,7 @@ import { registerOperationRoutes } from "./routes/operations.ts";
 import { registerSearchRoutes } from "./routes/search.ts";
 import { registerDeadLetterRoutes } from "./routes/dead_letters.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
+import { registerWsRoutes } from "./ws/ws_routes.ts";
 
 export interface ApiEnv {
   Variables: {
@@ -85,6 +86,7 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
   registerOperationRoutes(app, services);
   registerSearchRoutes(app, services);
   registerDeadLetterRoutes(app, services);
+  if (services.ws) registerWsRoutes(app, services.ws);
   options.extend?.(app);
 
   app.notFound((c) =>

@@ -20,11 +20,14 @@ import {
   search,
 } from "@semantik/shared";
 import type { ApiServices, DeadLetterJson, ReadinessReport } from "./services.ts";
+import { WsGateway, type WsGatewayOptions } from "./ws/ws_gateway.ts";
 
 /** Options of {@link buildServices}. */
 export interface BuildServicesOptions {
   /** Longest wait for a query embedding from a worker (`EMBED_QUERIES=worker`), in ms. @default {30000} */
   embedTimeoutMs?: number;
+  /** WebSocket settings (limits, keepalive, hub). @default {WsGateway's defaults} */
+  ws?: WsGatewayOptions;
 }
 
 export async function buildServices(
@@ -185,6 +188,17 @@ export async function buildServices(
     return { ok: database.ok && redis.ok && vectors.ok, checks };
   }
 
+  const ws = new WsGateway({
+    db,
+    redis: rt.redis,
+    openReader: () => rt.redisFactory("hub", true),
+    keys: rt.events.keys,
+    jwtSecret,
+    log: log.child({}, "ws"),
+    metrics,
+  }, options.ws);
+  rt.onClose(() => ws.close());
+
   return {
     rt,
     jwtSecret,
@@ -217,6 +231,7 @@ export async function buildServices(
     deadLetters,
     readiness,
     metrics,
+    ws,
   };
 }
 

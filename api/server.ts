@@ -55,6 +55,8 @@ export async function startApi(rt: Runtime, options: StartApiOptions = {}): Prom
           services,
           close() {
             closing ??= (async () => {
+              // WebSockets never finish by themselves: close them (1001) so the server can stop.
+              await services.ws?.closeAll();
               await options.beforeClose?.();
               ac.abort();
               await server.finished;

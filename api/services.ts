@@ -12,6 +12,7 @@ import type {
   SearchResult,
 } from "@semantik/shared";
 import type { Registry } from "prom-client";
+import type { WsGateway } from "./ws/ws_gateway.ts";
 
 export interface DeadLetterJson {
   id: string;
@@ -45,4 +46,6 @@ export interface ApiServices {
   readiness(): Promise<ReadinessReport>;
   /** Prometheus registry the app adds its HTTP metrics to and serves at /metrics. */
   metrics: Registry;
+  /** The WebSocket routes' gateway (one hub per process); without it no `/ws/*` routes. */
+  ws?: WsGateway;
 }

@@ -1,0 +1,262 @@
+/**
+ * One accepted WebSocket: ordered sending with backpressure, the client's frames, and closing.
+ *
+ * Frames go straight to the socket while its unsent bytes (`bufferedAmount`) stay under a high
+ * water mark; past it they wait in a {@link FrameQueue}, where superseded progress frames are
+ * dropped, and a timer hands them over as the socket drains (Deno's WebSocket has no drain
+ * event). When unsent bytes pass the buffer limit the client is too slow: close 4008.
+ *
+ * Client frames: `{"type":"ping"}` is answered with `{"type":"pong"}`, anything else is ignored,
+ * and a frame over the size limit closes with 1009. Idle sockets are kept alive by the protocol
+ * pings of the WebSocket itself (Deno's `idleTimeout`), which also count any client frame as
+ * activity.
+ */
+import { z } from "zod";
+import { FrameQueue, type OutFrame } from "./frame_queue.ts";
+
+/** The part of a WebSocket a session uses: Deno's server-side socket, or a fake in tests. */
+export interface WsLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Close codes of API.md and RFC 6455 the server uses. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  unauthorized: 4001,
+  forbidden: 4003,
+  notFound: 4004,
+  tooSlow: 4008,
+} as const;
+
+/** Options of {@link SocketSession}. */
+export interface SocketSessionOptions {
+  /** Frames go straight to the socket while its unsent bytes are below this. @default {65536} */
+  highWaterBytes?: number;
+  /** Close with 4008 when unsent bytes (socket and queue) pass this. @default {1048576} */
+  bufferLimitBytes?: number;
+  /** Close with 1009 on a client frame larger than this many bytes. @default {65536} */
+  maxClientFrameBytes?: number;
+  /** How often a backed-up socket is checked for room, in ms. @default {20} */
+  drainIntervalMs?: number;
+  /** Called with the number of progress frames dropped (metrics). @default {none} */
+  onDrop?: (count: number) => void;
+}
+
+const OPEN = 1;
+const PONG = JSON.stringify({ type: "pong" });
+/** What the server reads of a client frame; the rest is the client's business. */
+const clientFrame = z.looseObject({ type: z.string().max(64) });
+
+export class SocketSession {
+  readonly #socket: WsLike;
+  readonly #queue = new FrameQueue();
+  readonly #highWater: number;
+  readonly #limit: number;
+  readonly #maxClientFrame: number;
+  readonly #drainMs: number;
+  readonly #onDrop?: (count: number) => void;
+  readonly #cleanups: (() => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by closeAfterDrain: close with this once the queue is empty. */
+  #closeAfter: { code: number; reason: string } | undefined;
+  #closeCode: number | undefined;
+  #closed = false;
+  #resolveDone!: () => void;
+  /** Resolves once the socket has closed (either side). */
+  readonly done: Promise<void> = new Promise((r) => (this.#resolveDone = r));
+
+  constructor(socket: WsLike, options: SocketSessionOptions = {}) {
+    const {
+      highWaterBytes = 64 * 1024,
+      bufferLimitBytes = 1024 * 1024,
+      maxClientFrameBytes = 64 * 1024,
+      drainIntervalMs = 20,
+    } = options;
+    for (
+      const [k, v] of Object.entries({
+        highWaterBytes,
+        bufferLimitBytes,
+        maxClientFrameBytes,
+        drainIntervalMs,
+      })
+    ) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new RangeError(
+          `Cannot create socket session: ${k} must be a positive integer, got ${v}`,
+        );
+      }
+    }
+    this.#socket = socket;
+    this.#highWater = highWaterBytes;
+    this.#limit = bufferLimitBytes;
+    this.#maxClientFrame = maxClientFrameBytes;
+    this.#drainMs = drainIntervalMs;
+    this.#onDrop = options.onDrop;
+  }
+
+  /** True once the session stopped sending: the socket closed or a close was started. */
+  get closed(): boolean {
+    return this.#closed || this.#closeCode !== undefined;
+  }
+
+  /** The code this side closed with, if it did. */
+  get closeCode(): number | undefined {
+    return this.#closeCode;
+  }
+
+  /** Progress frames dropped so far. */
+  get dropped(): number {
+    return this.#queue.dropped;
+  }
+
+  /** Frames waiting for room on the socket. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Runs `fn` when the session ends (unsubscribe); at once if it already has. */
+  onClose(fn: () => void): void {
+    if (this.#closed) {
+      runQuietly(fn);
+      return;
+    }
+    this.#cleanups.push(fn);
+  }
+
+  /** Sends a frame in order, or queues it while the socket is backed up. */
+  send(frame: OutFrame): void {
+    if (this.closed || this.#closeAfter) return;
+    if (this.#queue.length === 0 && this.#socket.bufferedAmount < this.#highWater) {
+      if (!this.#write(frame.text)) return;
+      this.#queue.sent(frame);
+    } else {
+      const dropped = this.#queue.push(frame);
+      if (dropped > 0) this.#onDrop?.(dropped);
+      this.#schedule();
+    }
+    if (this.#socket.bufferedAmount + this.#queue.bytes > this.#limit) {
+      this.close(CloseCode.tooSlow, "Client too slow");
+    }
+  }
+
+  /** Closes with `code` once every frame accepted so far has been handed to the socket. */
+  closeAfterDrain(code: number, reason = ""): void {
+    if (this.closed || this.#closeAfter) return;
+    this.#closeAfter = { code, reason };
+    this.#pump();
+  }
+
+  /** Closes now; frames still queued are discarded. Idempotent. */
+  close(code: number, reason = ""): void {
+    if (this.closed) return;
+    this.#closeCode = code;
+    this.#stopTimer();
+    this.#queue.clear();
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // Already closing or closed by the peer: the close event follows either way.
+    }
+    this.#runCleanups();
+  }
+
+  /** Handles a frame from the client. */
+  receive(data: unknown): void {
+    if (this.closed) return;
+    if (isLarger(data, this.#maxClientFrame)) {
+      this.close(CloseCode.tooBig, `Frames are limited to ${this.#maxClientFrame} bytes`);
+      return;
+    }
+    if (typeof data !== "string") return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const frame = clientFrame.safeParse(parsed);
+    if (frame.success && frame.data.type === "ping") this.send({ text: PONG });
+  }
+
+  /** The socket's close event (fires once or more; only the first counts). */
+  handleClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopTimer();
+    this.#queue.clear();
+    this.#runCleanups();
+    this.#resolveDone();
+  }
+
+  #write(text: string): boolean {
+    try {
+      this.#socket.send(text);
+      return true;
+    } catch {
+      // The socket closed under us; its close event ends the session.
+      this.close(CloseCode.goingAway);
+      return false;
+    }
+  }
+
+  #pump(): void {
+    this.#timer = undefined;
+    if (this.closed) return;
+    if (this.#socket.readyState !== OPEN) {
+      this.#schedule();
+      return;
+    }
+    while (this.#queue.length > 0 && this.#socket.bufferedAmount < this.#highWater) {
+      const frame = this.#queue.shift()!;
+      if (!this.#write(frame.text)) return;
+    }
+    if (this.#queue.length > 0) {
+      this.#schedule();
+    } else if (this.#closeAfter) {
+      // Deno writes a socket's frames in order, so the close frame follows the last one sent.
+      const { code, reason } = this.#closeAfter;
+      this.close(code, reason);
+    }
+  }
+
+  #schedule(): void {
+    if (this.#timer === undefined && !this.closed) {
+      this.#timer = setTimeout(() => this.#pump(), this.#drainMs);
+    }
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #runCleanups(): void {
+    for (const fn of this.#cleanups.splice(0)) runQuietly(fn);
+  }
+}
+
+function runQuietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A cleanup must not stop the others.
+  }
+}
+
+function isLarger(data: unknown, limit: number): boolean {
+  if (typeof data === "string") {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: encode only when that bound passes the limit.
+    if (data.length * 3 <= limit) return false;
+    return new TextEncoder().encode(data).length > limit;
+  }
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data.byteLength > limit;
+  if (data instanceof Blob) return data.size > limit;
+  return false;
+}

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { waitFor } from "@semantik/shared/testing";
+import { eventFrame } from "./frame_queue.ts";
+import { CloseCode, SocketSession, type WsLike } from "./socket_session.ts";
+
+class FakeSocket implements WsLike {
+  readyState = 1;
+  bufferedAmount = 0;
+  sent: string[] = [];
+  closedWith: { code?: number; reason?: string } | undefined;
+  send(data: string) {
+    if (this.readyState !== 1) throw new Error("closed");
+    this.sent.push(data);
+    this.bufferedAmount += data.length;
+  }
+  close(code?: number, reason?: string) {
+    this.closedWith = { code, reason };
+    this.readyState = 2;
+  }
+  /** The code it was closed with (a getter: not narrowed by earlier asserts). */
+  get code(): number | undefined {
+    return this.closedWith?.code;
+  }
+  /** The client read everything. */
+  drain() {
+    this.bufferedAmount = 0;
+  }
+}
+
+const progress = (n: number, status = "processing") =>
+  eventFrame(
+    { type: "OPERATION_PROGRESS", operation_id: "op", status },
+    JSON.stringify({ type: "OPERATION_PROGRESS", operation_id: "op", status, n }),
+  );
+const ns = (s: FakeSocket) => s.sent.map((t) => JSON.parse(t).n);
+
+Deno.test("SocketSession sends straight away while the socket keeps up", () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s, { highWaterBytes: 10_000 });
+  for (let i = 1; i <= 5; i++) session.send(progress(i));
+  assert.deepEqual(ns(s), [1, 2, 3, 4, 5]);
+  assert.equal(session.queued, 0);
+  session.handleClosed();
+});
+
+Deno.test("SocketSession queues under backpressure, drops superseded progress, and catches up in order", async () => {
+  const s = new FakeSocket();
+  const drops: number[] = [];
+  const session = new SocketSession(s, {
+    highWaterBytes: 100,
+    drainIntervalMs: 1,
+    onDrop: (n) => drops.push(n),
+  });
+  session.send(progress(1));
+  s.bufferedAmount = 1000; // the client stopped reading
+  session.send(progress(2));
+  session.send(progress(3));
+  session.send(progress(4, "completed"));
+  assert.deepEqual(ns(s), [1]);
+  assert.equal(session.queued, 2, "2 was superseded by 3; the completion is kept");
+  assert.equal(session.dropped, 1);
+  assert.deepEqual(drops, [1]);
+  s.drain();
+  await waitFor("the queue to drain", () => session.queued === 0);
+  assert.deepEqual(ns(s), [1, 3, 4]);
+  session.handleClosed();
+});
+
+Deno.test("SocketSession closes with 4008 past the buffer limit", () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s, { highWaterBytes: 10, bufferLimitBytes: 500 });
+  session.send(progress(1));
+  s.bufferedAmount = 450;
+  // Frames of different operations cannot supersede each other: the queue grows.
+  for (let i = 0; i < 5 && !session.closed; i++) {
+    session.send(eventFrame({ type: "OPERATION_PROGRESS", operation_id: `op${i}`, status: "x" }));
+  }
+  assert.equal(s.code, CloseCode.tooSlow);
+  assert.equal(session.closeCode, CloseCode.tooSlow);
+  assert.equal(session.queued, 0, "the queue is released");
+  session.handleClosed();
+});
+
+Deno.test("SocketSession answers ping with pong and ignores other frames", () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s);
+  session.receive(JSON.stringify({ type: "ping" }));
+  session.receive("not json");
+  session.receive(JSON.stringify({ type: "subscribe", x: 1 }));
+  session.receive(JSON.stringify([1, 2]));
+  session.receive(new Uint8Array([1, 2, 3]).buffer);
+  assert.deepEqual(s.sent, [JSON.stringify({ type: "pong" })]);
+  assert.equal(s.closedWith, undefined);
+  session.handleClosed();
+});
+
+Deno.test("SocketSession closes with 1009 on a client frame over the limit", async (t) => {
+  for (
+    const [name, data] of [
+      ["text", "x".repeat(64 * 1024 + 1)],
+      ["multi-byte text", "é".repeat(32 * 1024 + 1)],
+      ["binary", new Uint8Array(64 * 1024 + 1).buffer],
+    ] as const
+  ) {
+    await t.step(name, () => {
+      const s = new FakeSocket();
+      const session = new SocketSession(s);
+      session.receive("é".repeat(32 * 1024)); // exactly 64 KiB: fine
+      assert.equal(s.closedWith, undefined);
+      session.receive(data);
+      assert.equal(s.code, CloseCode.tooBig);
+      session.handleClosed();
+    });
+  }
+});
+
+Deno.test("closeAfterDrain() closes after the queued frames went out", async () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s, { highWaterBytes: 100, drainIntervalMs: 1 });
+  s.bufferedAmount = 1000;
+  session.send(progress(1, "pending"));
+  session.send(progress(2, "completed"));
+  session.closeAfterDrain(CloseCode.normal, "done");
+  session.send(progress(3)); // ignored: the session is ending
+  assert.equal(s.closedWith, undefined);
+  s.drain();
+  await waitFor("the close", () => s.closedWith);
+  assert.deepEqual(ns(s), [1, 2]);
+  assert.deepEqual(s.closedWith, { code: CloseCode.normal, reason: "done" });
+  session.handleClosed();
+});
+
+Deno.test("SocketSession runs its cleanups once, and at once when added after the end", async () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s);
+  let runs = 0;
+  session.onClose(() => runs++);
+  session.close(CloseCode.goingAway);
+  session.handleClosed();
+  session.handleClosed();
+  await session.done;
+  assert.equal(runs, 1);
+  session.onClose(() => runs++);
+  assert.equal(runs, 2);
+  assert.equal(s.code, CloseCode.goingAway);
+});
+
+Deno.test("SocketSession refuses bad options", () => {
+  assert.throws(() => new SocketSession(new FakeSocket(), { bufferLimitBytes: 0 }), RangeError);
+});

@@ -1,0 +1,230 @@
+/**
+ * The WebSocket side of an API process: accepts upgrades, authenticates, starts the watch of the
+ * route, tracks open sockets (a Prometheus gauge) and closes them all with 1001 on shutdown. One
+ * gateway, and so one {@link OperationHub}, per process.
+ *
+ * API.md: the server always accepts the upgrade, then closes with a code when something is
+ * wrong: 4001 missing or invalid token, 4003 not the user's operation, 4004 no such operation
+ * (and for an id that is not a UUID), 1008 for a `since` that is not a non-negative integer.
+ */
+import type { Redis } from "ioredis";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { z } from "zod";
+import {
+  type EventKeys,
+  getOperation,
+  type Logger,
+  type Queryable,
+  verifyToken,
+} from "@semantik/shared";
+import { OperationHub, type OperationHubOptions } from "./operation_hub.ts";
+import { OperationWatch, type WatchDeps } from "./operation_watch.ts";
+import { CloseCode, SocketSession, type SocketSessionOptions } from "./socket_session.ts";
+import { upgradeSocket } from "./upgrade.ts";
+import { UserOperationsWatch } from "./user_operations_watch.ts";
+import { wsToken } from "./ws_token.ts";
+
+/** What a socket asked to watch. */
+export type WsTarget =
+  | { route: "operation"; operationId: string; since: string | undefined }
+  | { route: "operations" };
+
+/** What the gateway needs of the process. */
+export interface WsGatewayDeps {
+  db: Queryable;
+  /** Command connection. */
+  redis: Redis;
+  /** Opens the hub's blocking connection (once). */
+  openReader: () => Redis;
+  keys: EventKeys;
+  jwtSecret: string;
+  log: Logger;
+  /** Registry for the socket gauge and counters. @default {none: no metrics} */
+  metrics?: Registry;
+}
+
+/** Options of {@link WsGateway}. */
+export interface WsGatewayOptions {
+  /** Protocol keepalive: a silent socket is pinged at half of this and closed at the end, in s. @default {60} */
+  idleTimeoutS?: number;
+  /** See `OperationWatchOptions.terminalGraceMs`. @default {2000} */
+  terminalGraceMs?: number;
+  /** Longest wait for sockets to finish closing on shutdown, in ms. @default {3000} */
+  closeTimeoutMs?: number;
+  /** Backpressure and client-frame limits of each socket. @default {SocketSession's defaults} */
+  session?: SocketSessionOptions;
+  /** The hub's settings. @default {OperationHub's defaults} */
+  hub?: OperationHubOptions;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const sinceParam = z.string().regex(/^\d{1,15}$/).transform(Number);
+
+export class WsGateway {
+  readonly hub: OperationHub;
+  readonly #deps: WsGatewayDeps;
+  readonly #watchDeps: WatchDeps;
+  readonly #idleTimeoutS: number;
+  readonly #graceMs: number;
+  readonly #closeTimeoutMs: number;
+  readonly #sessionOptions: SocketSessionOptions;
+  readonly #open = new Map<SocketSession, WsTarget["route"]>();
+  readonly #dropped?: Counter<"route">;
+  readonly #closes?: Counter<"code">;
+  #shuttingDown = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(deps: WsGatewayDeps, options: WsGatewayOptions = {}) {
+    const { idleTimeoutS = 60, terminalGraceMs = 2000, closeTimeoutMs = 3000 } = options;
+    for (const [k, v] of Object.entries({ idleTimeoutS, terminalGraceMs, closeTimeoutMs })) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new RangeError(
+          `Cannot create WebSocket gateway: ${k} must be a positive integer, got ${v}`,
+        );
+      }
+    }
+    this.#deps = deps;
+    this.#idleTimeoutS = idleTimeoutS;
+    this.#graceMs = terminalGraceMs;
+    this.#closeTimeoutMs = closeTimeoutMs;
+    this.#sessionOptions = options.session ?? {};
+    this.hub = new OperationHub(
+      { redis: deps.redis, openReader: deps.openReader, keys: deps.keys, log: deps.log },
+      options.hub,
+    );
+    this.#watchDeps = {
+      db: deps.db,
+      redis: deps.redis,
+      keys: deps.keys,
+      hub: this.hub,
+      log: deps.log,
+    };
+    if (deps.metrics) {
+      const open = this.#open;
+      new Gauge({
+        name: "semantik_ws_connections",
+        help: "Open WebSocket connections by route",
+        labelNames: ["route"] as const,
+        registers: [deps.metrics],
+        collect() {
+          const counts = { operation: 0, operations: 0 };
+          for (const route of open.values()) counts[route]++;
+          for (const [route, n] of Object.entries(counts)) this.set({ route }, n);
+        },
+      });
+      this.#dropped = new Counter({
+        name: "semantik_ws_dropped_frames_total",
+        help: "Superseded progress frames dropped for slow WebSocket clients",
+        labelNames: ["route"] as const,
+        registers: [deps.metrics],
+      });
+      this.#closes = new Counter({
+        name: "semantik_ws_server_closes_total",
+        help: "WebSocket connections closed by the server, by close code",
+        labelNames: ["code"] as const,
+        registers: [deps.metrics],
+      });
+    }
+  }
+
+  /** Open sockets. */
+  get openSockets(): number {
+    return this.#open.size;
+  }
+
+  /** Upgrades `req` (an upgrade request) and starts serving `target` once the socket opens. */
+  accept(req: Request, target: WsTarget): Response {
+    const { token, protocol } = wsToken(req);
+    const { socket, response } = upgradeSocket(req, { protocol, idleTimeoutS: this.#idleTimeoutS });
+    const route = target.route;
+    const session = new SocketSession(socket, {
+      ...this.#sessionOptions,
+      onDrop: (n) => this.#dropped?.inc({ route }, n),
+    });
+    this.#open.set(session, route);
+    session.done.then(() => {
+      this.#open.delete(session);
+      if (session.closeCode !== undefined) this.#closes?.inc({ code: String(session.closeCode) });
+    });
+    socket.onopen = () => {
+      this.#serve(session, token, target).catch((err) => {
+        this.#deps.log.error("cannot serve WebSocket", { err, route });
+        session.close(CloseCode.internalError, "Internal error");
+      });
+    };
+    socket.onmessage = (e) => session.receive(e.data);
+    socket.onclose = () => session.handleClosed();
+    // An error is followed by a close event, which ends the session.
+    socket.onerror = () => {};
+    return response;
+  }
+
+  /**
+   * Closes every socket with `code` (1001: shutting down) and waits, within `closeTimeoutMs`, for
+   * them to finish closing. Sockets that open afterwards are closed at once.
+   */
+  async closeAll(
+    code: number = CloseCode.goingAway,
+    reason = "Server shutting down",
+  ): Promise<void> {
+    this.#shuttingDown = true;
+    const sessions = [...this.#open.keys()];
+    for (const s of sessions) s.close(code, reason);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(sessions.map((s) => s.done)),
+      new Promise((r) => (timer = setTimeout(r, this.#closeTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Closes every socket (1001) and the hub. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.closeAll();
+      await this.hub.close();
+    })();
+    return this.#closing;
+  }
+
+  async #serve(session: SocketSession, token: string | undefined, target: WsTarget): Promise<void> {
+    if (this.#shuttingDown) {
+      session.close(CloseCode.goingAway, "Server shutting down");
+      return;
+    }
+    const claims = token ? await verifyToken(this.#deps.jwtSecret, token) : undefined;
+    if (session.closed) return;
+    if (!claims) {
+      session.close(CloseCode.unauthorized, token ? "Invalid or expired token" : "Missing token");
+      return;
+    }
+    if (target.route === "operations") {
+      await new UserOperationsWatch(session, this.#watchDeps, claims.sub).start();
+      return;
+    }
+    let since = 0;
+    if (target.since !== undefined) {
+      const parsed = sinceParam.safeParse(target.since);
+      if (!parsed.success) {
+        session.close(CloseCode.policyViolation, "since must be a non-negative integer");
+        return;
+      }
+      since = parsed.data;
+    }
+    const row = UUID.test(target.operationId)
+      ? await getOperation(this.#deps.db, target.operationId)
+      : undefined;
+    if (session.closed) return;
+    if (!row) {
+      session.close(CloseCode.notFound, "No such operation");
+      return;
+    }
+    if (row.owner_id !== claims.sub) {
+      session.close(CloseCode.forbidden, "Not your operation");
+      return;
+    }
+    await new OperationWatch(session, this.#watchDeps, row, since, {
+      terminalGraceMs: this.#graceMs,
+    }).start();
+  }
+}

@@ -1,0 +1,27 @@
+/** The WebSocket routes (API.md "WebSockets"); the gateway does the rest. */
+import type { Context } from "hono";
+import type { ApiApp, ApiEnv } from "../app.ts";
+import { isUpgradeRequest } from "./upgrade.ts";
+import type { WsGateway, WsTarget } from "./ws_gateway.ts";
+
+export function registerWsRoutes(app: ApiApp, gateway: WsGateway): void {
+  app.get("/ws/operations", (c) => upgrade(c, gateway, { route: "operations" }));
+  app.get("/ws/operations/:id", (c) =>
+    upgrade(c, gateway, {
+      route: "operation",
+      operationId: c.req.param("id"),
+      since: c.req.query("since"),
+    }));
+}
+
+function upgrade(c: Context<ApiEnv>, gateway: WsGateway, target: WsTarget): Response {
+  if (!isUpgradeRequest(c.req.raw)) {
+    return c.json({
+      error: {
+        code: "invalid_request",
+        message: `${c.req.path} takes WebSocket connections only (Upgrade: websocket)`,
+      },
+    }, 426);
+  }
+  return gateway.accept(c.req.raw, target);
+}
