@@ -17,6 +17,7 @@ import {
 } from "@semantik/shared";
 import { startApi } from "@semantik/api";
 import { startWorker } from "@semantik/worker";
+import { startScheduler } from "@semantik/scheduler";
 
 const env = Deno.env.toObject();
 const config = loadConfigOrExit(env);
@@ -51,6 +52,7 @@ log.info("embedded mode", {
   redis: config.redisUrl,
 });
 await startWorker(rt);
+startScheduler(rt);
 const api = await startApi(rt);
 
 let stopping: Promise<void> | undefined;
