@@ -7,6 +7,9 @@
 import type { QueueClient, Runtime, TaskHandler } from "@semantik/shared";
 import type { Semaphore } from "./semaphore.ts";
 import { embedBatchHandler } from "./tasks/embed_batch.ts";
+import { checkContinuousSyncHandler } from "./tasks/check_continuous_sync.ts";
+import { cleanupOperationsHandler } from "./tasks/cleanup_operations.ts";
+import { reconcileHandler } from "./tasks/reconcile.ts";
 
 /** What handlers get to work with. */
 export interface WorkerContext {
@@ -24,5 +27,8 @@ export interface WorkerContext {
 export function buildHandlers(ctx: WorkerContext): TaskHandler[] {
   return [
     embedBatchHandler(ctx),
+    checkContinuousSyncHandler(ctx),
+    cleanupOperationsHandler(ctx),
+    reconcileHandler(ctx),
   ];
 }
