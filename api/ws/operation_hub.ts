@@ -259,8 +259,12 @@ export class OperationHub {
     let failures = 0;
     while (!this.#closing) {
       try {
-        const reply = await reader.call(
-          "XREADGROUP",
+        // The typed command, not `call`: on RESP3 connections it turns the reply's map back into
+        // the `[[stream, entries]]` shape.
+        const read = reader.xreadgroup as unknown as (
+          ...a: (string | number)[]
+        ) => Promise<ReadReply>;
+        const reply = await read.apply(reader, [
           "GROUP",
           this.group,
           CONSUMER,
@@ -272,7 +276,7 @@ export class OperationHub {
           "STREAMS",
           keys.global,
           ">",
-        ) as ReadReply;
+        ]);
         if (failures > 0) log.info("hub reading events again");
         failures = 0;
         for (const [, entries] of reply ?? []) {

@@ -1,31 +1,8 @@
 import assert from "node:assert/strict";
 import { waitFor } from "@semantik/shared/testing";
 import { eventFrame } from "./frame_queue.ts";
-import { CloseCode, SocketSession, type WsLike } from "./socket_session.ts";
-
-class FakeSocket implements WsLike {
-  readyState = 1;
-  bufferedAmount = 0;
-  sent: string[] = [];
-  closedWith: { code?: number; reason?: string } | undefined;
-  send(data: string) {
-    if (this.readyState !== 1) throw new Error("closed");
-    this.sent.push(data);
-    this.bufferedAmount += data.length;
-  }
-  close(code?: number, reason?: string) {
-    this.closedWith = { code, reason };
-    this.readyState = 2;
-  }
-  /** The code it was closed with (a getter: not narrowed by earlier asserts). */
-  get code(): number | undefined {
-    return this.closedWith?.code;
-  }
-  /** The client read everything. */
-  drain() {
-    this.bufferedAmount = 0;
-  }
-}
+import { CloseCode, SocketSession } from "./socket_session.ts";
+import { FakeSocket } from "./_fake_socket.ts";
 
 const progress = (n: number, status = "processing") =>
   eventFrame(

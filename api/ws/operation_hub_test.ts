@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import {
+  EventKeys,
+  EventPublisher,
+  getLogger,
+  KeySpace,
+  type OperationRow,
+  type Queryable,
+} from "@semantik/shared";
+import { createTestRedis, type TestRedis, waitFor } from "@semantik/shared/testing";
+import { Redis } from "ioredis";
+import { type HubEvent, hubGroupName, hubIdOfGroup, OperationHub } from "./operation_hub.ts";
+
+/** Publishing records the id in Postgres too; these tests only look at Redis. */
+const noDb = { query: () => Promise.resolve([]) } as unknown as Queryable;
+const log = getLogger("hub-test");
+
+export function fakeRow(owner: string, over: Partial<OperationRow> = {}): OperationRow {
+  const now = new Date();
+  return {
+    id: crypto.randomUUID(),
+    collection_id: crypto.randomUUID(),
+    owner_id: owner,
+    type: "index",
+    status: "processing",
+    progress: 0,
+    message: "",
+    error_message: null,
+    config: {},
+    metadata: {},
+    attempts: 1,
+    event_seq: 0,
+    cancel_requested_at: null,
+    created_at: now,
+    updated_at: now,
+    started_at: now,
+    completed_at: null,
+    ...over,
+  };
+}
+
+function makeHub(r: TestRedis, readers: Redis[], options = {}) {
+  const keys = new EventKeys(new KeySpace(r.prefix));
+  const hub = new OperationHub({
+    redis: r.redis,
+    openReader: () => {
+      const reader = new Redis(r.url, { maxRetriesPerRequest: null, connectionName: "hub-test" });
+      readers.push(reader);
+      return reader;
+    },
+    keys,
+    log,
+  }, { blockMs: 200, ...options });
+  return { hub, keys };
+}
+
+Deno.test("OperationHub fans events out by operation and by owner from one reader", async () => {
+  const r = await createTestRedis();
+  const readers: Redis[] = [];
+  const { hub, keys } = makeHub(r, readers);
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    const alice = crypto.randomUUID();
+    const bob = crypto.randomUUID();
+    const a1 = fakeRow(alice);
+    const a2 = fakeRow(alice);
+    const b1 = fakeRow(bob);
+    const byOp: HubEvent[] = [];
+    const byOwner: HubEvent[] = [];
+    const other: HubEvent[] = [];
+    await hub.subscribeOperation(a1.id, (e) => byOp.push(e));
+    await hub.subscribeOwner(alice, (e) => byOwner.push(e));
+    const unsubscribe = await hub.subscribeOperation(b1.id, (e) => other.push(e));
+    unsubscribe();
+    for (let i = 0; i < 3; i++) {
+      await pub.publish(noDb, { ...a1, progress: i * 10 });
+      await pub.publish(noDb, { ...a2, progress: i * 10 });
+      await pub.publish(noDb, { ...b1, progress: i * 10 });
+    }
+    await waitFor("alice's events", () => byOwner.length === 6 && byOp.length === 3);
+    assert.deepEqual(byOp.map((e) => e.event.event_id), [1, 2, 3]);
+    assert.deepEqual(byOp.map((e) => e.event.progress), [0, 10, 20]);
+    assert.ok(byOp.every((e) => e.event.operation_id === a1.id && e.ownerId === alice));
+    assert.deepEqual(JSON.parse(byOp[0]!.frame), byOp[0]!.event);
+    assert.ok(byOwner.every((e) => e.ownerId === alice));
+    assert.equal(other.length, 0, "unsubscribed");
+    assert.equal(readers.length, 1, "one reader, whatever the subscriptions");
+
+    // The group is named for the hub; its heartbeat key lives next to it with a TTL.
+    assert.equal(hub.group, hubGroupName(hub.hubId));
+    assert.equal(hubIdOfGroup(hub.group), hub.hubId);
+    const groups = await r.redis.xinfo("GROUPS", keys.global) as unknown[][];
+    assert.ok(groups.some((g) => g.includes(hub.group)));
+    const ttl = await r.redis.ttl(keys.hubHeartbeat(hub.hubId));
+    assert.ok(ttl > 0 && ttl <= 60, String(ttl));
+  } finally {
+    await hub.close();
+    readers.forEach((c) => c.disconnect());
+    await r.cleanup();
+  }
+});
+
+Deno.test("OperationHub recreates its group where it left off when the group disappears", async () => {
+  const r = await createTestRedis();
+  const readers: Redis[] = [];
+  const { hub, keys } = makeHub(r, readers);
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    const owner = crypto.randomUUID();
+    const row = fakeRow(owner);
+    const got: number[] = [];
+    await hub.subscribeOwner(owner, (e) => got.push(e.event.event_id));
+    await pub.publish(noDb, row);
+    await waitFor("the first event", () => got.length === 1);
+    // What cleanup does to a hub it takes for dead; events published meanwhile must not be lost.
+    await r.redis.xgroup("DESTROY", keys.global, hub.group);
+    await pub.publish(noDb, row);
+    await pub.publish(noDb, row);
+    await waitFor("the group to come back", () => hub.recoveries >= 1);
+    await pub.publish(noDb, row);
+    await waitFor("every event", () => got.length >= 4);
+    assert.deepEqual(got, [1, 2, 3, 4]);
+  } finally {
+    await hub.close();
+    readers.forEach((c) => c.disconnect());
+    await r.cleanup();
+  }
+});
+
+Deno.test("OperationHub.close() removes its group and heartbeat and stops its reader", async () => {
+  const r = await createTestRedis();
+  const readers: Redis[] = [];
+  const { hub, keys } = makeHub(r, readers, { blockMs: 5000 });
+  try {
+    await hub.subscribeOwner(crypto.randomUUID(), () => {});
+    await hub.close();
+    await hub.close();
+    const groups = await r.redis.xinfo("GROUPS", keys.global) as unknown[][];
+    assert.ok(!groups.some((g) => g.includes(hub.group)));
+    assert.equal(await r.redis.exists(keys.hubHeartbeat(hub.hubId)), 0);
+    assert.equal(readers[0]!.status, "end");
+    await assert.rejects(hub.subscribeOwner("x", () => {}), /closed/);
+  } finally {
+    await hub.close();
+    readers.forEach((c) => c.disconnect());
+    await r.cleanup();
+  }
+});
+
+Deno.test("OperationHub refuses bad options", () => {
+  const deps = {
+    redis: {} as Redis,
+    openReader: () => ({}) as Redis,
+    keys: new EventKeys(new KeySpace("x:")),
+    log,
+  };
+  assert.throws(() => new OperationHub(deps, { blockMs: 0 }), RangeError);
+  assert.throws(() => new OperationHub(deps, { hubId: "a b" }), RangeError);
+  assert.throws(
+    () => new OperationHub(deps, { heartbeatTtlS: 10, heartbeatIntervalMs: 10_000 }),
+    RangeError,
+  );
+});

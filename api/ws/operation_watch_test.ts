@@ -1,0 +1,305 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import {
+  type Db,
+  EventKeys,
+  EventPublisher,
+  getLogger,
+  insertOperation,
+  KeySpace,
+  type OperationRow,
+} from "@semantik/shared";
+import {
+  createTestDb,
+  createTestRedis,
+  type TestDb,
+  type TestRedis,
+  waitFor,
+} from "@semantik/shared/testing";
+import { OperationHub } from "./operation_hub.ts";
+import { OperationWatch, type WatchDeps } from "./operation_watch.ts";
+import { UserOperationsWatch } from "./user_operations_watch.ts";
+import { CloseCode, SocketSession } from "./socket_session.ts";
+import { FakeSocket } from "./_fake_socket.ts";
+
+const log = getLogger("watch-test");
+
+interface Env {
+  t: TestDb;
+  r: TestRedis;
+  deps: WatchDeps;
+  pub: EventPublisher;
+  user: string;
+  newOp(owner?: string): Promise<OperationRow>;
+  /** Publishes the row with `set` applied to it in Postgres too, as the task context does. */
+  step(row: OperationRow, set?: Partial<OperationRow>): Promise<void>;
+  row(id: string): Promise<OperationRow>;
+}
+
+async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
+  const t = await createTestDb("postgres");
+  const r = await createTestRedis();
+  const readers: Redis[] = [];
+  const keys = new EventKeys(new KeySpace(r.prefix));
+  const hub = new OperationHub({
+    redis: r.redis,
+    openReader: () => {
+      const c = new Redis(r.url, { maxRetriesPerRequest: null });
+      readers.push(c);
+      return c;
+    },
+    keys,
+    log,
+  }, { blockMs: 200 });
+  try {
+    const addUser = async () => {
+      const id = crypto.randomUUID();
+      await t.db.query("insert into users (id, username, password_hash) values ($1, $2, 'x')", [
+        id,
+        `u_${id.slice(0, 8)}`,
+      ]);
+      return id;
+    };
+    const user = await addUser();
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), publisherOptions);
+    const row = async (id: string) =>
+      (await t.db.query<OperationRow>("select * from operations where id = $1", [id]))[0]!;
+    await fn({
+      t,
+      r,
+      deps: { db: t.db, redis: r.redis, keys, hub, log },
+      pub,
+      user,
+      newOp: async (owner) =>
+        await insertOperation(t.db, {
+          collectionId: crypto.randomUUID(),
+          ownerId: owner ?? await addUser(),
+          type: "index",
+        }),
+      async step(op, set = {}) {
+        await updateRow(t.db, op.id, set);
+        await pub.publish(t.db, await row(op.id));
+      },
+      row,
+    });
+  } finally {
+    await hub.close();
+    readers.forEach((c) => c.disconnect());
+    await r.cleanup();
+    await t.cleanup();
+  }
+}
+
+async function updateRow(db: Db, id: string, set: Partial<OperationRow>) {
+  const entries = Object.entries(set);
+  if (entries.length === 0) return;
+  await db.query(
+    `update operations set ${entries.map(([k], i) => `${k} = $${i + 2}`).join(", ")} where id = $1`,
+    [id, ...entries.map(([, v]) => v)] as never,
+  );
+}
+
+function watcher(
+  env: Env,
+  row: OperationRow,
+  since?: number,
+  graceMs = 2000,
+) {
+  const socket = new FakeSocket();
+  const session = new SocketSession(socket);
+  const watch = new OperationWatch(session, env.deps, row, since, { terminalGraceMs: graceMs });
+  return { socket, session, started: watch.start() };
+}
+
+const ids = (s: FakeSocket) => s.frames.map((f) => f.event_id);
+
+Deno.test("OperationWatch replays retained events, joins live with no gap or duplicate, and closes 1000 after the end", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    for (let p = 10; p <= 30; p += 10) await env.step(op, { progress: p });
+    const { socket, session, started } = watcher(env, op);
+    // Publish while the watch subscribes and replays: the join must neither lose nor repeat.
+    for (let p = 40; p <= 90; p += 10) await env.step(op, { progress: p });
+    await started;
+    await env.step(op, { status: "completed", progress: 100 });
+    await waitFor("the close", () => socket.closedWith);
+    assert.deepEqual(ids(socket), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.equal(socket.frames.at(-1).type, "OPERATION_COMPLETED");
+    assert.equal(socket.code, CloseCode.normal);
+    session.handleClosed();
+  });
+});
+
+Deno.test("OperationWatch resumes after `since` with each later event exactly once", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    for (let p = 0; p < 6; p++) await env.step(op, { status: "processing", progress: p });
+    const { socket, session, started } = watcher(env, op, 4);
+    await started;
+    await env.step(op, { progress: 50 });
+    await waitFor("the live event", () => socket.sent.length === 3);
+    assert.deepEqual(ids(socket), [5, 6, 7]);
+    assert.equal(socket.closedWith, undefined);
+    session.close(CloseCode.normal);
+    session.handleClosed();
+  });
+});
+
+Deno.test("OperationWatch sends a snapshot with the latest id when the needed history is gone", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    for (let p = 1; p <= 8; p++) await env.step(op, { status: "processing", progress: p });
+    const { socket, session, started } = watcher(env, op, 1);
+    await started;
+    await env.step(op, { progress: 9 });
+    await waitFor("the live event", () => socket.sent.length === 2);
+    const [snap, live] = socket.frames;
+    assert.equal(snap.type, "OPERATION_SNAPSHOT");
+    assert.equal(snap.event_id, 8, "the latest id");
+    assert.equal(snap.progress, 8);
+    assert.equal(snap.operation_id, op.id);
+    assert.deepEqual([live.type, live.event_id, live.progress], ["OPERATION_PROGRESS", 9, 9]);
+    session.close(CloseCode.normal);
+    session.handleClosed();
+  }, { operationStreamMaxLen: 3 });
+});
+
+Deno.test("OperationWatch answers a `since` beyond the latest id with a snapshot", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    await env.step(op, { progress: 5 });
+    const { socket, session, started } = watcher(env, op, 50);
+    await started;
+    await env.step(op, { progress: 6 });
+    await waitFor("the live event", () => socket.sent.length === 2);
+    assert.deepEqual(socket.frames.map((f) => [f.type, f.event_id]), [
+      ["OPERATION_SNAPSHOT", 2],
+      ["OPERATION_PROGRESS", 3],
+    ]);
+    session.close(CloseCode.normal);
+    session.handleClosed();
+  });
+});
+
+Deno.test("OperationWatch of a finished operation: replay then 1000; resuming after the end closes at once", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    await env.step(op, { status: "failed", error_message: "boom" });
+    const all = watcher(env, op);
+    await all.started;
+    await waitFor("the close", () => all.socket.closedWith);
+    assert.deepEqual(all.socket.frames.map((f) => f.type), [
+      "OPERATION_PROGRESS",
+      "OPERATION_FAILED",
+    ]);
+    assert.equal(all.socket.frames[1].error_message, "boom");
+    assert.equal(all.socket.code, CloseCode.normal);
+    all.session.handleClosed();
+
+    const after = watcher(env, op, 2, 60_000);
+    await after.started;
+    await waitFor("the close", () => after.socket.closedWith);
+    assert.deepEqual(after.socket.sent, []);
+    assert.equal(after.socket.code, CloseCode.normal);
+    after.session.handleClosed();
+  });
+});
+
+Deno.test("OperationWatch stands a snapshot in for a terminal event that was never published", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    // Finished in Postgres while Redis missed the event (the task context logs and goes on).
+    await updateRow(env.t.db, op.id, { status: "completed", progress: 100 });
+    const { socket, session, started } = watcher(env, op, 0, 50);
+    await started;
+    await waitFor("the close", () => socket.closedWith);
+    assert.deepEqual(socket.frames.map((f) => [f.type, f.event_id, f.status]), [
+      ["OPERATION_PROGRESS", 1, "processing"],
+      ["OPERATION_SNAPSHOT", 1, "completed"],
+    ]);
+    assert.equal(socket.code, CloseCode.normal);
+    session.handleClosed();
+  });
+});
+
+Deno.test("OperationWatch fills a gap in live events from the operation's stream", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    const { socket, session, started } = watcher(env, op);
+    await started;
+    await waitFor("the first event", () => socket.sent.length === 1);
+    // Event 2 reaches the operation's stream but not the global one (as when the hub misses it).
+    const keys = env.deps.keys;
+    await env.r.redis.set(keys.seq(op.id), 2);
+    await env.r.redis.xadd(
+      keys.stream(op.id),
+      "2-0",
+      "id",
+      "2",
+      "data",
+      JSON.stringify({
+        type: "OPERATION_PROGRESS",
+        operation_id: op.id,
+        status: "processing",
+        progress: 20,
+      }),
+    );
+    await env.step(op, { progress: 30 });
+    await waitFor("events 2 and 3", () => socket.sent.length === 3);
+    assert.deepEqual(ids(socket), [1, 2, 3]);
+    assert.deepEqual(socket.frames.map((f) => f.progress), [0, 20, 30]);
+    session.close(CloseCode.normal);
+    session.handleClosed();
+  });
+});
+
+Deno.test("UserOperationsWatch: a snapshot of each active operation, then the user's live events only", async () => {
+  await withEnv(async (env) => {
+    const running = await env.newOp(env.user);
+    const pending = await env.newOp(env.user);
+    const done = await env.newOp(env.user);
+    const others = await env.newOp();
+    await env.step(running, { status: "processing", progress: 10 });
+    await env.step(running, { progress: 20 });
+    await env.step(done, { status: "completed", progress: 100 });
+    const socket = new FakeSocket();
+    const session = new SocketSession(socket);
+    const watch = new UserOperationsWatch(session, env.deps, env.user);
+    const started = watch.start();
+    await env.step(running, { progress: 30 }); // before or after the snapshot: sent once
+    await started;
+    await env.step(others, { status: "processing" });
+    await env.step(pending, { status: "processing" });
+    await env.step(running, { status: "completed", progress: 100 });
+    await waitFor(
+      "the last event",
+      () => socket.frames.some((f) => f.type === "OPERATION_COMPLETED"),
+    );
+    const frames = socket.frames;
+    const snaps = frames.filter((f) => f.type === "OPERATION_SNAPSHOT");
+    assert.deepEqual(
+      snaps.map((f) => f.operation_id).sort(),
+      [running.id, pending.id].sort(),
+      "active operations only",
+    );
+    assert.ok(frames.every((f) => f.operation_id !== others.id && f.operation_id !== done.id));
+    const runningIds = frames.filter((f) => f.operation_id === running.id).map((f) => f.event_id);
+    assert.deepEqual(runningIds, [...new Set(runningIds)].sort((a, b) => a - b), "no repeats");
+    assert.equal(runningIds.at(-1), 4);
+    assert.ok(
+      runningIds.includes(3) || snaps.find((s) => s.operation_id === running.id).progress === 30,
+    );
+    const pendingFrames = frames.filter((f) => f.operation_id === pending.id);
+    assert.deepEqual(pendingFrames.map((f) => [f.type, f.event_id]), [
+      ["OPERATION_SNAPSHOT", 0],
+      ["OPERATION_PROGRESS", 1],
+    ]);
+    session.close(CloseCode.normal);
+    session.handleClosed();
+  });
+});
