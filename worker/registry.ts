@@ -7,6 +7,11 @@
 import type { QueueClient, Runtime, TaskHandler } from "@semantik/shared";
 import type { Semaphore } from "./semaphore.ts";
 import { embedBatchHandler } from "./tasks/embed_batch.ts";
+import { processSourceHandler } from "./tasks/process_source.ts";
+import { deleteCollectionHandler } from "./tasks/delete_collection.ts";
+import { removeSourceHandler } from "./tasks/remove_source.ts";
+import { syncCollectionHandler } from "./tasks/sync_collection.ts";
+import { reindexHandler } from "./tasks/reindex.ts";
 import { checkContinuousSyncHandler } from "./tasks/check_continuous_sync.ts";
 import { cleanupOperationsHandler } from "./tasks/cleanup_operations.ts";
 import { reconcileHandler } from "./tasks/reconcile.ts";
@@ -27,6 +32,11 @@ export interface WorkerContext {
 export function buildHandlers(ctx: WorkerContext): TaskHandler[] {
   return [
     embedBatchHandler(ctx),
+    processSourceHandler(ctx),
+    deleteCollectionHandler(ctx),
+    removeSourceHandler(ctx),
+    syncCollectionHandler(ctx),
+    reindexHandler(ctx),
     checkContinuousSyncHandler(ctx),
     cleanupOperationsHandler(ctx),
     reconcileHandler(ctx),

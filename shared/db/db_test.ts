@@ -82,6 +82,8 @@ for (const driver of ["postgres", "pglite"] as const) {
         "documents",
         "operations",
         "schema_migrations",
+        "staged_chunks",
+        "staged_documents",
         "users",
       ]);
       const [part] = await t.db.query<{ n: number }>(
@@ -185,8 +187,8 @@ Deno.test("[postgres] two migrator processes at once leave one correct schema", 
       `select count(*) as n from information_schema.tables where table_schema = $1`,
       [t.schema!],
     );
-    // 7 tables (chunks is the partitioned parent) + 16 chunk partitions
-    assert.equal(n, 23);
+    // 9 tables (chunks is the partitioned parent) + 16 chunk partitions
+    assert.equal(n, 25);
   } finally {
     await t.cleanup();
   }
