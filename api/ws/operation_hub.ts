@@ -288,7 +288,11 @@ export class OperationHub {
       } catch (readErr) {
         if (this.#closing) break;
         let err = readErr;
-        if (String((readErr as Error).message).includes("NOGROUP")) {
+        const message = String((readErr as Error).message);
+        // Redis 7 ends a blocked read when its stream is deleted (FLUSHALL): read again, which
+        // answers NOGROUP, handled below.
+        if (message.startsWith("UNBLOCKED")) continue;
+        if (message.includes("NOGROUP")) {
           // The stream or the group is gone (FLUSHALL, or cleanup took this hub for dead).
           try {
             await this.#heartbeat();

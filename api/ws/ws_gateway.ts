@@ -69,6 +69,8 @@ export class WsGateway {
   readonly #closeTimeoutMs: number;
   readonly #sessionOptions: SocketSessionOptions;
   readonly #open = new Map<SocketSession, WsTarget["route"]>();
+  /** Sockets between open and live (authenticating, replaying). */
+  readonly #starting = new Set<Promise<void>>();
   readonly #dropped?: Counter<"route">;
   readonly #closes?: Counter<"code">;
   #shuttingDown = false;
@@ -142,15 +144,23 @@ export class WsGateway {
       onDrop: (n) => this.#dropped?.inc({ route }, n),
     });
     this.#open.set(session, route);
-    session.done.then(() => {
-      this.#open.delete(session);
+    // Counted when this side closes: a client that stopped reading never completes the close.
+    session.onClose(() => {
       if (session.closeCode !== undefined) this.#closes?.inc({ code: String(session.closeCode) });
     });
+    session.done.then(() => this.#open.delete(session));
     socket.onopen = () => {
-      this.#serve(session, token, target).catch((err) => {
+      const serving = this.#serve(session, token, target).catch((err) => {
+        // A socket closed meanwhile (the client left, or shutdown) can fail its replay harmlessly.
+        if (session.closed) {
+          this.#deps.log.debug("WebSocket closed while starting", { err, route });
+          return;
+        }
         this.#deps.log.error("cannot serve WebSocket", { err, route });
         session.close(CloseCode.internalError, "Internal error");
       });
+      this.#starting.add(serving);
+      serving.finally(() => this.#starting.delete(serving));
     };
     socket.onmessage = (e) => session.receive(e.data);
     socket.onclose = () => session.handleClosed();
@@ -171,8 +181,9 @@ export class WsGateway {
     const sessions = [...this.#open.keys()];
     for (const s of sessions) s.close(code, reason);
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // Also the sockets still starting: their replay must end before the connections close.
     await Promise.race([
-      Promise.all(sessions.map((s) => s.done)),
+      Promise.all([...sessions.map((s) => s.done), ...this.#starting]),
       new Promise((r) => (timer = setTimeout(r, this.#closeTimeoutMs))),
     ]);
     clearTimeout(timer);

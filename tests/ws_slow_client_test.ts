@@ -1,0 +1,129 @@
+/**
+ * Slow clients, with a client that does not read its socket: superseded progress frames are
+ * dropped (never status changes or the terminal frame), and past the buffer limit the server
+ * closes with 4008 while a fast client of the same user keeps everything. A private Redis takes
+ * the large test events.
+ */
+import assert from "node:assert/strict";
+import { hasBinary, startPrivateRedis } from "@semantik/shared";
+import { waitFor } from "@semantik/shared/testing";
+import {
+  closeAll,
+  connect,
+  createWsTestEnv,
+  type RawFrame,
+  slowClient,
+  type WsClient,
+  type WsTestEnv,
+} from "./ws_env.ts";
+
+const LIMITS = { session: { highWaterBytes: 16 * 1024, bufferLimitBytes: 2 * 1024 * 1024 } };
+/** Enough to fill the kernel's socket buffers (a few MiB on loopback) many times over. */
+const MAX_EVENTS = 600;
+const BULK = "x".repeat(32 * 1024);
+
+const serverCloses = async (env: WsTestEnv, code: number) => {
+  const text = await env.server.services.metrics.getSingleMetricAsString(
+    "semantik_ws_server_closes_total",
+  );
+  return Number(new RegExp(`code="${code}"} (\\d+)`).exec(text)?.[1] ?? 0);
+};
+const events = (frames: RawFrame[]) =>
+  frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.text));
+
+Deno.test({
+  name:
+    "a socket that falls behind drops superseded progress frames only, and still ends with 1000",
+  ignore: !(await hasBinary("redis-server")),
+  async fn() {
+    const redis = await startPrivateRedis();
+    let env: WsTestEnv | undefined;
+    let slow: Awaited<ReturnType<typeof slowClient>> | undefined;
+    try {
+      env = await createWsTestEnv({ redisUrl: redis.url, services: { ws: LIMITS } });
+      const alice = await env.user();
+      const op = await env.newOp(alice.id);
+      await env.step(op, { status: "pending", message: "queued" });
+      slow = await slowClient(env.wsUrl, `/ws/operations/${op.id}?token=${alice.token}`);
+      const ws = env.server.services.ws!;
+      await waitFor("the socket", () => ws.openSockets === 1);
+      await env.step(op, { status: "processing", message: "started" });
+      let published = 2;
+      const dropped = async () =>
+        Number(
+          /semantik_ws_dropped_frames_total{route="operation"} (\d+)/.exec(
+            await env!.server.services.metrics.getSingleMetricAsString(
+              "semantik_ws_dropped_frames_total",
+            ),
+          )?.[1] ?? 0,
+        );
+      while (published < MAX_EVENTS && (await dropped()) < 10) {
+        await env.step(op, { progress: Math.floor((published * 99) / MAX_EVENTS), message: BULK });
+        published++;
+      }
+      await env.step(op, { status: "completed", progress: 100, message: "done" });
+      published++;
+      const frames = await slow.readUntilClose();
+      const got = events(frames);
+      const ids = got.map((e) => e.event_id);
+      assert.ok(ids.length < published, "some frames were dropped");
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "in order");
+      assert.equal(new Set(ids).size, ids.length, "no repeats");
+      // Every status change and the terminal frame made it; only same-status progress is missing.
+      assert.deepEqual(got.slice(0, 2).map((e) => [e.event_id, e.status]), [[1, "pending"], [
+        2,
+        "processing",
+      ]]);
+      assert.equal(got.at(-1).type, "OPERATION_COMPLETED");
+      assert.equal(got.at(-1).event_id, published);
+      assert.ok(got.slice(2, -1).every((e) => e.type === "OPERATION_PROGRESS"));
+      assert.equal(frames.at(-1)!.opcode, 8);
+      assert.equal(frames.at(-1)!.code, 1000);
+    } finally {
+      slow?.close();
+      await env?.cleanup();
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a client too slow for the buffer limit is closed with 4008 while a fast one keeps every event",
+  ignore: !(await hasBinary("redis-server")),
+  async fn() {
+    const redis = await startPrivateRedis();
+    let env: WsTestEnv | undefined;
+    let slow: Awaited<ReturnType<typeof slowClient>> | undefined;
+    const clients: WsClient[] = [];
+    try {
+      env = await createWsTestEnv({ redisUrl: redis.url, services: { ws: LIMITS } });
+      const alice = await env.user();
+      const fast = connect(`${env.wsUrl}/ws/operations`, `access_token.${alice.token}`);
+      clients.push(fast);
+      await fast.opened;
+      slow = await slowClient(env.wsUrl, `/ws/operations?token=${alice.token}`);
+      await waitFor("both sockets", () => env!.server.services.ws!.openSockets === 2);
+      // Each operation's first frame changes its status: nothing can be dropped.
+      let published = 0;
+      while (published < MAX_EVENTS && (await serverCloses(env, 4008)) === 0) {
+        const op = await env.newOp(alice.id);
+        await env.step(op, { status: "processing", message: BULK });
+        published++;
+      }
+      assert.equal(await serverCloses(env, 4008), 1);
+      const frames = await slow.readUntilClose();
+      assert.equal(frames.at(-1)!.opcode, 8);
+      assert.equal(frames.at(-1)!.code, 4008);
+      assert.ok(events(frames).length < published);
+      await fast.waitForFrames(published);
+      assert.equal(fast.frames.length, published);
+      assert.equal(fast.closeEvent, undefined);
+    } finally {
+      slow?.close();
+      await closeAll(clients);
+      await env?.cleanup();
+      await redis.stop();
+    }
+  },
+});
