@@ -141,7 +141,9 @@ export class IndexingPipeline {
     const batchable = outcome.kind !== "touched" && changesState(outcome);
     if (batchable && outcome.ref.mayHavePoints) this.#open.clear.push(outcome.ref.id);
     if (outcome.kind === "completed") {
-      for (const c of outcome.chunks) {
+      for (const [i, c] of outcome.chunks.entries()) {
+        // A full batch goes before the next chunk; the last chunk's batch takes the outcome.
+        if (i > 0 && this.#open.texts.length >= this.#o.batchChunks) await this.#dispatch();
         this.#open.texts.push(c.text);
         this.#open.points.push({
           id: c.id,
@@ -152,11 +154,15 @@ export class IndexingPipeline {
             chunk_index: c.ordinal,
           },
         });
-        if (this.#open.texts.length >= this.#o.batchChunks) await this.#dispatch();
       }
     }
     this.#open.outcomes.push(outcome);
-    if (this.#open.outcomes.length >= this.#o.maxOutcomesPerBatch) await this.#dispatch();
+    if (
+      this.#open.texts.length >= this.#o.batchChunks ||
+      this.#open.outcomes.length >= this.#o.maxOutcomesPerBatch
+    ) {
+      await this.#dispatch();
+    }
   }
 
   /** Queues an outcome decided without extraction (a scan problem, a deleted document). */
@@ -249,6 +255,7 @@ export class IndexingPipeline {
         batch.points.map((p, i) => ({ ...p, vector: vectors[i]! })),
       );
     }
+    if (batch.outcomes.length === 0) return;
     await sink.record(batch.outcomes);
     this.#onRecorded?.(batch.outcomes);
   }

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { COLLECTION_NAME_PATTERN } from "../vector/collection_name.ts";
+import { pointId } from "../vector/point_id.ts";
+import { chunkPointId, documentIdFor, generationCollectionName } from "./ids.ts";
+
+const C = "5d0c5c2e-9a41-4f6b-9a2b-1f0e8b7c6d5a";
+
+Deno.test("documentIdFor() is stable per (collection, uri) and differs otherwise", () => {
+  const a = documentIdFor(C, "/docs/a.txt");
+  assert.equal(documentIdFor(C, "/docs/a.txt"), a);
+  assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(documentIdFor(C, "/docs/b.txt"), a);
+  assert.notEqual(documentIdFor(crypto.randomUUID(), "/docs/a.txt"), a);
+  // Not the id of any of the document's points.
+  assert.notEqual(pointId(C, "/docs/a.txt", 0), a);
+  assert.throws(() => documentIdFor(C, ""), TypeError);
+});
+
+Deno.test("chunkPointId() is pointId() in generation 1 and differs in later ones", () => {
+  assert.equal(chunkPointId(C, 1, "/d/x.md", 3), pointId(C, "/d/x.md", 3));
+  const g2 = chunkPointId(C, 2, "/d/x.md", 3);
+  assert.notEqual(g2, pointId(C, "/d/x.md", 3));
+  assert.equal(chunkPointId(C, 2, "/d/x.md", 3), g2);
+  assert.notEqual(chunkPointId(C, 3, "/d/x.md", 3), g2);
+  assert.throws(() => chunkPointId(C, 0, "/d/x.md", 0), RangeError);
+  assert.throws(() => chunkPointId(C, 1.5, "/d/x.md", 0), RangeError);
+});
+
+Deno.test("generationCollectionName() is a valid vector collection name behind the alias", () => {
+  const name = generationCollectionName(C, 1);
+  assert.equal(name, `col_${C.replaceAll("-", "")}_g1`);
+  assert.match(name, COLLECTION_NAME_PATTERN);
+  assert.match(generationCollectionName(C, 123456), COLLECTION_NAME_PATTERN);
+  assert.throws(() => generationCollectionName(C, 0), RangeError);
+});
