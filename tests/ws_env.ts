@@ -239,18 +239,33 @@ export async function slowClient(wsUrl: string, path: string) {
   }
   return {
     conn,
+    /** The next frame, or undefined at the end of the stream. */
+    async nextFrame(): Promise<RawFrame | undefined> {
+      for (;;) {
+        const frame = parseFrame();
+        if (frame) return frame;
+        if (!(await more())) return undefined;
+      }
+    },
     /** Reads every frame up to and including the close frame (or the end of the stream). */
     async readUntilClose(): Promise<RawFrame[]> {
       const frames: RawFrame[] = [];
-      for (;;) {
-        const frame = parseFrame();
-        if (frame) {
-          frames.push(frame);
-          if (frame.opcode === 8) return frames;
-          continue;
-        }
-        if (!(await more())) return frames;
+      for (let f = await this.nextFrame(); f; f = await this.nextFrame()) {
+        frames.push(f);
+        if (f.opcode === 8) break;
       }
+      return frames;
+    },
+    /** Sends one frame, masked as a client must (opcode 1 text, 10 pong). */
+    async send(opcode: number, payload = new Uint8Array(0)): Promise<void> {
+      if (payload.length > 125) throw new RangeError("slowClient sends small frames only");
+      const mask = crypto.getRandomValues(new Uint8Array(4));
+      const frame = new Uint8Array(6 + payload.length);
+      frame[0] = 0x80 | opcode;
+      frame[1] = 0x80 | payload.length;
+      frame.set(mask, 2);
+      payload.forEach((b, i) => (frame[6 + i] = b ^ mask[i % 4]!));
+      await conn.write(frame);
     },
     close() {
       try {
