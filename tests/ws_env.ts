@@ -12,7 +12,10 @@ import {
   issueToken,
   KeySpace,
   loadConfig,
+  ModelRegistry,
+  openPglite,
   type OperationRow,
+  PgvectorStore,
   type Runtime,
 } from "@semantik/shared";
 import {
@@ -20,9 +23,12 @@ import {
   createTestRedis,
   randomSuffix,
   type TestDb,
+  TINY_MODEL_NAME,
   waitFor,
+  writeTinyModel,
 } from "@semantik/shared/testing";
 import { type ApiServer, buildServices, type BuildServicesOptions, startApi } from "@semantik/api";
+import { startWorker } from "@semantik/worker";
 
 export const JWT_SECRET = "ws-test-secret-".padEnd(40, "x");
 
@@ -40,6 +46,8 @@ export interface WsTestEnv {
   redis: Redis;
   /** Publishes like a worker, on the test's own connection. */
   events: EventPublisher;
+  /** A directory inside DOCUMENT_ROOTS for sources. */
+  docs: string;
   user(): Promise<{ id: string; token: string }>;
   newOp(ownerId: string): Promise<OperationRow>;
   /** Applies `set` to the row, then publishes it, as the task context does. */
@@ -57,32 +65,63 @@ export interface WsTestEnvOptions {
   services?: BuildServicesOptions;
   /** Extra settings. @default {{}} */
   env?: Record<string, string>;
+  /**
+   * Index for real: the tiny model, pgvector on an in-process PGlite, and a worker running every
+   * registered handler (a runtime of its own, as another process would have). @default {false}
+   */
+  indexing?: boolean;
 }
 
 export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<WsTestEnv> {
   const t = await createTestDb("postgres");
-  const shared = options.redisUrl ? undefined : await createTestRedis();
-  const redisUrl = options.redisUrl ?? shared!.url;
-  const prefix = shared?.prefix ?? `test:${randomSuffix()}:`;
-  const redis = shared?.redis ?? new Redis(redisUrl, { maxRetriesPerRequest: 3 });
-  const tmp = await Deno.makeTempDir({ prefix: "semantik-ws-" });
+  const sharedRedis = options.redisUrl ? undefined : await createTestRedis();
+  const redisUrl = options.redisUrl ?? sharedRedis!.url;
+  const prefix = sharedRedis?.prefix ?? `test:${randomSuffix()}:`;
+  const redis = sharedRedis?.redis ?? new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "semantik-ws-" }));
+  const docs = join(tmp, "docs");
+  const modelsDir = join(tmp, "models");
+  await Deno.mkdir(docs);
   const role = `wstest_${randomSuffix()}`;
   const config = loadConfig({
     DATA_DIR: join(tmp, "data"),
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
-    DOCUMENT_ROOTS: tmp,
+    DOCUMENT_ROOTS: docs,
+    MODELS_DIR: modelsDir,
+    DEFAULT_EMBEDDING_MODEL: TINY_MODEL_NAME,
+    EMBEDDING_DEVICE: "cpu",
     JWT_SECRET,
     LOG_LEVEL: "error",
+    WORKER_SHUTDOWN_TIMEOUT_S: "5",
     ...options.env,
   });
-  const rt = await createRuntime(config, { role, db: t.db, migrate: false });
+  const closers: (() => Promise<void>)[] = [];
+  const shared: { vectors?: PgvectorStore; models?: ModelRegistry } = {};
+  if (options.indexing) {
+    await writeTinyModel(join(modelsDir, ...TINY_MODEL_NAME.split("/")), { maxTokens: 256 });
+    const vectors = shared.vectors = new PgvectorStore(await openPglite(), { ownsDb: true });
+    const models = shared.models = new ModelRegistry({ modelsDir, device: "cpu" });
+    closers.push(() => vectors.close(), () => models.close());
+  }
+  const rt = await createRuntime(config, { role, db: t.db, migrate: false, ...shared });
+  closers.unshift(() => rt.close());
   let server: ApiServer | undefined;
   try {
+    if (options.indexing) {
+      const worker = await createRuntime(config, {
+        role: `${role}_worker`,
+        db: t.db,
+        migrate: false,
+        ...shared,
+      });
+      closers.unshift(() => worker.close());
+      await startWorker(worker);
+    }
     const services = await buildServices(rt, options.services);
     server = await startApi(rt, { port: 0, hostname: "127.0.0.1", services });
   } catch (err) {
-    await rt.close();
+    for (const c of closers) await c();
     throw err;
   }
   const events = new EventPublisher(redis, new KeySpace(prefix));
@@ -98,6 +137,7 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
     role,
     redis,
     events,
+    docs,
     async user() {
       const id = crypto.randomUUID();
       const username = `u_${id.slice(0, 8)}`;
@@ -131,9 +171,9 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
     },
     async cleanup() {
       await server?.close();
-      await rt.close();
-      if (shared) {
-        await shared.cleanup();
+      for (const c of closers) await c();
+      if (sharedRedis) {
+        await sharedRedis.cleanup();
       } else {
         redis.disconnect();
       }

@@ -50,56 +50,77 @@ async function startTestWorker(env: WsTestEnv, holdAt = 0) {
 const row = async (env: WsTestEnv, id: string) =>
   (await env.t.db.query<OperationRow>("select * from operations where id = $1", [id]))[0]!;
 
-Deno.test("a client follows an operation to OPERATION_COMPLETED with event ids 1..n, then close 1000", async () => {
-  const env = await createWsTestEnv();
-  const worker = await startTestWorker(env);
+Deno.test("a client follows a real indexing operation to OPERATION_COMPLETED with event ids 1..n", async () => {
+  const env = await createWsTestEnv({ indexing: true });
   const clients: WsClient[] = [];
   try {
     const alice = await env.user();
-    const op = await env.newOp(alice.id);
-    const client = connect(`${env.wsUrl}/ws/operations/${op.id}`, `access_token.${alice.token}`);
-    clients.push(client);
-    await client.opened;
-    await dispatchOperation(env.rt.queues, op);
-    const { code } = await client.closed;
-    assert.equal(code, 1000);
-    const ids = client.frames.map((f) => f.event_id);
-    // processing, STEPS progress steps, completed
-    assert.deepEqual(ids, Array.from({ length: STEPS + 2 }, (_, i) => i + 1));
-    assert.equal(client.frames[0].status, "processing");
-    const last = client.frames.at(-1);
-    assert.equal(last.type, "OPERATION_COMPLETED");
-    assert.equal(last.status, "completed");
-    assert.equal(last.progress, 100);
-    assert.equal(last.operation_id, op.id);
-    assert.equal(last.collection_id, op.collection_id);
-    assert.equal(last.operation_type, "index");
-    assert.equal(last.metadata.documents_processed, STEPS);
-    assert.ok(!Number.isNaN(Date.parse(last.timestamp)));
-    assert.deepEqual(
-      Object.keys(last).sort(),
-      [
-        "collection_id",
-        "error_message",
-        "event_id",
-        "message",
-        "metadata",
-        "operation_id",
-        "operation_type",
-        "progress",
-        "status",
-        "timestamp",
-        "type",
-      ],
+    const files = 12;
+    for (let i = 0; i < files; i++) {
+      await Deno.writeTextFile(
+        `${env.docs}/note_${i}.md`,
+        `# Note ${i}\n\n${"Operations stream their progress to every watcher. ".repeat(40 + i)}`,
+      );
+    }
+    // Watching all of the user's operations from before the operation exists: everything live.
+    const all = connect(`${env.wsUrl}/ws/operations`, `access_token.${alice.token}`);
+    clients.push(all);
+    await all.opened;
+    const res = await fetch(`${env.server.url}/api/v2/collections`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${alice.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "notes", source: { type: "directory", path: env.docs } }),
+    });
+    const created = await res.json();
+    assert.equal(res.status, 201, JSON.stringify(created));
+    const { operation } = created;
+    assert.equal(operation.type, "index");
+    // And one operation's socket, joining while it runs (or after: then all of it is replayed).
+    const one = connect(
+      `${env.wsUrl}/ws/operations/${operation.id}`,
+      `access_token.${alice.token}`,
     );
+    clients.push(one);
+    assert.equal((await one.closed).code, 1000);
+    const ids = one.frames.map((f) => f.event_id);
+    assert.ok(ids.length >= 2, `frames: ${JSON.stringify(one.frames)}`);
+    assert.deepEqual(ids, ids.map((_, i) => i + 1));
+    const last = one.frames.at(-1);
+    assert.equal(last.type, "OPERATION_COMPLETED");
+    assert.deepEqual([last.status, last.progress], ["completed", 100]);
+    assert.equal(last.operation_id, operation.id);
+    assert.equal(last.operation_type, "index");
+    assert.equal(last.metadata.documents_total, files);
+    assert.equal(last.metadata.documents_processed, files);
+    assert.ok(last.metadata.chunks_created >= files);
+    assert.ok(!Number.isNaN(Date.parse(last.timestamp)));
+    assert.deepEqual(Object.keys(last).sort(), [
+      "collection_id",
+      "error_message",
+      "event_id",
+      "message",
+      "metadata",
+      "operation_id",
+      "operation_type",
+      "progress",
+      "status",
+      "timestamp",
+      "type",
+    ]);
+    // The user-wide socket saw the same events, live, and stays open.
+    await waitFor(
+      "the completion on /ws/operations",
+      () => all.frames.some((f) => f.type === "OPERATION_COMPLETED"),
+    );
+    assert.deepEqual(all.frames.map((f) => f.event_id), ids);
+    assert.equal(all.closeEvent, undefined);
     // The row records the id just after the event is published.
     await waitFor(
       "the row's event_seq",
-      async () => (await row(env, op.id)).event_seq === STEPS + 2,
+      async () => (await row(env, operation.id)).event_seq === ids.length,
     );
   } finally {
     await closeAll(clients);
-    await worker.rt.close();
     await env.cleanup();
   }
 });
