@@ -164,6 +164,7 @@ export class OperationHub {
     this.#starting ??= (async () => {
       await this.#heartbeat();
       await this.#createGroup("$");
+      if (this.#closing) return;
       this.#reader = this.#deps.openReader();
       this.#beat = setInterval(() => {
         this.#heartbeat().catch((err) => this.#deps.log.warn("hub heartbeat failed", { err }));
@@ -192,10 +193,10 @@ export class OperationHub {
   /** Stops reading, removes the group and the heartbeat key. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#beat !== undefined) clearInterval(this.#beat);
       this.#byOperation.clear();
       this.#byOwner.clear();
       const started = this.#starting ? await this.#starting.then(() => true, () => false) : false;
+      if (this.#beat !== undefined) clearInterval(this.#beat);
       this.#reader?.disconnect();
       await this.#loop;
       if (!started) return;

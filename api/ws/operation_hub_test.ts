@@ -161,3 +161,19 @@ Deno.test("OperationHub refuses bad options", () => {
     RangeError,
   );
 });
+
+Deno.test("OperationHub.close() during its start leaves no reader or timer behind", async () => {
+  const r = await createTestRedis();
+  const readers: Redis[] = [];
+  const { hub, keys } = makeHub(r, readers);
+  try {
+    const subscribing = hub.subscribeOwner(crypto.randomUUID(), () => {});
+    await hub.close();
+    await subscribing.catch(() => {});
+    assert.equal(readers.length, 0);
+    assert.equal(await r.redis.exists(keys.hubHeartbeat(hub.hubId)), 0);
+  } finally {
+    readers.forEach((c) => c.disconnect());
+    await r.cleanup();
+  }
+});
