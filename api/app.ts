@@ -16,6 +16,7 @@ import { registerOperationRoutes } from "./routes/operations.ts";
 import { registerSearchRoutes } from "./routes/search.ts";
 import { registerDeadLetterRoutes } from "./routes/dead_letters.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
+import { registerDashboardRoutes } from "./dashboard/dashboard_routes.tsx";
 import { registerWsRoutes } from "./ws/ws_routes.ts";
 
 export interface ApiEnv {
@@ -81,6 +82,7 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
   });
 
   registerServiceRoutes(app, services);
+  registerDashboardRoutes(app, services);
   registerAuthRoutes(app, services);
   registerCollectionRoutes(app, services);
   registerOperationRoutes(app, services);

@@ -30,3 +30,4 @@ export * from "./extraction/mod.ts";
 export * from "./chunking/mod.ts";
 export * from "./queue/mod.ts";
 export * from "./tasks/mod.ts";
+export * from "./maintenance/mod.ts";

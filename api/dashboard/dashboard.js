@@ -314,11 +314,20 @@ function connect() {
 
 // --- search -------------------------------------------------------------------------------------
 
+const STOP_WORDS = new Set(
+  (
+    "a an and are as at be by can do does for from has how in is it of on or that the to was " +
+    "were what when where which who why with"
+  ).split(" "),
+);
+
 function highlight(text, query) {
   const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) ?? [])]
+    .filter((w) => !STOP_WORDS.has(w))
     .map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
   if (words.length === 0) return escapeHtml(text);
-  const parts = String(text).split(new RegExp(`(${words.join("|")})`, "giu"));
+  // A word matches at the start of a word of the text ("plant" marks "plants", not "implant").
+  const parts = String(text).split(new RegExp(`(?<![\\p{L}\\p{N}])(${words.join("|")})`, "giu"));
   return parts.map((p, i) => (i % 2 === 1 ? `<mark>${escapeHtml(p)}</mark>` : escapeHtml(p))).join(
     "",
   );

@@ -33,7 +33,7 @@ export const DashboardPage: FC<{ allowRegistration: boolean }> = ({ allowRegistr
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>Semantik</title>
       <link rel="icon" href="data:," />
-      <style>{STYLE}</style>
+      <style dangerouslySetInnerHTML={{ __html: STYLE }} />
     </head>
     <body data-allow-registration={allowRegistration ? "true" : "false"}>
       <header>

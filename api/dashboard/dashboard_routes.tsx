@@ -11,7 +11,10 @@ export function registerDashboardRoutes(app: ApiApp, s: ApiServices): void {
       "content-security-policy",
       "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:",
     );
-    return c.html(<DashboardPage allowRegistration={s.rt.config.allowRegistration} />);
+    return c.html(
+      "<!doctype html>" +
+        (<DashboardPage allowRegistration={s.rt.config.allowRegistration} />).toString(),
+    );
   });
   app.get("/assets/dashboard.js", (c) => {
     c.header("cache-control", "no-cache");

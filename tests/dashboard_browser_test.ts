@@ -1,0 +1,115 @@
+/**
+ * The dashboard in a real browser (Debian chromium driven by playwright-core) against the whole
+ * system (`scripts/dev.ts` as a process): register, log in, create a collection over a directory,
+ * watch its bar reach 100%, search and see the expected hit, cancel a long operation and see it
+ * end cancelled. A screenshot is saved under test-artifacts/ (git-ignored).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { testModelsDir, testRedisUrl } from "@semantik/shared/testing";
+import { spawnDeno } from "./helpers/process.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const DEV = new URL("../scripts/dev.ts", import.meta.url).pathname;
+const ARTIFACTS = new URL("../test-artifacts/", import.meta.url).pathname;
+const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+
+const TOPICS = {
+  "cats.txt":
+    "Cats are small domesticated felines. They purr, sleep most of the day and chase mice.",
+  "markets.txt":
+    "The stock market fell sharply today as investors sold technology shares and bonds.",
+  "plants.txt":
+    "Photosynthesis lets plants turn sunlight, water and carbon dioxide into glucose inside their leaves.",
+};
+
+Deno.test({
+  name: "dashboard: register, index with a live bar to 100%, search, cancel a long operation",
+  ignore: !hasChromium,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "semantik-dash-" });
+    const small = join(root, "small");
+    const big = join(root, "big");
+    await Deno.mkdir(small);
+    await Deno.mkdir(big);
+    for (const [name, text] of Object.entries(TOPICS)) {
+      await Deno.writeTextFile(join(small, name), text);
+    }
+    // Enough text that indexing takes a while on CPU, so the test can cancel it mid-way.
+    const para = "Rivers carry sediment from mountains to the sea, shaping valleys over time. "
+      .repeat(40);
+    for (let i = 0; i < 400; i++) {
+      await Deno.writeTextFile(join(big, `doc-${i}.txt`), `${i}: ${para}`);
+    }
+
+    const proc = spawnDeno(DEV, {
+      env: {
+        PORT: "0",
+        DATA_DIR: join(root, "data"),
+        DOCUMENT_ROOTS: root,
+        MODELS_DIR: testModelsDir(),
+        REDIS_URL: testRedisUrl(),
+        REDIS_PREFIX: `test:dash:${crypto.randomUUID().slice(0, 8)}:`,
+      },
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    });
+    const problems: string[] = [];
+    try {
+      const [, url] = await proc.waitForLine(/api listening url=(\S+)/);
+      const page = await browser.newPage();
+      page.on("console", (m) => {
+        if (m.type() === "error") problems.push(`console: ${m.text()}`);
+      });
+      page.on("pageerror", (e) => problems.push(`page: ${e.message}`));
+      await page.goto(url!);
+
+      await page.fill("#username", "alice");
+      await page.fill("#password", "alice-password");
+      await page.click("#register");
+      await page.waitForSelector("#app:not(.hidden)");
+      // Log out and in again: the login path on its own.
+      await page.click("#logout");
+      await page.waitForSelector("#auth:not(.hidden)");
+      await page.fill("#username", "alice");
+      await page.fill("#password", "alice-password");
+      await page.click("#login");
+      await page.waitForSelector("#app:not(.hidden)");
+
+      await page.fill("#c-name", "topics");
+      await page.fill("#c-path", small);
+      await page.click("#create");
+      const done = page.locator('tr[data-status="completed"]');
+      await done.waitFor({ timeout: 120_000 });
+      assert.equal(await done.locator('[role="progressbar"]').getAttribute("aria-valuenow"), "100");
+      await page.locator('#collections tr:has-text("topics") .status.ready').waitFor();
+
+      await page.fill("#search-query", "how do plants use sunlight");
+      await page.click('#search-form button[type="submit"]');
+      const first = page.locator(".result").first();
+      await first.waitFor();
+      assert.match((await first.textContent()) ?? "", /plants\.txt/);
+      assert.ok(await first.locator("mark").count() > 0, "query words are highlighted");
+
+      await page.fill("#c-name", "rivers");
+      await page.fill("#c-path", big);
+      await page.click("#create");
+      const running = page.locator('tr[data-status="processing"]');
+      await running.waitFor({ timeout: 120_000 });
+      await running.locator("button[data-cancel]").click();
+      await page.locator('tr[data-status="cancelled"]').waitFor({ timeout: 120_000 });
+
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
+      assert.deepEqual(problems, [], "the browser console stays clean");
+    } finally {
+      await browser.close();
+      await proc.stop("SIGINT");
+      await proc.stop("SIGKILL");
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
