@@ -229,6 +229,13 @@ Deno.test("close codes 4001, 4003, 4004, 1008 and the subprotocol echo, with pla
       assert.equal(res.status, 426);
       assert.equal((await res.json()).error.code, "invalid_request");
     });
+    await t.step("a malformed handshake is refused with 400", async () => {
+      const res = await fetch(`${env.server.url}/ws/operations`, {
+        headers: { upgrade: "websocket", connection: "Upgrade" },
+      });
+      assert.equal(res.status, 400);
+      assert.equal((await res.json()).error.code, "invalid_request");
+    });
   } finally {
     await closeAll(clients);
     await env.cleanup();

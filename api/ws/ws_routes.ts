@@ -23,5 +23,15 @@ function upgrade(c: Context<ApiEnv>, gateway: WsGateway, target: WsTarget): Resp
       },
     }, 426);
   }
-  return gateway.accept(c.req.raw, target);
+  try {
+    return gateway.accept(c.req.raw, target);
+  } catch (err) {
+    // Deno refuses a malformed handshake (no Sec-WebSocket-Key, say).
+    return c.json({
+      error: {
+        code: "invalid_request",
+        message: `Invalid WebSocket handshake: ${err instanceof Error ? err.message : String(err)}`,
+      },
+    }, 400);
+  }
 }
