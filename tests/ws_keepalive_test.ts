@@ -1,6 +1,6 @@
 /**
  * Protocol-level keepalive: the server pings a silent socket and keeps it while it answers, and
- * closes one that stops answering. A one-second idle timeout makes it quick (the default is 60 s).
+ * closes one that stops answering. A two-second idle timeout makes it quick (the default is 60 s).
  */
 import assert from "node:assert/strict";
 import { createWsTestEnv, slowClient } from "./ws_env.ts";
@@ -10,7 +10,7 @@ const PONG = 10;
 const CLOSE = 8;
 
 Deno.test("an idle socket that answers protocol pings stays open; one that stops is closed", async () => {
-  const env = await createWsTestEnv({ services: { ws: { idleTimeoutS: 1 } } });
+  const env = await createWsTestEnv({ services: { ws: { idleTimeoutS: 2 } } });
   let client: Awaited<ReturnType<typeof slowClient>> | undefined;
   try {
     const alice = await env.user();
