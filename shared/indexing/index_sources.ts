@@ -16,6 +16,7 @@ import {
   type IndexingDeps,
   loadIndexedCollection,
   loadSources,
+  markCollectionReady,
   type OperationRef,
   type OperationReporter,
 } from "./indexed_collection.ts";
@@ -168,6 +169,7 @@ export async function indexSources(
   }
 
   const did = await operationCounts(db, c.id, op.id);
+  await markCollectionReady(db, c.id);
   return {
     documents_total: plan.items.length,
     documents_processed: did.processed,

@@ -1,0 +1,335 @@
+/**
+ * `deno task bench:ingest`: chunks per second of indexing a generated corpus through the real
+ * queue and a worker (`indexing.process_source`: scan, extract, chunk, embed across documents,
+ * upsert, record), against, in the same run, on the same model session:
+ *
+ * - the embedder alone on exactly the chunks the pipeline made (one `embedTexts` call: the
+ *   ceiling; `efficiency` = pipeline / embedder alone);
+ * - a naive pipeline that takes one document at a time: extract, chunk, embed that document's
+ *   chunks, upsert them, record it, then the next (`vs_naive` = pipeline / naive).
+ *
+ * Usage: deno task bench:ingest [--docs N] [--rounds N] [--device D] [--seed N]
+ *
+ * Metadata go to DATABASE_URL when set, else a fresh schema on the test Postgres
+ * (TEST_DATABASE_URL, dropped afterwards); vectors to VECTOR_DATABASE_URL when set, else an
+ * in-process PGlite with pgvector (the embedded default); Redis at REDIS_URL under a random
+ * prefix (removed afterwards). The model is DEFAULT_EMBEDDING_MODEL (all-MiniLM-L6-v2, converted
+ * on first use). Each figure is the best of `--rounds` alternating rounds after one warm-up.
+ *
+ * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,"vs_naive":..}
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  chunkDocument,
+  type CollectionDeps,
+  connectPostgres,
+  createCollection,
+  createRedis,
+  createRuntime,
+  type Db,
+  dispatchOperation,
+  ensureDefaultModel,
+  extractFile,
+  ExtractionError,
+  loadConfig,
+  ModelRegistry,
+  openPglite,
+  PgvectorStore,
+  resolveSourcePath,
+  scanSource,
+  type VectorStore,
+} from "@semantik/shared";
+import { createServerTestDb, deleteByPrefix, type TestDb } from "@semantik/shared/testing";
+import { startWorker } from "@semantik/worker";
+import { chunkPointId, documentIdFor, generationCollectionName } from "../shared/indexing/mod.ts";
+import { configureLogging, getLogger } from "../shared/log/logger.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    docs: { type: "string", default: "150" },
+    rounds: { type: "string", default: "2" },
+    device: { type: "string" },
+    seed: { type: "string", default: "7" },
+  },
+});
+const docCount = positive("docs", values.docs);
+const rounds = positive("rounds", values.rounds);
+const seed = positive("seed", values.seed);
+
+function positive(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`Cannot run bench: --${name} must be a positive integer, got ${value}`);
+    Deno.exit(2);
+  }
+  return n;
+}
+
+/** mulberry32, so every run indexes the same corpus. */
+function random(s: number): () => number {
+  let a = s >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = (
+  "the of and to in is was for on that with as by at from his an were are which this be or " +
+  "has had not but first one their its new after who they have her she two been other when " +
+  "there all during into school time may years more most only over city some world would " +
+  "where later up such used many can state about national out known university united then " +
+  "made also team search model document vector system data large small number language river " +
+  "mountain music history science water energy market health policy garden kitchen travel"
+).split(" ");
+
+/**
+ * A corpus shaped like a folder of notes and docs: most files a paragraph or two (one chunk),
+ * some a few pages, a few long ones.
+ */
+async function writeCorpus(dir: string, n: number): Promise<void> {
+  const next = random(seed);
+  const sentence = () => {
+    const len = 8 + Math.floor(next() * 14);
+    const w = Array.from({ length: len }, () => WORDS[Math.floor(next() * WORDS.length)]!);
+    return w.join(" ").replace(/^./, (c) => c.toUpperCase()) + ".";
+  };
+  const paragraph = () => Array.from({ length: 2 + Math.floor(next() * 5) }, sentence).join(" ");
+  for (let i = 0; i < n; i++) {
+    const r = next();
+    const paragraphs = r < 0.6
+      ? 1 + Math.floor(next() * 2)
+      : r < 0.9
+      ? 3 + Math.floor(next() * 6)
+      : 12 + Math.floor(next() * 12);
+    const text = `# Note ${i}\n\n` + Array.from({ length: paragraphs }, paragraph).join("\n\n") +
+      "\n";
+    const sub = join(dir, `group-${i % 10}`);
+    await Deno.mkdir(sub, { recursive: true });
+    await Deno.writeTextFile(join(sub, `note-${String(i).padStart(4, "0")}.md`), text);
+  }
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { seconds: (performance.now() - started) / 1000, value };
+}
+
+configureLogging({ level: "warn" });
+const log = getLogger("bench:ingest");
+const prefix = `bench:ingest:${crypto.randomUUID().slice(0, 8)}:`;
+const scratch = await Deno.realPath(await Deno.makeTempDir({ prefix: "semantik-bench-ingest-" }));
+const corpusDir = join(scratch, "corpus");
+await writeCorpus(corpusDir, docCount);
+
+const base = loadConfig({ ...Deno.env.toObject(), DOCUMENT_ROOTS: corpusDir, LOG_LEVEL: "warn" });
+const config = {
+  ...base,
+  redisPrefix: prefix,
+  embeddingDevice: (values.device as typeof base.embeddingDevice | undefined) ??
+    base.embeddingDevice,
+};
+await ensureDefaultModel(config.modelsDir, { log });
+
+let testDb: TestDb | undefined;
+const db: Db = config.databaseUrl
+  ? connectPostgres(config.databaseUrl)
+  : (testDb = await createServerTestDb()).db;
+const vectorDb = config.vectorDatabaseUrl ? undefined : await openPglite();
+const vectors: VectorStore = vectorDb
+  ? new PgvectorStore(vectorDb)
+  : new PgvectorStore(connectPostgres(config.vectorDatabaseUrl!, { max: 5 }), { ownsDb: true });
+const models = new ModelRegistry({
+  modelsDir: config.modelsDir,
+  device: config.embeddingDevice,
+  log,
+});
+const rt = await createRuntime(config, { role: "bench", db, vectors, models });
+
+try {
+  await startWorker(rt);
+  const embedder = await models.get(config.defaultEmbeddingModel);
+  const [user] = await db.query<{ id: string }>(
+    "insert into users (id, username, password_hash) values ($1, $2, 'x') returning id",
+    [crypto.randomUUID(), `bench-${crypto.randomUUID().slice(0, 8)}`],
+  );
+  const deps: CollectionDeps = {
+    db,
+    defaultEmbeddingModel: config.defaultEmbeddingModel,
+    documentRoots: [corpusDir],
+    models,
+    resolveSourcePath,
+    dispatch: (op) => dispatchOperation(rt.queues, op).then(() => {}),
+  };
+  let collections = 0;
+
+  /** The real thing: an index operation through the queue, run by the worker. */
+  const pipeline = async () => {
+    const { value: op, seconds } = await timed(async () => {
+      const { operation } = await createCollection(deps, user!.id, {
+        name: `pipeline-${collections++}`,
+        source: { type: "directory", path: corpusDir },
+      });
+      for (;;) {
+        const [row] = await db.query<{ status: string; metadata: Record<string, number> }>(
+          "select status, metadata, collection_id from operations where id = $1",
+          [operation!.id],
+        );
+        if (row && row.status !== "pending" && row.status !== "processing") {
+          return { ...row, collection_id: operation!.collection_id };
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    });
+    if (op.status !== "completed") throw new Error(`Bench index operation ended ${op.status}`);
+    return { seconds, chunks: op.metadata.chunks_created!, collectionId: op.collection_id };
+  };
+
+  /** One document at a time: extract, chunk, embed, upsert, record; no batching across documents, no overlap. */
+  const naive = async () => {
+    const { collection } = await createCollection(deps, user!.id, {
+      name: `naive-${collections++}`,
+    });
+    const physical = generationCollectionName(collection.id, 1);
+    await vectors.ensureCollection(physical, embedder.dimension);
+    let chunks = 0;
+    const { seconds } = await timed(async () => {
+      const files = [];
+      for await (
+        const e of scanSource({ path: corpusDir }, {
+          documentRoots: [corpusDir],
+          maxFileSizeBytes: config.maxFileSizeBytes,
+        })
+      ) {
+        if (e.kind === "file") files.push(e);
+      }
+      for (const f of files) {
+        let doc;
+        try {
+          doc = await extractFile(f.uri, { maxBytes: config.maxFileSizeBytes });
+        } catch (err) {
+          if (err instanceof ExtractionError) continue;
+          throw err;
+        }
+        const parts = chunkDocument(doc, {
+          chunkSize: collection.chunk_size,
+          chunkOverlap: collection.chunk_overlap,
+          tokenizer: embedder,
+        });
+        const vecs = await embedder.embedTexts(parts.map((p) => p.text), "document");
+        const docId = documentIdFor(collection.id, f.uri);
+        const ids = parts.map((p) => chunkPointId(collection.id, 1, f.uri, p.ordinal));
+        await vectors.upsert(
+          physical,
+          parts.map((p, i) => ({
+            id: ids[i]!,
+            vector: vecs[i]!,
+            payload: {
+              collection_id: collection.id,
+              document_id: docId,
+              uri: f.uri,
+              chunk_index: p.ordinal,
+            },
+          })),
+        );
+        await db.transaction(async (tx) => {
+          await tx.query(
+            `insert into documents (id, collection_id, uri, content_hash, size_bytes, status,
+                                    chunk_count) values ($1, $2, $3, $4, $5, 'completed', $6)`,
+            [docId, collection.id, f.uri, doc.contentHash, doc.sizeBytes, parts.length],
+          );
+          for (const [i, p] of parts.entries()) {
+            await tx.query(
+              `insert into chunks (collection_id, id, document_id, ordinal, text, start_offset,
+                                   end_offset, token_count) values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+              [
+                collection.id,
+                ids[i]!,
+                docId,
+                p.ordinal,
+                p.text,
+                p.startOffset,
+                p.endOffset,
+                p.tokenCount,
+              ],
+            );
+          }
+        });
+        chunks += parts.length;
+      }
+    });
+    return { seconds, chunks };
+  };
+
+  // Warm-up (untimed): the model's session, ONNX Runtime's arena and plans, the stores.
+  const warm = await pipeline();
+  const texts = (await db.query<{ text: string }>(
+    `select k.text from chunks k join documents d on d.id = k.document_id
+      where k.collection_id = $1 order by d.uri, k.ordinal`,
+    [warm.collectionId],
+  )).map((r) => r.text);
+  await embedder.embedTexts(texts, "document");
+  await naive();
+
+  let best = { pipeline: Infinity, embedder: Infinity, naive: Infinity };
+  let chunks = warm.chunks;
+  for (let r = 0; r < rounds; r++) {
+    const p = await pipeline();
+    const e = await timed(() => embedder.embedTexts(texts, "document"));
+    const n = await naive();
+    if (p.chunks !== texts.length || n.chunks !== texts.length) {
+      throw new Error(
+        `Bench runs disagree on the chunks: pipeline ${p.chunks}, naive ${n.chunks}, embedder ${texts.length}`,
+      );
+    }
+    chunks = p.chunks;
+    best = {
+      pipeline: Math.min(best.pipeline, p.seconds),
+      embedder: Math.min(best.embedder, e.seconds),
+      naive: Math.min(best.naive, n.seconds),
+    };
+    console.log(JSON.stringify({
+      round: r + 1,
+      documents: docCount,
+      chunks,
+      pipeline_s: Number(p.seconds.toFixed(3)),
+      embedder_only_s: Number(e.seconds.toFixed(3)),
+      naive_s: Number(n.seconds.toFixed(3)),
+    }));
+  }
+  const rate = (s: number) => Number((chunks / s).toFixed(2));
+  const summary = {
+    bench: "ingest",
+    chunks_per_s: rate(best.pipeline),
+    embedder_only_chunks_per_s: rate(best.embedder),
+    efficiency: Number((best.embedder / best.pipeline).toFixed(3)),
+    vs_naive: Number((best.naive / best.pipeline).toFixed(3)),
+  };
+  await Deno.mkdir("bench/results", { recursive: true });
+  await Deno.writeTextFile(
+    "bench/results/ingest.json",
+    JSON.stringify(
+      { ...summary, documents: docCount, chunks, rounds, device: config.embeddingDevice },
+      null,
+      2,
+    ) + "\n",
+  );
+  console.log(JSON.stringify(summary));
+} finally {
+  await rt.close();
+  await models.close();
+  await vectors.close();
+  await vectorDb?.close();
+  const redis = createRedis(config.redisUrl, { name: "bench:cleanup" });
+  await deleteByPrefix(redis, prefix).catch(() => {});
+  redis.disconnect();
+  await testDb?.cleanup();
+  if (!testDb) await db.close();
+  await Deno.remove(scratch, { recursive: true }).catch(() => {});
+}
