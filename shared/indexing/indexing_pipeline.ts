@@ -218,7 +218,9 @@ export class IndexingPipeline {
     this.#inFlight++;
     const embedded = this.#embedChain.then(() => this.#embed(batch));
     this.#embedChain = embedded.catch(() => {});
-    const written = Promise.all([this.#writeChain, embedded]).then(([, vectors]) =>
+    // The previous write settles first, whatever becomes of this batch's embedding: the chain
+    // must never let a later failure settle before an earlier write has finished.
+    const written = this.#writeChain.then(() => embedded).then((vectors) =>
       this.#write(batch, vectors)
     );
     this.#writeChain = written.catch((err) => {

@@ -295,3 +295,44 @@ Deno.test("IndexingPipeline stops when its signal fires", async () => {
     await p.abort();
   });
 });
+
+Deno.test("IndexingPipeline settles only after earlier writes finished, even when a later batch fails to embed", async () => {
+  await withFiles({ "a.txt": text(5, "a"), "b.txt": text(5, "b") }, async (dir) => {
+    const log: string[] = [];
+    const slow = Promise.withResolvers<void>();
+    const store = {
+      deleteByDocument: () => Promise.resolve(),
+      async upsert(_name: string, points: VectorPoint[]) {
+        await slow.promise;
+        log.push(`upsert ${points.length}`);
+      },
+    } as unknown as VectorStore;
+    const embedder = new FakeEmbedder();
+    let calls = 0;
+    const failing = {
+      countTokens: (t: string) => embedder.countTokens(t),
+      embedTexts: (texts: string[], mode: EmbedMode) =>
+        ++calls === 2
+          ? Promise.reject(new Error("model crashed"))
+          : embedder.embedTexts(texts, mode),
+    };
+    const p = new IndexingPipeline({
+      vectors: store,
+      embedder: failing,
+      sink: fakeSink(log, []),
+      chunkSize: 8,
+      chunkOverlap: 0,
+      maxFileSizeBytes: 1 << 20,
+      batchChunks: 1,
+    });
+    await p.add(fileOf(dir, "a.txt"));
+    await p.add(fileOf(dir, "b.txt"));
+    const finished = p.finish().then(() => "resolved", (err) => `rejected: ${err.message}`);
+    // The second batch has failed to embed by now; the first one's write is still held up.
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(log, []);
+    slow.resolve();
+    assert.equal(await finished, "rejected: model crashed");
+    assert.deepEqual(log, ["upsert 1", "record a.txt:completed"]);
+  });
+});
