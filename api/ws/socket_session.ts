@@ -4,7 +4,12 @@
  * Frames go straight to the socket while its unsent bytes (`bufferedAmount`) stay under a high
  * water mark; past it they wait in a {@link FrameQueue}, where superseded progress frames are
  * dropped, and a timer hands them over as the socket drains (Deno's WebSocket has no drain
- * event). When unsent bytes pass the buffer limit the client is too slow: close 4008.
+ * event): soon again while the socket takes frames, backing off while it does not.
+ *
+ * Too slow (4008): the unsent bytes (socket and queue) stayed above the buffer limit for
+ * `slowGraceMs`, or passed four times the limit. The grace lets a burst larger than the limit
+ * (a replay, many operations' snapshots at once) reach a client that reads it at once: nothing
+ * drains during the synchronous burst itself.
  *
  * Client frames: `{"type":"ping"}` is answered with `{"type":"pong"}`, anything else is ignored,
  * and a frame over the size limit closes with 1009. Idle sockets are kept alive by the protocol
@@ -39,11 +44,16 @@ export const CloseCode = {
 export interface SocketSessionOptions {
   /** Frames go straight to the socket while its unsent bytes are below this. @default {65536} */
   highWaterBytes?: number;
-  /** Close with 4008 when unsent bytes (socket and queue) pass this. @default {1048576} */
+  /**
+   * Close with 4008 when unsent bytes (socket and queue) stay above this for `slowGraceMs`, or
+   * pass four times this at any moment. @default {1048576}
+   */
   bufferLimitBytes?: number;
+  /** How long unsent bytes may stay above the buffer limit, in ms. @default {1000} */
+  slowGraceMs?: number;
   /** Close with 1009 on a client frame larger than this many bytes. @default {65536} */
   maxClientFrameBytes?: number;
-  /** How often a backed-up socket is checked for room, in ms. @default {20} */
+  /** Longest wait between two checks of a backed-up socket for room, in ms. @default {20} */
   drainIntervalMs?: number;
   /** Called with the number of progress frames dropped (metrics). @default {none} */
   onDrop?: (count: number) => void;
@@ -61,6 +71,11 @@ export class SocketSession {
   readonly #limit: number;
   readonly #maxClientFrame: number;
   readonly #drainMs: number;
+  readonly #graceMs: number;
+  /** Wait before the next drain check: short while the socket takes frames, longer when not. */
+  #delay = 0;
+  /** Since when unsent bytes have been above the limit. */
+  #overSince: number | undefined;
   readonly #onDrop?: (count: number) => void;
   readonly #cleanups: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -78,6 +93,7 @@ export class SocketSession {
       bufferLimitBytes = 1024 * 1024,
       maxClientFrameBytes = 64 * 1024,
       drainIntervalMs = 20,
+      slowGraceMs = 1000,
     } = options;
     for (
       const [k, v] of Object.entries({
@@ -85,6 +101,7 @@ export class SocketSession {
         bufferLimitBytes,
         maxClientFrameBytes,
         drainIntervalMs,
+        slowGraceMs,
       })
     ) {
       if (!Number.isInteger(v) || v < 1) {
@@ -98,6 +115,7 @@ export class SocketSession {
     this.#limit = bufferLimitBytes;
     this.#maxClientFrame = maxClientFrameBytes;
     this.#drainMs = drainIntervalMs;
+    this.#graceMs = slowGraceMs;
     this.#onDrop = options.onDrop;
   }
 
@@ -141,9 +159,7 @@ export class SocketSession {
       if (dropped > 0) this.#onDrop?.(dropped);
       this.#schedule();
     }
-    if (this.#socket.bufferedAmount + this.#queue.bytes > this.#limit) {
-      this.close(CloseCode.tooSlow, "Client too slow");
-    }
+    this.#checkBacklog();
   }
 
   /** Closes with `code` once every frame accepted so far has been handed to the socket. */
@@ -209,15 +225,20 @@ export class SocketSession {
   #pump(): void {
     this.#timer = undefined;
     if (this.closed) return;
-    if (this.#socket.readyState !== OPEN) {
-      this.#schedule();
-      return;
+    let sent = 0;
+    if (this.#socket.readyState === OPEN) {
+      while (this.#queue.length > 0 && this.#socket.bufferedAmount < this.#highWater) {
+        const frame = this.#queue.shift()!;
+        if (!this.#write(frame.text)) return;
+        sent++;
+      }
     }
-    while (this.#queue.length > 0 && this.#socket.bufferedAmount < this.#highWater) {
-      const frame = this.#queue.shift()!;
-      if (!this.#write(frame.text)) return;
-    }
-    if (this.#queue.length > 0) {
+    // The socket's writes finish on later turns of the event loop: look again at once while it
+    // takes frames, and back off towards drainIntervalMs while it does not.
+    this.#delay = sent > 0 ? 0 : Math.min(this.#drainMs, Math.max(1, this.#delay * 2));
+    this.#checkBacklog();
+    if (this.closed) return;
+    if (this.#queue.length > 0 || this.#overSince !== undefined) {
       this.#schedule();
     } else if (this.#closeAfter) {
       // Deno writes a socket's frames in order, so the close frame follows the last one sent.
@@ -228,7 +249,25 @@ export class SocketSession {
 
   #schedule(): void {
     if (this.#timer === undefined && !this.closed) {
-      this.#timer = setTimeout(() => this.#pump(), this.#drainMs);
+      this.#timer = setTimeout(() => this.#pump(), this.#delay);
+    }
+  }
+
+  /** Closes with 4008 when the client has been too slow for too long, or is far behind. */
+  #checkBacklog(): void {
+    if (this.closed) return;
+    const backlog = this.#socket.bufferedAmount + this.#queue.bytes;
+    if (backlog <= this.#limit) {
+      this.#overSince = undefined;
+      return;
+    }
+    const now = performance.now();
+    this.#overSince ??= now;
+    if (backlog > 4 * this.#limit || now - this.#overSince >= this.#graceMs) {
+      this.close(CloseCode.tooSlow, "Client too slow");
+    } else {
+      // Checked again even if no frame comes.
+      this.#schedule();
     }
   }
 

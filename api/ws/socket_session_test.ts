@@ -43,18 +43,58 @@ Deno.test("SocketSession queues under backpressure, drops superseded progress, a
   session.handleClosed();
 });
 
-Deno.test("SocketSession closes with 4008 past the buffer limit", () => {
+const otherOp = (i: number) =>
+  eventFrame({ type: "OPERATION_PROGRESS", operation_id: `op${i}`, status: "x" }, "y".repeat(100));
+
+Deno.test("SocketSession closes with 4008 when the backlog stays over the limit past the grace", async () => {
   const s = new FakeSocket();
-  const session = new SocketSession(s, { highWaterBytes: 10, bufferLimitBytes: 500 });
+  const session = new SocketSession(s, {
+    highWaterBytes: 10,
+    bufferLimitBytes: 500,
+    slowGraceMs: 30,
+    drainIntervalMs: 5,
+  });
   session.send(progress(1));
   s.bufferedAmount = 450;
   // Frames of different operations cannot supersede each other: the queue grows.
-  for (let i = 0; i < 5 && !session.closed; i++) {
-    session.send(eventFrame({ type: "OPERATION_PROGRESS", operation_id: `op${i}`, status: "x" }));
-  }
+  for (let i = 0; i < 3; i++) session.send(otherOp(i));
+  assert.equal(session.closed, false, "a burst gets its grace");
+  await waitFor("the 4008", () => session.closed);
   assert.equal(s.code, CloseCode.tooSlow);
   assert.equal(session.closeCode, CloseCode.tooSlow);
   assert.equal(session.queued, 0, "the queue is released");
+  session.handleClosed();
+});
+
+Deno.test("SocketSession keeps a client that reads a burst over the limit within the grace", async () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s, {
+    highWaterBytes: 10,
+    bufferLimitBytes: 500,
+    slowGraceMs: 60_000,
+    drainIntervalMs: 5,
+  });
+  s.bufferedAmount = 450;
+  for (let i = 0; i < 10; i++) session.send(otherOp(i));
+  assert.equal(session.closed, false);
+  // The client reads: each check finds the socket drained and hands over the next frame.
+  const reader = setInterval(() => s.drain(), 1);
+  try {
+    await waitFor("the queue to drain", () => session.queued === 0);
+  } finally {
+    clearInterval(reader);
+  }
+  assert.equal(session.closed, false);
+  assert.equal(s.sent.length, 10);
+  session.handleClosed();
+});
+
+Deno.test("SocketSession closes with 4008 at once past four times the limit", () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s, { highWaterBytes: 10, bufferLimitBytes: 500 });
+  s.bufferedAmount = 450;
+  for (let i = 0; i < 20 && !session.closed; i++) session.send(otherOp(i));
+  assert.equal(s.code, CloseCode.tooSlow);
   session.handleClosed();
 });
 
