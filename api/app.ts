@@ -110,7 +110,10 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
     }
     if (err instanceof HTTPException) {
       const code = err.status === 413 ? "payload_too_large" : "invalid_request";
-      return c.json({ error: { code, message: err.message } }, err.status);
+      const message = err.status === 415
+        ? "Expected a JSON body with Content-Type: application/json"
+        : err.message;
+      return c.json({ error: { code, message } }, err.status);
     }
     rt.log.error("unhandled error", { err, path: c.req.path, stack: (err as Error).stack });
     return c.json({ error: { code: "internal", message: "Internal server error" } }, 500);

@@ -159,3 +159,36 @@ Deno.test("another user's collection, operation and documents are 403; missing o
     await env.cleanup();
   }
 });
+
+Deno.test("login is rate limited per client address across usernames, and a success resets the user's count", async () => {
+  const env = await createApiTestEnv();
+  try {
+    const alice = await env.user("alice");
+    // A few failures for alice, then her right password: her own counter starts again.
+    for (let i = 0; i < 5; i++) {
+      await env.call("POST", "/api/auth/login", {
+        body: { username: "alice", password: `wrong-${i}-xxxx` },
+      });
+    }
+    const ok = await env.call("POST", "/api/auth/login", {
+      body: { username: "alice", password: `pw-${alice.username}-secret` },
+    });
+    assert.equal(ok.status, 200);
+    // Spraying many usernames from one address hits the address limit.
+    let last;
+    for (let i = 0; i < 60 && last?.status !== 429; i++) {
+      last = await env.call("POST", "/api/auth/login", {
+        body: { username: `spray${i}`, password: "password-x" },
+      });
+    }
+    assert.equal(last!.status, 429);
+    assert.equal(last!.body.error.code, "rate_limited");
+    // While limited, even the right password is refused from that address.
+    const blocked = await env.call("POST", "/api/auth/login", {
+      body: { username: "alice", password: `pw-${alice.username}-secret` },
+    });
+    assert.equal(blocked.status, 429);
+  } finally {
+    await env.cleanup();
+  }
+});
