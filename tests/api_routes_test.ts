@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- response bodies are untyped JSON checked field by field
 /** Every REST route's happy path and its error paths, through `app.request()` (API.md). */
 import assert from "node:assert/strict";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- response bodies are untyped JSON checked field by field
 /**
  * Hostile input, each answered by a clear error that loses nothing: malformed and oversized
  * requests, wrong types, unknown fields, path traversal (`..`, absolute paths outside

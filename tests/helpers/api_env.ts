@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- response bodies are untyped JSON checked field by field
 /**
  * An API over real services for tests: a fresh Postgres schema, a Redis key prefix, pgvector on
  * an in-memory PGlite, and a model registry over a temporary MODELS_DIR holding the tiny test
