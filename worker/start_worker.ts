@@ -45,6 +45,8 @@ export async function startWorker(
     concurrency: jobSlots(navigator.hardwareConcurrency ?? 2, c.workerMaxConcurrency),
     embeddingSemaphore,
     shutdownTimeoutMs: c.workerShutdownTimeoutMs,
+    // Renewal and reclaim scan keep their defaults' proportions to the lease (1/3, 1/2).
+    queueOptions: { leaseMs: c.workerLeaseMs },
     logger: rt.log,
     ...overrides,
   });

@@ -109,11 +109,13 @@ const envSchema = z.object({
   WORKER_MAX_CONCURRENCY: int(4, 1, 1024),
   EMBEDDING_CONCURRENCY_PER_WORKER: int(1, 1, 64),
   WORKER_SHUTDOWN_TIMEOUT_S: int(30, 0),
+  WORKER_LEASE_S: int(30, 1, 3600),
   SCHEDULE_SYNC_CHECK: cron("*/5 * * * *"),
   SCHEDULE_CLEANUP: cron("0 3 * * *"),
   SCHEDULE_RECONCILE: cron("* * * * *"),
   OPERATION_RETENTION_DAYS: int(30, 1),
   OPERATION_MAX_RUNTIME_MINUTES: int(720, 1),
+  RECONCILE_GRACE_S: int(60, 0, 86400),
   LOG_LEVEL: z.preprocess(
     blankToUndefined,
     z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -153,11 +155,15 @@ export interface Config {
   workerMaxConcurrency: number;
   embeddingConcurrencyPerWorker: number;
   workerShutdownTimeoutMs: number;
+  /** A running job's lease: another worker takes over a job its owner stopped renewing this long. */
+  workerLeaseMs: number;
   scheduleSyncCheck: string;
   scheduleCleanup: string;
   scheduleReconcile: string;
   operationRetentionDays: number;
   operationMaxRuntimeMinutes: number;
+  /** Reconcile leaves operations whose row changed more recently than this alone. */
+  reconcileGraceMs: number;
   logLevel: LogLevel;
 }
 
@@ -234,11 +240,13 @@ export function loadConfig(
     workerMaxConcurrency: e.WORKER_MAX_CONCURRENCY,
     embeddingConcurrencyPerWorker: e.EMBEDDING_CONCURRENCY_PER_WORKER,
     workerShutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_S * 1000,
+    workerLeaseMs: e.WORKER_LEASE_S * 1000,
     scheduleSyncCheck: e.SCHEDULE_SYNC_CHECK,
     scheduleCleanup: e.SCHEDULE_CLEANUP,
     scheduleReconcile: e.SCHEDULE_RECONCILE,
     operationRetentionDays: e.OPERATION_RETENTION_DAYS,
     operationMaxRuntimeMinutes: e.OPERATION_MAX_RUNTIME_MINUTES,
+    reconcileGraceMs: e.RECONCILE_GRACE_S * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

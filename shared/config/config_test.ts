@@ -24,11 +24,13 @@ Deno.test("loadConfig() applies API.md's defaults to an empty environment", () =
   assert.equal(c.workerMaxConcurrency, 4);
   assert.equal(c.embeddingConcurrencyPerWorker, 1);
   assert.equal(c.workerShutdownTimeoutMs, 30_000);
+  assert.equal(c.workerLeaseMs, 30_000);
   assert.equal(c.scheduleSyncCheck, "*/5 * * * *");
   assert.equal(c.scheduleCleanup, "0 3 * * *");
   assert.equal(c.scheduleReconcile, "* * * * *");
   assert.equal(c.operationRetentionDays, 30);
   assert.equal(c.operationMaxRuntimeMinutes, 720);
+  assert.equal(c.reconcileGraceMs, 60_000);
   assert.equal(c.logLevel, "info");
 });
 
@@ -49,6 +51,8 @@ Deno.test("loadConfig() parses lists, booleans and numbers", () => {
     WORKER_QUEUES: "embed",
     MAX_FILE_SIZE_MB: "0.5",
     WORKER_SHUTDOWN_TIMEOUT_S: "7",
+    WORKER_LEASE_S: "5",
+    RECONCILE_GRACE_S: "0",
     PORT: "",
   }, "/x");
   assert.deepEqual(c.documentRoots, ["/a", "/b"]);
@@ -57,6 +61,8 @@ Deno.test("loadConfig() parses lists, booleans and numbers", () => {
   assert.deepEqual(c.workerQueues, ["embed"]);
   assert.equal(c.maxFileSizeBytes, 524288);
   assert.equal(c.workerShutdownTimeoutMs, 7000);
+  assert.equal(c.workerLeaseMs, 5000);
+  assert.equal(c.reconcileGraceMs, 0);
   assert.equal(c.port, 8080);
 });
 

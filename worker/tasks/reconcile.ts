@@ -13,6 +13,9 @@ export function reconcileHandler(ctx: WorkerContext): TaskHandler {
   return taskHandler(reconcileTask, () =>
     reconcileOperations(
       { db: rt.db, queues: ctx.queues, events: rt.events, log: rt.log },
-      { maxRuntimeMinutes: rt.config.operationMaxRuntimeMinutes },
+      {
+        maxRuntimeMinutes: rt.config.operationMaxRuntimeMinutes,
+        graceMs: rt.config.reconcileGraceMs,
+      },
     ));
 }
