@@ -141,3 +141,23 @@ Deno.test("sync applies an added, a modified, a deleted and a renamed file; a sy
     assert.deepEqual(await env.counts(collection.id), counts);
   });
 });
+
+Deno.test("a sync whose source directory is gone fails at once and leaves the documents as they were", async () => {
+  await withIndexingEnv({}, async (env) => {
+    const src = await writeFiles(join(env.root, "vanishing"), { "a.md": para("leaving", 3) });
+    const { collection, operation } = await createCollection(env.deps, env.userId, {
+      name: "vanishing",
+      source: { type: "directory", path: src },
+    });
+    assert.equal((await env.waitForOperation(operation!.id)).status, "completed");
+    const before = await env.counts(collection.id);
+    await Deno.remove(src, { recursive: true });
+    const op = await syncCollection(env.deps, env.userId, collection.id);
+    const failed = await env.waitForOperation(op.id);
+    assert.equal(failed.status, "failed");
+    assert.match(failed.error_message ?? "", /does not exist/);
+    assert.equal(failed.attempts, 1, "not retried: another attempt cannot fix it");
+    assert.deepEqual(await env.counts(collection.id), before);
+    assert.equal((await getCollection(env.deps, env.userId, collection.id)).status, "error");
+  });
+});
