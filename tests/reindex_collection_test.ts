@@ -15,6 +15,7 @@ import {
   reindexCollection,
   search,
   type SearchDeps,
+  syncCollection,
   type VectorPoint,
   type VectorStore,
 } from "@semantik/shared";
@@ -320,3 +321,76 @@ async function waitForSearches(seen: unknown[], n: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+Deno.test("a switch committed in Postgres but not in the vector store is finished by the next attempt or operation", async () => {
+  await withIndexingEnv({}, async (env) => {
+    const id = await indexed(env, 4);
+    const op = {
+      id: crypto.randomUUID(),
+      collection_id: id,
+      config: {
+        embedding_model: TINY_MODEL_NAME,
+        vector_dim: 32,
+        chunk_size: 50,
+        chunk_overlap: 5,
+      },
+      metadata: {} as Record<string, unknown>,
+    };
+    const deps = {
+      db: env.db.db,
+      vectors: env.vectors,
+      models: env.models,
+      documentRoots: env.config.documentRoots,
+      maxFileSizeBytes: env.config.maxFileSizeBytes,
+    };
+    const built = await reindexCollectionData(deps, reporter(op.metadata), op, {
+      switchGraceMs: 0,
+    });
+    const after = await env.counts(id);
+
+    // The attempt "died" after its transaction: the alias still names generation 1, whose
+    // vectors and chunk rows are still there.
+    const g1 = `${alias(id)}_g1`;
+    await env.vectors.ensureCollection(g1, 32);
+    await env.vectors.upsert(g1, [{
+      id: crypto.randomUUID(),
+      vector: Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)),
+      payload: { collection_id: id, document_id: "stale", uri: "/stale", chunk_index: 0 },
+    }]);
+    await env.vectors.setAlias(alias(id), g1);
+    const [doc] = await env.db.db.query<{ id: string }>(
+      "select id from documents where collection_id = $1 limit 1",
+      [id],
+    );
+    await env.db.db.query(
+      `insert into chunks (collection_id, id, document_id, ordinal, text, generation)
+       values ($1, $2, $3, 99, 'stale', 1)`,
+      [id, crypto.randomUUID(), doc!.id],
+    );
+
+    // Its next attempt finishes the switch without building anything again.
+    const again = await reindexCollectionData(deps, reporter(op.metadata), { ...op }, {
+      switchGraceMs: 0,
+    });
+    assert.equal(again.generation, 2);
+    assert.equal(again.chunks_created, built.chunks_created);
+    assert.equal(await env.vectors.resolveAlias(alias(id)), `${alias(id)}_g2`);
+    assert.deepEqual(await env.counts(id), after);
+    assert.equal(await env.vectors.count(g1), 0);
+
+    // Same state again, this time found by the next operation on the collection (a sync).
+    await env.vectors.ensureCollection(g1, 32);
+    await env.vectors.setAlias(alias(id), g1);
+    await env.db.db.query(
+      `insert into chunks (collection_id, id, document_id, ordinal, text, generation)
+       values ($1, $2, $3, 99, 'stale', 1)`,
+      [id, crypto.randomUUID(), doc!.id],
+    );
+    const sync = await env.waitForOperation(
+      (await syncCollection(env.deps, env.userId, id)).id,
+    );
+    assert.equal(sync.status, "completed", sync.error_message ?? "");
+    assert.equal(await env.vectors.resolveAlias(alias(id)), `${alias(id)}_g2`);
+    assert.deepEqual(await env.counts(id), after);
+  });
+});
