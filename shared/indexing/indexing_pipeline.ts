@@ -23,7 +23,7 @@ import { ExtractionError } from "../extraction/extraction_error.ts";
 import { hashFile } from "../extraction/hash_file.ts";
 import type { Logger } from "../log/logger.ts";
 import type { VectorPoint, VectorStore } from "../vector/vector_store.ts";
-import { changesState, type ChunkRecord, type DocumentOutcome } from "./document_outcome.ts";
+import type { ChunkRecord, DocumentOutcome } from "./document_outcome.ts";
 import { chunkPointId } from "./ids.ts";
 import type { IndexSink } from "./index_sink.ts";
 import type { DocumentRef } from "./plan_indexing.ts";
@@ -138,8 +138,11 @@ export class IndexingPipeline {
     this.#check();
     const outcome = await this.#prepare(file);
     this.#check();
-    const batchable = outcome.kind !== "touched" && changesState(outcome);
-    if (batchable && outcome.ref.mayHavePoints) this.#open.clear.push(outcome.ref.id);
+    // Even a document that fails again as before may have points: an attempt that indexed it
+    // and died before recording it left them. Only a touch keeps its (still valid) points.
+    if (outcome.kind !== "touched" && outcome.ref.mayHavePoints) {
+      this.#open.clear.push(outcome.ref.id);
+    }
     if (outcome.kind === "completed") {
       for (const [i, c] of outcome.chunks.entries()) {
         // A full batch goes before the next chunk; the last chunk's batch takes the outcome.
@@ -171,7 +174,7 @@ export class IndexingPipeline {
     if (outcome.kind === "completed") {
       throw new TypeError("Cannot add a completed outcome: completed documents come from add()");
     }
-    if (outcome.kind !== "touched" && changesState(outcome) && outcome.ref.mayHavePoints) {
+    if (outcome.kind !== "touched" && outcome.ref.mayHavePoints) {
       this.#open.clear.push(outcome.ref.id);
     }
     this.#open.outcomes.push(outcome);
