@@ -849,6 +849,33 @@ export class QueueWorker {
     }
   }
 
+  /**
+   * Moves a running job to the delayed set, due in `delayMs`: a retry (spends an attempt) or a
+   * postponement (does not). Returns when it becomes due (0 when the lease was lost meanwhile).
+   */
+  async #reschedule(
+    a: Active,
+    delayMs: number,
+    error: Error,
+    kind: "retry" | "postpone",
+  ): Promise<number> {
+    const d = a.delivery;
+    const k = this.keys;
+    let due = 0;
+    await this.#finish(a, async () => {
+      due = await this.#scripts.retryJob([k.stream, k.delayed, k.job(d.jobId), k.stats], [
+        this.group,
+        this.consumer,
+        d.entryId,
+        d.jobId,
+        delayMs,
+        errorMessage(error),
+        kind,
+      ]);
+    }, kind === "retry" ? "scheduling a retry" : "postponing a job");
+    return due;
+  }
+
   async #fail(
     a: Active,
     handler: TaskHandler | undefined,
@@ -863,18 +890,7 @@ export class QueueWorker {
         Math.max(0, Math.round(error.delayMs) || 0),
         this.#opts.maxPostponeMs,
       );
-      let r = 0;
-      await this.#finish(a, async () => {
-        r = await this.#scripts.retryJob([k.stream, k.delayed, k.job(d.jobId), k.stats], [
-          this.group,
-          this.consumer,
-          d.entryId,
-          d.jobId,
-          delayMs,
-          errorMessage(error),
-          "postpone",
-        ]);
-      }, "postponing a job");
+      const r = await this.#reschedule(a, delayMs, error, "postpone");
       if (r > 0) {
         this.#mover.wake(delayMs);
         this.counters.inc("postponed");
@@ -885,18 +901,7 @@ export class QueueWorker {
     this.counters.inc("failed");
     if (!final && d.attempt < d.maxAttempts) {
       const delayMs = backoffDelay(d.attempt, d.backoff, { random: this.#opts.random });
-      let r = 0;
-      await this.#finish(a, async () => {
-        r = await this.#scripts.retryJob([k.stream, k.delayed, k.job(d.jobId), k.stats], [
-          this.group,
-          this.consumer,
-          d.entryId,
-          d.jobId,
-          delayMs,
-          errorMessage(error),
-          "retry",
-        ]);
-      }, "scheduling a retry");
+      const r = await this.#reschedule(a, delayMs, error, "retry");
       if (r > 0) {
         this.#mover.wake(delayMs);
         this.counters.inc("retried");
