@@ -18,6 +18,7 @@ import { registerDeadLetterRoutes } from "./routes/dead_letters.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
 import { registerDashboardRoutes } from "./dashboard/dashboard_routes.tsx";
 import { registerWsRoutes } from "./ws/ws_routes.ts";
+import { isDependencyUnavailable } from "./dependency_unavailable.ts";
 
 export interface ApiEnv {
   Variables: {
@@ -114,6 +115,16 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
         ? "Expected a JSON body with Content-Type: application/json"
         : err.message;
       return c.json({ error: { code, message } }, err.status);
+    }
+    if (isDependencyUnavailable(err)) {
+      rt.log.warn("a dependency is unavailable", { err, path: c.req.path });
+      c.header("Retry-After", "1");
+      return c.json({
+        error: {
+          code: "unavailable",
+          message: "The database or Redis cannot be reached right now; try again shortly",
+        },
+      }, 503);
     }
     rt.log.error("unhandled error", { err, path: c.req.path, stack: (err as Error).stack });
     return c.json({ error: { code: "internal", message: "Internal server error" } }, 500);
