@@ -129,13 +129,26 @@ export async function readOperationEvents(
   since = 0,
   latestKnown = 0,
 ): Promise<{ events: OperationEvent[]; complete: boolean }> {
-  const entries = await redis.xrange(keys.stream(operationId), `${since + 1}-0`, "+");
+  // The range and the counter in one transaction: an event published between two separate
+  // reads looked lost (counter above `since`, range empty) although it was retained, and a
+  // resuming client got a snapshot instead of it.
+  const replies = await redis.multi()
+    .xrange(keys.stream(operationId), `${since + 1}-0`, "+")
+    .get(keys.seq(operationId))
+    .exec();
+  if (!replies) throw new Error(`Cannot read the events of operation ${operationId}: aborted`);
+  const [[rangeErr, entries], [seqErr, seqText]] = replies as [
+    [Error | null, [string, string[]][]],
+    [Error | null, string | null],
+  ];
+  if (rangeErr) throw rangeErr;
+  if (seqErr) throw seqErr;
   const events: OperationEvent[] = [];
   for (const [, fields] of entries) {
     const e = decodeEventEntry(fields);
     if (e) events.push(e);
   }
   if (events.length > 0) return { events, complete: events[0]!.event_id === since + 1 };
-  const seq = Number(await redis.get(keys.seq(operationId)) ?? 0);
+  const seq = Number(seqText ?? 0);
   return { events, complete: Math.max(seq, latestKnown) <= since };
 }
