@@ -31,3 +31,4 @@ export * from "./chunking/mod.ts";
 export * from "./queue/mod.ts";
 export * from "./tasks/mod.ts";
 export * from "./maintenance/mod.ts";
+export * from "./indexing/mod.ts";
