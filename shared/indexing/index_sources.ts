@@ -16,7 +16,6 @@ import {
   type IndexingDeps,
   loadIndexedCollection,
   loadSources,
-  markCollectionReady,
   type OperationRef,
   type OperationReporter,
 } from "./indexed_collection.ts";
@@ -169,7 +168,6 @@ export async function indexSources(
   }
 
   const did = await operationCounts(db, c.id, op.id);
-  await markCollectionReady(db, c.id);
   return {
     documents_total: plan.items.length,
     documents_processed: did.processed,

@@ -131,16 +131,3 @@ export function isPermanentFailure(err: unknown): boolean {
     ]
       .includes(err.code);
 }
-
-/**
- * Marks a busy collection `ready` as its operation's work ends. The task context settles the
- * collection only after it has written (and announced) the completed operation, so without this
- * a client that reads the collection on the completion event could still find it `processing`.
- */
-export async function markCollectionReady(db: Queryable, collectionId: string): Promise<void> {
-  await db.query(
-    `update collections set status = 'ready', status_message = null, updated_at = now()
-      where id = $1 and status = 'processing'`,
-    [collectionId],
-  );
-}

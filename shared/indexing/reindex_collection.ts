@@ -26,7 +26,6 @@ import {
   embedderFor,
   type IndexingDeps,
   loadIndexedCollection,
-  markCollectionReady,
   type OperationRef,
   type OperationReporter,
 } from "./indexed_collection.ts";
@@ -104,7 +103,6 @@ export async function reindexCollectionData(
     const previous = Number(meta.previous_generation ?? planned - 1);
     await vectors.setAlias(alias, generationCollectionName(c.id, planned));
     await retireOldGenerations(deps, c.id, planned, [generationCollectionName(c.id, previous)]);
-    await markCollectionReady(db, c.id);
     return summaryFrom(meta, planned, previous);
   }
 
@@ -250,7 +248,6 @@ export async function reindexCollectionData(
     await vectors.setAlias(alias, physical);
     if (switchGraceMs > 0) await new Promise((r) => setTimeout(r, switchGraceMs));
     await retireOldGenerations(deps, c.id, target, [generationCollectionName(c.id, previous)]);
-    await markCollectionReady(db, c.id);
     return { ...summary, generation: target, previous_generation: previous };
   } catch (err) {
     if (!switched && (discardOnFailure || isCancellation(err, reporter.signal))) {

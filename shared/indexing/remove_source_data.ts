@@ -7,7 +7,6 @@ import type { Db } from "../db/db.ts";
 import type { Logger } from "../log/logger.ts";
 import { vectorStoreNameFor } from "../collections/collections.ts";
 import type { VectorStore } from "../vector/vector_store.ts";
-import { markCollectionReady } from "./indexed_collection.ts";
 
 export interface RemoveSourceDeps {
   db: Db;
@@ -63,7 +62,6 @@ export async function removeSourceData(
     ]);
     return n ?? { documents: 0, chunks: 0 };
   });
-  await markCollectionReady(db, collectionId);
   deps.log?.info("source removed", { collection_id: collectionId, source_id: sourceId, ...counts });
   return { documents_removed: counts.documents, chunks_removed: counts.chunks };
 }

@@ -14,7 +14,7 @@
  *   message that says so, and its job is removed (its worker aborts the handler at its next lease
  *   renewal).
  */
-import type { Queryable } from "../db/db.ts";
+import type { Db } from "../db/db.ts";
 import type { EventPublisher } from "../events/event_publisher.ts";
 import type { Logger } from "../log/logger.ts";
 import type { OperationRow } from "../operations/operation_types.ts";
@@ -26,7 +26,7 @@ import { TaskContext } from "../tasks/task_context.ts";
 
 /** What {@link reconcileOperations} works with. */
 export interface ReconcileDeps {
-  db: Queryable;
+  db: Db;
   queues: QueueClient;
   /** Publishes the events of the operations it fails or cancels. */
   events: EventPublisher;

@@ -5,7 +5,7 @@
  * queue's to retry: the operation stays `processing` with a "retrying" message until the last
  * attempt fails, and only then becomes `failed` with the error.
  */
-import type { Queryable } from "../db/db.ts";
+import type { Db } from "../db/db.ts";
 import type { EventPublisher } from "../events/event_publisher.ts";
 import type { Logger } from "../log/logger.ts";
 import { type Job, JobAbortedError } from "../queue/job.ts";
@@ -24,7 +24,7 @@ export type OperationWork = (
 ) => Promise<Record<string, unknown> | void>;
 
 export interface OperationTaskDeps {
-  db: Queryable;
+  db: Db;
   events: EventPublisher;
   log: Logger;
 }

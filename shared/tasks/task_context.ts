@@ -5,7 +5,7 @@
  * event per `progressIntervalMs`, and the latest value always goes out (on the timer, or before
  * the next status change).
  */
-import type { Queryable } from "../db/db.ts";
+import type { Db, Queryable } from "../db/db.ts";
 import type { EventPublisher } from "../events/event_publisher.ts";
 import type { Logger } from "../log/logger.ts";
 import type { OperationRow, OperationStatus } from "../operations/operation_types.ts";
@@ -21,7 +21,7 @@ export class OperationCancelledError extends Error {
 
 /** What a task context writes to and publishes through. */
 export interface TaskContextDeps {
-  db: Queryable;
+  db: Db;
   events: EventPublisher;
   log: Logger;
 }
@@ -95,11 +95,18 @@ export class TaskContext {
     set: string,
     params: unknown[],
     where = "status in ('pending', 'processing')",
+    alongside?: (tx: Queryable, row: OperationRow) => Promise<void>,
   ): Promise<boolean> {
-    const [row] = await this.#deps.db.query<OperationRow>(
-      `update operations set ${set}, updated_at = now() where id = $1 and ${where} returning *`,
-      [this.#row.id, ...params] as never,
-    );
+    // What goes with the new state (the collection's status) commits with it, before the event
+    // goes out: a client that reads the collection on the event sees the settled state.
+    const row = await this.#deps.db.transaction(async (tx) => {
+      const [row] = await tx.query<OperationRow>(
+        `update operations set ${set}, updated_at = now() where id = $1 and ${where} returning *`,
+        [this.#row.id, ...params] as never,
+      );
+      if (row && alongside) await alongside(tx, row);
+      return row;
+    });
     if (!row) {
       const [current] = await this.#deps.db.query<OperationRow>(
         "select * from operations where id = $1",
@@ -121,19 +128,20 @@ export class TaskContext {
   /** Marks the operation `processing` (first start or a retry) and the collection busy. */
   updateStatus(status: Extract<OperationStatus, "processing">, message = "", attempt?: number) {
     return this.#serial(async () => {
-      const ok = await this.#write(
+      return await this.#write(
         `status = $2, message = $3, started_at = coalesce(started_at, now()),
          attempts = greatest(attempts, $4)`,
         [status, message, attempt ?? this.#row.attempts],
+        undefined,
+        async (tx, row) => {
+          if (row.type === "delete") return;
+          await tx.query(
+            `update collections set status = $2, status_message = null, updated_at = now()
+              where id = $1 and status <> 'deleting'`,
+            [row.collection_id, COLLECTION_STATUS_ON_START],
+          );
+        },
       );
-      if (ok && this.#row.type !== "delete") {
-        await this.#deps.db.query(
-          `update collections set status = $2, status_message = null, updated_at = now()
-            where id = $1 and status <> 'deleting'`,
-          [this.#row.collection_id, COLLECTION_STATUS_ON_START],
-        );
-      }
-      return ok;
     });
   }
 
@@ -184,13 +192,13 @@ export class TaskContext {
   /** Ends the operation `completed` at 100% with `metadata`; the collection becomes ready. */
   complete(metadata: Record<string, unknown> = {}, message = "Completed"): Promise<boolean> {
     return this.#finish(async () => {
-      const ok = await this.#write(
+      return await this.#write(
         `status = 'completed', progress = 100, message = $2, metadata = $3::jsonb,
          error_message = null, completed_at = now()`,
         [message, { ...this.#row.metadata, ...metadata }],
+        undefined,
+        (tx, row) => settleCollection(tx, row, "ready", null),
       );
-      if (ok) await this.#settleCollection("ready", null);
-      return ok;
     });
   }
 
@@ -198,25 +206,25 @@ export class TaskContext {
   fail(error: unknown, metadata: Record<string, unknown> = {}): Promise<boolean> {
     const text = errorText(error);
     return this.#finish(async () => {
-      const ok = await this.#write(
+      return await this.#write(
         `status = 'failed', message = 'Failed', error_message = $2, metadata = $3::jsonb,
          completed_at = now()`,
         [text, { ...this.#row.metadata, ...metadata }],
+        undefined,
+        (tx, row) => settleCollection(tx, row, "error", text),
       );
-      if (ok) await this.#settleCollection("error", text);
-      return ok;
     });
   }
 
   /** Ends the operation `cancelled`. */
   cancelled(message = "Cancelled"): Promise<boolean> {
     return this.#finish(async () => {
-      const ok = await this.#write(
+      return await this.#write(
         `status = 'cancelled', message = $2, completed_at = now()`,
         [message],
+        undefined,
+        (tx, row) => settleCollection(tx, row, "ready", null),
       );
-      if (ok) await this.#settleCollection("ready", null);
-      return ok;
     });
   }
 
@@ -260,18 +268,22 @@ export class TaskContext {
       throw new OperationCancelledError(this.#row.id);
     }
   }
+}
 
-  async #settleCollection(status: "ready" | "error", message: string | null): Promise<void> {
-    if (this.#row.type === "delete") {
-      // A finished delete removed the collection; a failed or cancelled one leaves it usable.
-      if (this.#row.status === "completed") return;
-    }
-    await this.#deps.db.query(
-      `update collections set status = $2, status_message = $3, updated_at = now()
-        where id = $1 and (status <> 'deleting' or $4::boolean)`,
-      [this.#row.collection_id, status, message, this.#row.type === "delete"],
-    );
-  }
+/** The collection's status once an operation on it ended. */
+async function settleCollection(
+  tx: Queryable,
+  row: OperationRow,
+  status: "ready" | "error",
+  message: string | null,
+): Promise<void> {
+  // A finished delete removed the collection; a failed or cancelled one leaves it usable.
+  if (row.type === "delete" && row.status === "completed") return;
+  await tx.query(
+    `update collections set status = $2, status_message = $3, updated_at = now()
+      where id = $1 and (status <> 'deleting' or $4::boolean)`,
+    [row.collection_id, status, message, row.type === "delete"],
+  );
 }
 
 export function errorText(error: unknown): string {
