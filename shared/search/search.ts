@@ -8,6 +8,7 @@ import type { Queryable } from "../db/db.ts";
 import { AppError } from "../errors.ts";
 import type { CollectionRow } from "../collections/collections.ts";
 import type { VectorStore } from "../vector/vector_store.ts";
+import { DimensionMismatchError } from "../vector/errors.ts";
 
 export const searchRequestSchema = z.strictObject({
   query: z.string().min(1).max(1000).refine((q) => q.trim().length > 0, "must not be blank"),
@@ -68,6 +69,21 @@ async function chooseCollections(
 }
 
 export async function search(
+  deps: SearchDeps,
+  userId: string,
+  request: SearchRequest,
+): Promise<SearchResult[]> {
+  try {
+    return await searchOnce(deps, userId, request);
+  } catch (err) {
+    // A reindex to another model switches the collection's row and then its vector alias; a
+    // search between the two embedded with the old model meets the new vectors. Read again.
+    if (err instanceof DimensionMismatchError) return await searchOnce(deps, userId, request);
+    throw err;
+  }
+}
+
+async function searchOnce(
   deps: SearchDeps,
   userId: string,
   request: SearchRequest,
