@@ -20,6 +20,8 @@ import type { Redis } from "ioredis";
 import {
   decodeEventEntry,
   type EventKeys,
+  hubGroupName,
+  hubIdOfGroup,
   type Logger,
   type OperationEvent,
 } from "@semantik/shared";
@@ -28,21 +30,10 @@ import {
 export const HUB_HEARTBEAT_TTL_S = 60;
 /** How often a hub refreshes its heartbeat key, in ms. */
 export const HUB_HEARTBEAT_INTERVAL_MS = 15_000;
-const GROUP_PREFIX = "hub:";
 /** The one consumer of a hub's group. */
 const CONSUMER = "reader";
 
-/** The consumer group of hub `hubId` on the global stream. */
-export function hubGroupName(hubId: string): string {
-  return GROUP_PREFIX + hubId;
-}
-
-/** The hub id a group name belongs to, or undefined when it is not a hub's group. */
-export function hubIdOfGroup(group: string): string | undefined {
-  return group.startsWith(GROUP_PREFIX) && group.length > GROUP_PREFIX.length
-    ? group.slice(GROUP_PREFIX.length)
-    : undefined;
-}
+export { hubGroupName, hubIdOfGroup };
 
 /** One event as the hub hands it out: decoded, and serialised once for every socket. */
 export interface HubEvent {

@@ -4,6 +4,24 @@
  */
 import type { KeySpace } from "../redis/redis.ts";
 
+/**
+ * Each API process's hub reads the global stream through a consumer group of its own, named
+ * `hub:<hubId>`; cleanup removes the groups whose hub heartbeat is gone.
+ */
+const HUB_GROUP_PREFIX = "hub:";
+
+/** The consumer group of hub `hubId` on the global stream. */
+export function hubGroupName(hubId: string): string {
+  return HUB_GROUP_PREFIX + hubId;
+}
+
+/** The hub id a group name belongs to, or undefined when it is not a hub's group. */
+export function hubIdOfGroup(group: string): string | undefined {
+  return group.startsWith(HUB_GROUP_PREFIX) && group.length > HUB_GROUP_PREFIX.length
+    ? group.slice(HUB_GROUP_PREFIX.length)
+    : undefined;
+}
+
 export class EventKeys {
   /** The global stream every API process's hub reads. */
   readonly global: string;

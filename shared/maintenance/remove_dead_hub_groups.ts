@@ -14,10 +14,7 @@
  * (`NOGROUP`), as after a Redis flush.
  */
 import type { Redis } from "ioredis";
-import type { EventKeys } from "../events/event_keys.ts";
-
-/** Prefix of a hub's group name (api/ws/operation_hub.ts `hubGroupName`). */
-export const HUB_GROUP_PREFIX = "hub:";
+import { type EventKeys, hubIdOfGroup } from "../events/event_keys.ts";
 
 /** Options of {@link removeDeadHubGroups}. */
 export interface RemoveDeadHubGroupsOptions {
@@ -50,8 +47,10 @@ export async function removeDeadHubGroups(
   for (const g of groups) {
     const info = fields(g);
     const name = info.get("name");
-    if (!name?.startsWith(HUB_GROUP_PREFIX) || name.length === HUB_GROUP_PREFIX.length) continue;
-    const heartbeat = keys.hubHeartbeat(name.slice(HUB_GROUP_PREFIX.length));
+    if (name === undefined) continue;
+    const hubId = hubIdOfGroup(name);
+    if (hubId === undefined) continue;
+    const heartbeat = keys.hubHeartbeat(hubId);
     if (await redis.exists(heartbeat) === 1) continue;
     const consumers = (await redis.call("XINFO", ["CONSUMERS", keys.global, name]) as unknown[])
       .map(fields);
