@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any -- response bodies are untyped JSON checked field by field
 /**
  * Dead letters through the API: a job that fails for good shows up for its operation's owner
  * (nobody else), with its error; requeue makes the operation pending again and runs the job.
