@@ -7,7 +7,11 @@
  * Redis at TEST_REDIS_URL (default redis://127.0.0.1:6379).
  */
 import { connectPostgres } from "../shared/db/postgres_driver.ts";
-import { freePort, hasBinary, startPrivateRedis } from "../shared/redis/private_server.ts";
+import { hasBinary, startPrivateRedis } from "../shared/redis/private_server.ts";
+import {
+  canStartPrivatePostgres,
+  startPrivatePostgres,
+} from "../shared/testing/private_postgres.ts";
 import { pingRedis } from "../shared/redis/redis.ts";
 
 const stops: (() => Promise<void>)[] = [];
@@ -29,65 +33,16 @@ async function pgAnswers(url: string): Promise<boolean> {
   }
 }
 
-async function findPgBin(name: string): Promise<string | undefined> {
-  if (await hasBinary(name)) return name;
-  try {
-    const versions: string[] = [];
-    for await (const e of Deno.readDir("/usr/lib/postgresql")) versions.push(e.name);
-    versions.sort((a, b) => Number(b) - Number(a));
-    for (const v of versions) {
-      const p = `/usr/lib/postgresql/${v}/bin/${name}`;
-      try {
-        await Deno.stat(p);
-        return p;
-      } catch { /* next */ }
-    }
-  } catch { /* no such dir */ }
-  return undefined;
-}
-
-/** initdb refuses to run as root; run the server as the `postgres` user then. */
-async function startPrivatePostgres(): Promise<string | undefined> {
-  const initdb = await findPgBin("initdb");
-  const pgCtl = await findPgBin("pg_ctl");
-  if (!initdb || !pgCtl) return undefined;
-  const asRoot = Deno.uid?.() === 0;
-  const dir = await Deno.makeTempDir({ prefix: "semantik-pg-" });
-  const wrap = (cmd: string[]) => asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
-  if (asRoot) await new Deno.Command("chown", { args: ["postgres", dir] }).output();
-  const run = async (cmd: string[]) => {
-    const [bin, ...args] = wrap(cmd);
-    const out = await new Deno.Command(bin!, { args, stdout: "piped", stderr: "piped" }).output();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  };
-  const port = await freePort();
-  await run([initdb, "-D", `${dir}/data`, "-U", "postgres", "-A", "trust", "--no-sync"]);
-  await run([
-    pgCtl,
-    "-D",
-    `${dir}/data`,
-    "-w",
-    "-l",
-    `${dir}/log`,
-    "-o",
-    `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=300`,
-    "start",
-  ]);
-  stops.push(async () => {
-    await run([pgCtl, "-D", `${dir}/data`, "-m", "fast", "stop"]).catch(() => {});
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  });
-  const admin = connectPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 1 });
-  await admin.query("create database test");
-  await admin.close();
-  return `postgres://postgres@127.0.0.1:${port}/test`;
-}
-
 const pgUrl = Deno.env.get("TEST_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
 if (await pgAnswers(pgUrl)) {
   env.TEST_DATABASE_URL = pgUrl;
 } else {
-  const url = await startPrivatePostgres().catch((e) => {
+  const url = await (async () => {
+    if (!(await canStartPrivatePostgres())) return undefined;
+    const pg = await startPrivatePostgres({ database: "test", maxConnections: 300 });
+    stops.push(pg.stop);
+    return pg.url;
+  })().catch((e) => {
     problems.push(`a private Postgres could not start (${String(e).trim()})`);
     return undefined;
   });

@@ -3,3 +3,4 @@ export * from "./db.ts";
 export * from "./redis.ts";
 export * from "../embedding/testing.ts";
 export * from "./wait.ts";
+export * from "./private_postgres.ts";

@@ -27,7 +27,10 @@ import { type PgliteServer, startPgliteServer } from "../helpers/pglite_server.t
 import { type Proc, spawnDeno } from "../helpers/process.ts";
 import { type QdrantFake, startQdrantFake } from "../fakes/qdrant_fake.ts";
 import { type FailingQdrantProxy, startFailingQdrantProxy } from "./failing_qdrant_proxy.ts";
-import { type PrivatePostgres, startPrivatePostgres } from "./private_postgres.ts";
+import {
+  type PrivatePostgres,
+  startPrivatePostgres,
+} from "../../shared/testing/private_postgres.ts";
 import { RestartableRedis } from "./restartable_redis.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

@@ -1,9 +1,9 @@
 /**
- * A private Postgres server for the chaos scenarios: its own data directory and port, so a
- * scenario may stop and restart it (or crash it) without touching the machine's server that
- * other tests use. `initdb` and `pg_ctl` come from PATH or `/usr/lib/postgresql/<version>/bin`;
- * as root the server runs as the `postgres` user (initdb refuses root), as
- * `scripts/run_tests.ts` does.
+ * A private Postgres server: its own data directory and port. The test runner starts one when
+ * nothing answers at TEST_DATABASE_URL; the chaos scenarios start their own so they may stop and
+ * restart it (or crash it) without touching the server other tests use. `initdb` and `pg_ctl`
+ * come from PATH or `/usr/lib/postgresql/<version>/bin`; as root the server runs as the `postgres`
+ * user (initdb refuses root).
  *
  * ```ts
  * const pg = await startPrivatePostgres();
@@ -15,8 +15,8 @@
  * }
  * ```
  */
-import { freePort, hasBinary } from "../../shared/redis/private_server.ts";
-import { connectPostgres } from "../../shared/db/postgres_driver.ts";
+import { freePort, hasBinary } from "../redis/private_server.ts";
+import { connectPostgres } from "../db/postgres_driver.ts";
 
 /** Options of {@link startPrivatePostgres}. */
 export interface PrivatePostgresOptions {
@@ -85,7 +85,7 @@ export async function startPrivatePostgres(
     );
   }
   const asRoot = Deno.uid?.() === 0;
-  const dir = await Deno.makeTempDir({ prefix: "semantik-chaos-pg-" });
+  const dir = await Deno.makeTempDir({ prefix: "semantik-pg-" });
   const data = `${dir}/data`;
   if (asRoot) await new Deno.Command("chown", { args: ["postgres", dir] }).output();
   const run = async (cmd: string[]) => {
