@@ -25,7 +25,8 @@ const TOPICS = {
 };
 
 Deno.test({
-  name: "dashboard: register, index with a live bar to 100%, search, cancel a long operation",
+  name:
+    "dashboard: register, index with a live bar to 100%, documents with reasons, search, cancel and retry",
   ignore: !hasChromium,
   async fn() {
     const root = await Deno.makeTempDir({ prefix: "semantik-dash-" });
@@ -36,6 +37,7 @@ Deno.test({
     for (const [name, text] of Object.entries(TOPICS)) {
       await Deno.writeTextFile(join(small, name), text);
     }
+    await Deno.writeTextFile(join(small, "empty.txt"), "");
     // Enough text that indexing takes a while on CPU, so the test can cancel it mid-way.
     const para = "Rivers carry sediment from mountains to the sea, shaping valleys over time. "
       .repeat(40);
@@ -51,6 +53,8 @@ Deno.test({
         MODELS_DIR: testModelsDir(),
         REDIS_URL: testRedisUrl(),
         REDIS_PREFIX: `test:dash:${crypto.randomUUID().slice(0, 8)}:`,
+        // The retried operation is still running when the test stops the system.
+        WORKER_SHUTDOWN_TIMEOUT_S: "1",
       },
     });
     const browser = await chromium.launch({
@@ -87,6 +91,14 @@ Deno.test({
       assert.equal(await done.locator('[role="progressbar"]').getAttribute("aria-valuenow"), "100");
       await page.locator('#collections tr:has-text("topics") .status.ready').waitFor();
 
+      // The collection's documents, each with its status, and the reason for the one skipped.
+      await page.locator("#collections button[data-open]").first().click();
+      await page.locator("#documents tr").nth(3).waitFor();
+      assert.equal(await page.locator("#documents tr").count(), 4);
+      assert.equal(await page.locator("#documents .status.completed").count(), 3);
+      const skipped = page.locator("#documents tr:has(.status.skipped)");
+      assert.match((await skipped.textContent()) ?? "", /empty\.txt[\s\S]*file is empty/);
+
       await page.fill("#search-query", "how do plants use sunlight");
       await page.click('#search-form button[type="submit"]');
       const first = page.locator(".result").first();
@@ -101,6 +113,11 @@ Deno.test({
       await running.waitFor({ timeout: 120_000 });
       await running.locator("button[data-cancel]").click();
       await page.locator('tr[data-status="cancelled"]').waitFor({ timeout: 120_000 });
+      // Retry makes a new operation of the same type, which starts again.
+      await page.locator('tr[data-status="cancelled"] button[data-retry]').click();
+      await page.locator(
+        'tr[data-status="pending"]:has-text("rivers"), tr[data-status="processing"]:has-text("rivers")',
+      ).first().waitFor({ timeout: 120_000 });
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
