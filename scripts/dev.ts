@@ -13,9 +13,10 @@ import {
   loadConfigOrExit,
   pingRedis,
   type PrivateRedis,
+  type Runtime,
   startPrivateRedis,
 } from "@semantik/shared";
-import { startApi } from "@semantik/api";
+import { type ApiServer, startApi } from "@semantik/api";
 import { startWorker } from "@semantik/worker";
 import { startScheduler } from "@semantik/scheduler";
 
@@ -26,6 +27,16 @@ configureLogging({
   format: config.environment === "production" ? "json" : "pretty",
 });
 const log = getLogger("dev");
+
+// Signals are taken from the first moment: a Ctrl-C while the roles start waits for them to be
+// up and then stops them in order, so no private redis-server is left behind.
+const signals: { shutdown?: (signal: string) => void; requested?: string } = {};
+const onSignal = (signal: string) => {
+  if (signals.shutdown) signals.shutdown(signal);
+  else signals.requested ??= signal;
+};
+Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
 
 let privateRedis: PrivateRedis | undefined;
 if (!(await pingRedis(config.redisUrl))) {
@@ -45,27 +56,35 @@ if (!(await pingRedis(config.redisUrl))) {
   log.info("started a private redis-server for this session", { url: privateRedis.url });
 }
 
-const rt = await createRuntime(config, { role: "dev" });
-log.info("embedded mode", {
-  database: config.databaseUrl ? "postgres" : `pglite (${config.dataDir}/pglite)`,
-  vector_store: config.vectorStore,
-  redis: config.redisUrl,
-});
-await startWorker(rt);
-startScheduler(rt);
-const api = await startApi(rt);
+let rt: Runtime | undefined;
+let api: ApiServer | undefined;
+try {
+  rt = await createRuntime(config, { role: "dev" });
+  log.info("embedded mode", {
+    database: config.databaseUrl ? "postgres" : `pglite (${config.dataDir}/pglite)`,
+    vector_store: config.vectorStore,
+    redis: config.redisUrl,
+  });
+  await startWorker(rt);
+  startScheduler(rt);
+  api = await startApi(rt);
+} catch (err) {
+  log.error("Cannot start", { err });
+  await rt?.close().catch(() => {});
+  await privateRedis?.stop();
+  Deno.exit(1);
+}
 
 let stopping: Promise<void> | undefined;
-const stop = (signal: string) => {
+signals.shutdown = (signal: string) => {
   stopping ??= (async () => {
     log.info(`${signal} received; shutting down`);
-    await api.close().catch((err) => log.error("stopping api", { err }));
+    await api?.close().catch((err) => log.error("stopping api", { err }));
     // Closes the worker (in-flight jobs get WORKER_SHUTDOWN_TIMEOUT_S), then Redis and the database.
-    await rt.close();
+    await rt?.close();
     if (privateRedis) await privateRedis.stop();
     log.info("stopped");
     Deno.exit(0);
   })();
 };
-Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+if (signals.requested) signals.shutdown(signals.requested);

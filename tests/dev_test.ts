@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnDeno } from "./helpers/process.ts";
+import { spawnDeno, wrap } from "./helpers/process.ts";
 import { testRedisUrl } from "@semantik/shared/testing";
 
 const DEV = new URL("../scripts/dev.ts", import.meta.url).pathname;
@@ -46,36 +46,40 @@ async function canUnshareNetwork(): Promise<boolean> {
   }
 }
 
-Deno.test({
-  name: "deno task dev starts a private redis-server when none answers, and stops it on SIGINT",
-  // A network namespace of our own is the one way to make 127.0.0.1:6379 silent without touching
-  // the machine's Redis; it needs unshare (root).
-  ignore: !(await canUnshareNetwork()),
-  async fn() {
-    const dataDir = await Deno.makeTempDir({ prefix: "semantik-dev-" });
-    const script = `ip link set lo up; exec "${Deno.execPath()}" run -A "${DEV}"`;
-    const child = new Deno.Command("unshare", {
-      args: ["-n", "sh", "-c", script],
-      env: { NO_COLOR: "1", PORT: "0", DATA_DIR: dataDir, REDIS_URL: "" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const { wrap } = await import("./helpers/process.ts");
-    const proc = wrap(child);
-    try {
-      const [, redisUrl] = await proc.waitForLine(/started a private redis-server .*url=(\S+)/);
-      await proc.waitForLine(/api listening/);
-      const port = new URL(redisUrl!).port;
-      const status = await proc.stop("SIGINT");
-      assert.equal(status.code, 0, proc.lines.join("\n"));
-      const ps = new TextDecoder().decode(
-        (await new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output()).stdout,
-      );
-      assert.ok(!ps.includes(`--port ${port}`), "the private redis-server is still running");
-    } finally {
-      await proc.stop("SIGKILL");
-      await Deno.remove(dataDir, { recursive: true });
-    }
-  },
-});
+for (const when of ["once serving", "while starting"] as const) {
+  Deno.test({
+    name: `deno task dev starts a private redis-server when none answers; SIGINT ${when} stops it`,
+    // A network namespace of our own is the one way to make 127.0.0.1:6379 silent without
+    // touching the machine's Redis; it needs unshare (root).
+    ignore: !(await canUnshareNetwork()),
+    async fn() {
+      const dataDir = await Deno.makeTempDir({ prefix: "semantik-dev-" });
+      const script = `ip link set lo up; exec "${Deno.execPath()}" run -A "${DEV}"`;
+      const child = new Deno.Command("unshare", {
+        args: ["-n", "sh", "-c", script],
+        env: { NO_COLOR: "1", PORT: "0", DATA_DIR: dataDir, REDIS_URL: "" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const proc = wrap(child);
+      try {
+        const [, redisUrl] = await proc.waitForLine(/started a private redis-server .*url=(\S+)/);
+        // "while starting": the database and the roles are still coming up.
+        if (when === "once serving") await proc.waitForLine(/api listening/);
+        const port = new URL(redisUrl!).port;
+        const status = await proc.stop("SIGINT");
+        assert.equal(status.code, 0, proc.lines.join("\n"));
+        assert.ok(proc.lines.some((l) => l.includes("stopped")));
+        const ps = new TextDecoder().decode(
+          (await new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output())
+            .stdout,
+        );
+        assert.ok(!ps.includes(`--port ${port}`), "the private redis-server is still running");
+      } finally {
+        await proc.stop("SIGKILL");
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    },
+  });
+}
