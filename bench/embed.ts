@@ -11,6 +11,7 @@
  * Last line: {"bench":"embed","budget_texts_per_s":..,"naive_texts_per_s":..,"ratio":..}
  * (ratio = budget / naive texts per second on mixed lengths).
  */
+import { BENCH_WORDS, positiveArg, seededRandom } from "./_common.ts";
 import { parseArgs } from "node:util";
 import { loadConfigOrExit } from "../shared/config/config.ts";
 import { configureLogging, getLogger } from "../shared/log/logger.ts";
@@ -28,39 +29,11 @@ const { values } = parseArgs({
     device: { type: "string" },
   },
 });
-const textCount = positive("texts", values.texts);
-const rounds = positive("rounds", values.rounds);
-const batchSize = positive("batch-size", values["batch-size"]);
+const textCount = positiveArg("texts", values.texts);
+const rounds = positiveArg("rounds", values.rounds);
+const batchSize = positiveArg("batch-size", values["batch-size"]);
 
-function positive(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`Cannot run bench: --${name} must be a positive integer, got ${value}`);
-    Deno.exit(2);
-  }
-  return n;
-}
-
-/** mulberry32, so every run embeds the same texts. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// Common words that are one token each in the BERT vocabulary, so lengths are easy to hit.
-const WORDS = (
-  "the of and to in is was for on that with as by at from his an were are which this be or " +
-  "has had not but first one their its new after who they have her she two been other when " +
-  "there all during into school time may years more most only over city some world would " +
-  "where later up such used many can state about national out known university united then " +
-  "made also team search model document vector system data large small number language"
-).split(" ");
+const WORDS = BENCH_WORDS;
 
 /** A text of exactly `tokens` content tokens. */
 function textOf(embedder: Embedder, tokens: number, next: () => number): string {
@@ -140,7 +113,7 @@ const registry = new ModelRegistry({
 });
 try {
   const embedder = await registry.get(DEFAULT_MODEL_NAME);
-  const next = random(42);
+  const next = seededRandom(42);
   const contentMax = embedder.maxChunkTokens;
   const uniform = Array.from({ length: textCount }, () => textOf(embedder, contentMax, next));
   const mixedLengths = Array.from(

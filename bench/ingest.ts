@@ -21,6 +21,7 @@
  *
  * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,"vs_naive":..}
  */
+import { BENCH_WORDS, positiveArg, seededRandom } from "./_common.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -60,50 +61,26 @@ const { values } = parseArgs({
     vectors: { type: "string", default: "server" },
   },
 });
-const docCount = positive("docs", values.docs);
-const rounds = positive("rounds", values.rounds);
-const seed = positive("seed", values.seed);
+const docCount = positiveArg("docs", values.docs);
+const rounds = positiveArg("rounds", values.rounds);
+const seed = positiveArg("seed", values.seed);
 if (values.vectors !== "server" && values.vectors !== "inprocess") {
   console.error(`Cannot run bench: --vectors must be server or inprocess, got ${values.vectors}`);
   Deno.exit(2);
 }
 
-function positive(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`Cannot run bench: --${name} must be a positive integer, got ${value}`);
-    Deno.exit(2);
-  }
-  return n;
-}
-
-/** mulberry32, so every run indexes the same corpus. */
-function random(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const WORDS = (
-  "the of and to in is was for on that with as by at from his an were are which this be or " +
-  "has had not but first one their its new after who they have her she two been other when " +
-  "there all during into school time may years more most only over city some world would " +
-  "where later up such used many can state about national out known university united then " +
-  "made also team search model document vector system data large small number language river " +
-  "mountain music history science water energy market health policy garden kitchen travel"
-).split(" ");
+const WORDS = [
+  ...BENCH_WORDS,
+  ...("river mountain music history science water energy market health policy garden kitchen travel")
+    .split(" "),
+];
 
 /**
  * A corpus shaped like a folder of notes and docs: most files a paragraph or two (one chunk),
  * some a few pages, a few long ones.
  */
 async function writeCorpus(dir: string, n: number): Promise<void> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const sentence = () => {
     const len = 8 + Math.floor(next() * 14);
     const w = Array.from({ length: len }, () => WORDS[Math.floor(next() * WORDS.length)]!);

@@ -4,6 +4,7 @@
  * Its vectors mean nothing, but it exercises every code path in milliseconds: tokenising,
  * truncation, padding, batching, pooling, devices and failures.
  */
+import { seededRandom } from "./seeded_random.ts";
 import { type BertConfig, buildBertOnnx } from "./bert_onnx.ts";
 import type { ModelConfigInput } from "./model_config.ts";
 import { type ModelFiles, writeModelDirectory } from "./model_directory.ts";
@@ -71,18 +72,6 @@ export function tinyTokenizerJson(): string {
   });
 }
 
-/** mulberry32: a small seeded generator, so the weights are the same on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface TinyModelOptions {
   /** Most tokens per input, special tokens included. @default {32} */
   maxTokens?: number;
@@ -127,7 +116,7 @@ export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
       `Cannot build tiny model: maxTokens ${maxTokens} exceeds ${cfg.max_position_embeddings} positions`,
     );
   }
-  const next = random(seed);
+  const next = seededRandom(seed);
   const weight = (name: string) => {
     const h = cfg.hidden_size;
     const shape = name.startsWith("embeddings.word_embeddings")
