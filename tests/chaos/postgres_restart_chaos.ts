@@ -6,10 +6,9 @@
  * completes it; either way the counts are exactly those of an undisturbed run.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { waitFor } from "../../shared/testing/wait.ts";
 import { startChaosSystem } from "./chaos_system.ts";
-import { expectedIndex, writeChaosCorpus } from "./chaos_corpus.ts";
+import { startIndexing } from "./index_collection.ts";
 import { OperationFollower } from "./operation_follower.ts";
 import { followersLine, printResult, seconds } from "./chaos_report.ts";
 import { assertOneRunAtATime } from "./run_segments.ts";
@@ -22,17 +21,12 @@ Deno.test("chaos 3: restart Postgres mid-operation: workers and API reconnect, t
   const system = await startChaosSystem({ vectorStore: "pgvector", workers: 2 });
   const followers: OperationFollower[] = [];
   try {
-    const corpus = await writeChaosCorpus(join(system.docs, "pg"), { files: FILES, seed: 3 });
-    const expected = await expectedIndex(corpus.dir, { modelsDir: system.modelsDir });
-    const user = await system.user();
-    const created = await system.call("POST", "/api/v2/collections", {
-      token: user.token,
-      body: { name: "postgres restarted", source: { type: "directory", path: corpus.dir } },
+    const { expected, user, collectionId, opId, opStarted } = await startIndexing(system, {
+      folder: "pg",
+      name: "postgres restarted",
+      files: FILES,
+      seed: 3,
     });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const collectionId: string = created.body.collection.id;
-    const opId: string = created.body.operation.id;
-    const opStarted = performance.now();
     const follow = (operationId: string) => {
       const f = new OperationFollower({ wsUrl: system.wsUrl, token: user.token, operationId });
       followers.push(f);

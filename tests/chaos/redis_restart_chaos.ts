@@ -7,10 +7,9 @@
  * from where Postgres had them, so WebSocket clients see no gap and no repeat.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { waitFor } from "../../shared/testing/wait.ts";
 import { startChaosSystem } from "./chaos_system.ts";
-import { expectedIndex, writeChaosCorpus } from "./chaos_corpus.ts";
+import { startIndexing } from "./index_collection.ts";
 import { OperationFollower } from "./operation_follower.ts";
 import { followersLine, printResult, seconds } from "./chaos_report.ts";
 import { assertOneRunAtATime } from "./run_segments.ts";
@@ -22,17 +21,12 @@ Deno.test("chaos 2: restart Redis (no persistence) mid-operation: it completes a
   const system = await startChaosSystem({ vectorStore: "qdrant", workers: 2 });
   const followers: OperationFollower[] = [];
   try {
-    const corpus = await writeChaosCorpus(join(system.docs, "flushed"), { files: FILES, seed: 2 });
-    const expected = await expectedIndex(corpus.dir, { modelsDir: system.modelsDir });
-    const user = await system.user();
-    const created = await system.call("POST", "/api/v2/collections", {
-      token: user.token,
-      body: { name: "redis restarted", source: { type: "directory", path: corpus.dir } },
+    const { expected, user, collectionId, opId, opStarted } = await startIndexing(system, {
+      folder: "flushed",
+      name: "redis restarted",
+      files: FILES,
+      seed: 2,
     });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const collectionId: string = created.body.collection.id;
-    const opId: string = created.body.operation.id;
-    const opStarted = performance.now();
     for (let i = 0; i < 3; i++) {
       followers.push(
         new OperationFollower({ wsUrl: system.wsUrl, token: user.token, operationId: opId }),

@@ -6,10 +6,9 @@
  * their connection see every event id once, in order.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { waitFor } from "../../shared/testing/wait.ts";
 import { type ChaosWorker, startChaosSystem } from "./chaos_system.ts";
-import { expectedIndex, writeChaosCorpus } from "./chaos_corpus.ts";
+import { startIndexing } from "./index_collection.ts";
 import { OperationFollower } from "./operation_follower.ts";
 import { followersLine, printResult, seconds } from "./chaos_report.ts";
 import { assertOneRunAtATime } from "./run_segments.ts";
@@ -21,17 +20,11 @@ Deno.test("chaos 1: SIGKILL a worker mid-operation, then the one that took over:
   const system = await startChaosSystem({ vectorStore: "pgvector", workers: 2 });
   const followers: OperationFollower[] = [];
   try {
-    const corpus = await writeChaosCorpus(join(system.docs, "kill"), { files: FILES });
-    const expected = await expectedIndex(corpus.dir, { modelsDir: system.modelsDir });
-    const user = await system.user();
-    const created = await system.call("POST", "/api/v2/collections", {
-      token: user.token,
-      body: { name: "killed twice", source: { type: "directory", path: corpus.dir } },
+    const { expected, user, collectionId, opId, opStarted } = await startIndexing(system, {
+      folder: "kill",
+      name: "killed twice",
+      files: FILES,
     });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const collectionId: string = created.body.collection.id;
-    const opId: string = created.body.operation.id;
-    const opStarted = performance.now();
     for (let i = 0; i < 3; i++) {
       followers.push(
         new OperationFollower({ wsUrl: system.wsUrl, token: user.token, operationId: opId }),
