@@ -34,12 +34,10 @@ export async function startApi(rt: Runtime, options: StartApiOptions = {}): Prom
   const services = options.services ?? await buildServices(rt);
   const app = createApp(services, options);
   const { port = rt.config.port, hostname = rt.config.host } = options;
-  const ac = new AbortController();
   return await new Promise((resolve) => {
     const server = Deno.serve({
       port,
       hostname,
-      signal: ac.signal,
       onListen(addr) {
         const host = addr.hostname === "0.0.0.0" || addr.hostname === "::"
           ? "127.0.0.1"
@@ -58,7 +56,9 @@ export async function startApi(rt: Runtime, options: StartApiOptions = {}): Prom
               // WebSockets never finish by themselves: close them (1001) so the server can stop.
               await services.ws?.closeAll();
               await options.beforeClose?.();
-              ac.abort();
+              // shutdown() stops accepting and waits for the requests in flight (aborting the
+              // serve signal would reset their connections instead).
+              await server.shutdown();
               await server.finished;
             })();
             return closing;

@@ -41,8 +41,39 @@ Deno.test("deno task api migrates, serves, reports readiness with reasons, and e
     assert.equal(body.checks.redis.ok, true);
     assert.equal(body.checks.vector_store.ok, false);
     assert.match(body.checks.vector_store.reason, /vector/);
-    const status = await proc.stop("SIGTERM");
+    // Requests in flight when SIGTERM arrives still get their answers: ten logins (each a slow
+    // scrypt check) are sent in full, and the signal lands while they are being worked on.
+    const { hostname, port } = new URL(url!);
+    const login = JSON.stringify({ username: "alice", password: "wrong-password" });
+    const request = new TextEncoder().encode(
+      `POST /api/auth/login HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${login.length}\r\nConnection: close\r\n\r\n${login}`,
+    );
+    const conns = await Promise.all(
+      Array.from({ length: 10 }, () => Deno.connect({ hostname, port: Number(port) })),
+    );
+    await Promise.all(conns.map((c) => c.write(request)));
+    await new Promise((r) => setTimeout(r, 30));
+    proc.child.kill("SIGTERM");
+    const answers = await Promise.all(conns.map(async (conn) => {
+      const chunks: number[] = [];
+      const buf = new Uint8Array(4096);
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        chunks.push(...buf.subarray(0, n));
+      }
+      conn.close();
+      return new TextDecoder().decode(new Uint8Array(chunks));
+    }));
+    for (const answer of answers) {
+      assert.match(answer, /^HTTP\/1\.1 401/, answer);
+      assert.match(answer, /"code":"unauthorized"/);
+    }
+    const status = await proc.status;
     assert.equal(status.code, 0, proc.lines.join("\n"));
+    // After that, nothing is accepted.
+    await assert.rejects(fetch(`${url}/healthz`));
   } finally {
     await proc.stop("SIGKILL");
     await r.cleanup();
