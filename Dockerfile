@@ -3,9 +3,28 @@
 #
 #   docker build -t semantik .                        # api / scheduler / CPU worker
 #   docker build -t semantik-gpu --target worker-gpu .
+#
+# Both carry only what the roles load: `scripts/install_runtime_deps.ts` installs the packages of
+# the runtime workspace members (not the test and bench members' packages), from the manifests
+# alone, so editing source never re-installs packages. `.dockerignore` keeps data/ (development
+# secrets and database), .env, node_modules/, .git, tests and benchmarks out of the context.
+# Every stage that runs a role runs it as the unprivileged user `deno` (uid 1993).
 ARG DENO_VERSION=2.9.6
 
 FROM denoland/deno:bin-${DENO_VERSION} AS deno-bin
+
+# Runtime packages, from the manifests only (this layer is cached until one of them changes).
+FROM denoland/deno:${DENO_VERSION} AS deps
+WORKDIR /app
+ENV DENO_NO_UPDATE_CHECK=1 \
+    DENO_DIR=/tmp/deno-dir
+COPY deno.json deno.lock ./
+COPY shared/deno.json shared/deno.json
+COPY api/deno.json api/deno.json
+COPY worker/deno.json worker/deno.json
+COPY scheduler/deno.json scheduler/deno.json
+COPY scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
+RUN deno run -A scripts/install_runtime_deps.ts
 
 FROM denoland/deno:${DENO_VERSION} AS app
 WORKDIR /app
@@ -13,32 +32,60 @@ ENV DENO_NO_UPDATE_CHECK=1 \
     HOST=0.0.0.0 \
     DATA_DIR=/var/lib/semantik \
     MODELS_DIR=/opt/semantik/models
+COPY . .
+# The runtime-only deno.json/deno.lock (the workspace without tests/ and bench/, node_modules used
+# as installed) replace the copied ones.
+COPY --from=deps /app/deno.json /app/deno.lock ./
+COPY --from=deps /app/node_modules node_modules
+# Compile every entry point once (into DENO_DIR, which the deno user owns) and build the default
+# embedding model, so a container starts without writing outside DATA_DIR.
+RUN deno cache api/main.ts worker/main.ts worker/health.ts scheduler/main.ts \
+      shared/db/migrate_main.ts shared/embedding/model_main.ts shared/embedding/inference_worker.ts \
+ && deno task model \
+ && mkdir -p /var/lib/semantik \
+ && chown -R deno:deno /var/lib/semantik /opt/semantik "$DENO_DIR"
+USER deno
+# 8080: API; 9464: a worker's /metrics and /healthz; 9465: the scheduler's (METRICS_PORT).
+EXPOSE 8080 9464 9465
+CMD ["task", "api"]
+
+# GPU worker: CUDA 12 + cuDNN 9 runtime, onnxruntime-node installed with its CUDA provider.
+FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS gpu-base
+COPY --from=deno-bin /deno /usr/local/bin/deno
+RUN groupadd --gid 1993 deno \
+ && useradd --uid 1993 --gid deno --no-create-home --shell /usr/sbin/nologin deno \
+ && mkdir -p /deno-dir && chown deno:deno /deno-dir
+ENV DENO_NO_UPDATE_CHECK=1 \
+    DENO_DIR=/deno-dir
+
+FROM gpu-base AS deps-gpu
+WORKDIR /app
+ENV DENO_DIR=/tmp/deno-dir \
+    ONNXRUNTIME_NODE_INSTALL=cuda12
 COPY deno.json deno.lock ./
 COPY shared/deno.json shared/deno.json
 COPY api/deno.json api/deno.json
 COPY worker/deno.json worker/deno.json
 COPY scheduler/deno.json scheduler/deno.json
-COPY . .
-RUN deno install --frozen \
- && deno task model \
- && mkdir -p /var/lib/semantik && chown -R deno:deno /var/lib/semantik /opt/semantik
-USER deno
-EXPOSE 8080
-CMD ["task", "api"]
-
-# GPU worker: CUDA 12 + cuDNN 9 runtime, onnxruntime-node installed with its CUDA provider.
-FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS worker-gpu
-COPY --from=deno-bin /deno /usr/local/bin/deno
-WORKDIR /app
-ENV DENO_NO_UPDATE_CHECK=1 \
-    DATA_DIR=/var/lib/semantik \
-    MODELS_DIR=/opt/semantik/models \
-    EMBEDDING_DEVICE=cuda \
-    ONNXRUNTIME_NODE_INSTALL=cuda12
-COPY . .
+COPY scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
 # The install script of onnxruntime-node downloads the CUDA execution provider when
 # ONNXRUNTIME_NODE_INSTALL=cuda12; Deno runs it only when allowed explicitly.
-RUN deno install --frozen --allow-scripts=npm:onnxruntime-node \
+RUN deno run -A scripts/install_runtime_deps.ts --allow-scripts=npm:onnxruntime-node
+
+FROM gpu-base AS worker-gpu
+WORKDIR /app
+ENV HOST=0.0.0.0 \
+    DATA_DIR=/var/lib/semantik \
+    MODELS_DIR=/opt/semantik/models \
+    EMBEDDING_DEVICE=cuda
+COPY . .
+COPY --from=deps-gpu /app/deno.json /app/deno.lock ./
+COPY --from=deps-gpu /app/node_modules node_modules
+RUN deno cache worker/main.ts worker/health.ts shared/embedding/model_main.ts \
+      shared/embedding/inference_worker.ts \
  && deno task model \
- && mkdir -p /var/lib/semantik
+ && mkdir -p /var/lib/semantik \
+ && chown -R deno:deno /var/lib/semantik /opt/semantik "$DENO_DIR"
+USER deno
+EXPOSE 9464
 CMD ["deno", "task", "worker"]

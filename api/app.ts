@@ -126,7 +126,7 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
         },
       }, 503);
     }
-    rt.log.error("unhandled error", { err, path: c.req.path, stack: (err as Error).stack });
+    rt.log.error("unhandled error", { err, path: c.req.path });
     return c.json({ error: { code: "internal", message: "Internal server error" } }, 500);
   });
   return app;

@@ -1,7 +1,14 @@
 /**
  * One logger for every process: JSON lines in production, readable lines in development.
- * Loggers are cheap; `child()` adds fields (a worker id, an operation id) to every line.
+ * Loggers are cheap; `child()` adds fields (a worker id, an operation id) to every line, and
+ * {@link withLogFields} adds fields to every line written while an operation runs (a request
+ * id), whichever logger writes it.
+ *
+ * An Error field keeps its name, message, stack and `cause` chain (an object in JSON; the stack
+ * on the following lines in the readable format). The line's own keys (`time`, `level`,
+ * `logger`, `msg`) cannot be overwritten by a field: such a field is written as `field_<key>`.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { LogLevel } from "../config/config.ts";
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -30,6 +37,21 @@ export function configureLogging(options: LoggingOptions): void {
   if (options.level) state.level = options.level;
   if (options.format) state.format = options.format;
   if (options.sink) state.sink = options.sink;
+}
+
+const context = new AsyncLocalStorage<LogFields>();
+
+/**
+ * Runs `fn` with `fields` added to every line logged until it settles (and by whatever it starts:
+ * the fields follow promises and timers), on top of the fields of an enclosing call.
+ */
+export function withLogFields<T>(fields: LogFields, fn: () => T): T {
+  return context.run({ ...context.getStore(), ...fields }, fn);
+}
+
+/** The fields {@link withLogFields} set for the code running now. */
+export function currentLogFields(): Readonly<LogFields> {
+  return context.getStore() ?? {};
 }
 
 export class Logger {
@@ -64,7 +86,8 @@ export class Logger {
 
   #write(level: LogLevel, msg: string, extra?: LogFields) {
     if (!this.enabled(level)) return;
-    const fields = extra ? { ...this.fields, ...extra } : this.fields;
+    const scoped = context.getStore();
+    const fields = scoped || extra ? { ...scoped, ...this.fields, ...extra } : this.fields;
     state.sink(level, formatLine(state.format, level, this.name, msg, fields));
   }
 }
@@ -78,21 +101,72 @@ export function formatLine(
 ): string {
   const time = new Date().toISOString();
   if (format === "json") {
+    // serialise() renames fields named like these keys, so a field cannot replace them.
     return JSON.stringify({ time, level, logger: name, msg, ...serialise(fields) });
   }
-  const rest = Object.entries(serialise(fields))
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+  const stacks: string[] = [];
+  const rest = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => {
+      const key = RESERVED.has(k) ? `field_${k}` : k;
+      if (v instanceof Error) {
+        stacks.push(readableError(v, "  "));
+        return `${key}=${JSON.stringify(`${v.name}: ${v.message}`)}`;
+      }
+      return `${key}=${typeof v === "string" ? v : safeJson(v)}`;
+    })
     .join(" ");
   return `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} [${name}] ${msg}${
     rest ? " " + rest : ""
-  }`;
+  }${stacks.map((s) => "\n" + s).join("")}`;
+}
+
+/** The keys of a line itself, which no field may overwrite. */
+const RESERVED = new Set(["time", "level", "logger", "msg"]);
+
+/** Errors nest this deep through `cause` at most (a cycle stops there too). */
+const MAX_CAUSE_DEPTH = 5;
+
+/** An Error as JSON: name, message, stack, own enumerable properties (a code), cause. */
+export function errorFields(err: Error, depth = 0): LogFields {
+  const out: LogFields = { name: err.name, message: err.message };
+  for (const [k, v] of Object.entries(err)) {
+    if (k !== "cause" && v !== undefined && typeof v !== "function") out[k] = v;
+  }
+  if (err.stack) out.stack = err.stack;
+  if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
+    out.cause = err.cause instanceof Error ? errorFields(err.cause, depth + 1) : err.cause;
+  }
+  return out;
+}
+
+function readableError(err: Error, indent: string, depth = 0): string {
+  const stack = err.stack ?? `${err.name}: ${err.message}`;
+  const lines = stack.split("\n").map((l) => indent + l.trim());
+  if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
+    lines.push(
+      err.cause instanceof Error
+        ? indent + "caused by " + readableError(err.cause, indent, depth + 1).trimStart()
+        : `${indent}caused by ${safeJson(err.cause)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 function serialise(fields: LogFields): LogFields {
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
-    if (v instanceof Error) out[k] = v.message;
-    else if (v !== undefined) out[k] = v;
+    const key = RESERVED.has(k) ? `field_${k}` : k;
+    if (v instanceof Error) out[key] = errorFields(v);
+    else if (v !== undefined) out[key] = v;
   }
   return out;
 }
