@@ -4,7 +4,8 @@
  * schedule matches at or before now. Replicas that fire for the same tick (a little late, or a
  * hair early) compute the same tick, and the tick names the dedup key of the job they enqueue.
  */
-import { Cron } from "croner";
+import type { Cron } from "croner";
+import { parseCronSchedule } from "@semantik/shared";
 
 /** Options of {@link cronTick}. */
 export interface CronTickOptions {
@@ -31,8 +32,8 @@ export function parseSchedule(schedule: string): Cron {
   let cron = parsed.get(schedule);
   if (!cron) {
     try {
-      // Deno.cron takes the 5-field form only; seconds are 0.
-      cron = new Cron(schedule, { paused: true, timezone: "UTC", mode: "5-part" });
+      // Deno.cron takes the 5-field form only; seconds are 0. The rules are the settings' own.
+      cron = parseCronSchedule(schedule);
     } catch (err) {
       throw new TypeError(
         `Cannot read cron schedule: expected 5 fields (minute hour day month weekday), got ${

@@ -3,6 +3,7 @@
  * api, worker and scheduler members.
  */
 export * from "./config/config.ts";
+export { normalizeCronSchedule, parseCronSchedule } from "./config/cron_schedule.ts";
 export * from "./log/logger.ts";
 export * from "./db/db.ts";
 export * from "./db/postgres_driver.ts";

@@ -2,12 +2,18 @@
  * One zod schema over the environment. Every process reads its settings through
  * {@link loadConfig}; names and defaults follow API.md's settings table.
  */
-import { Cron } from "croner";
 import { z } from "zod";
 import { resolve } from "node:path";
+import { normalizeCronSchedule } from "./cron_schedule.ts";
 
 export const DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2";
 export const QUEUE_NAMES = ["default", "embed"] as const;
+
+/**
+ * `METRICS_PORT` when unset, by role: different, so that a worker and a scheduler on one host
+ * (outside containers) do not collide.
+ */
+export const DEFAULT_METRICS_PORTS = { worker: 9464, scheduler: 9465 } as const;
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -40,14 +46,16 @@ const list = z.preprocess(
 const cron = (def: string) =>
   z.preprocess(
     blankToUndefined,
-    z.string().default(def).refine((expr) => {
+    // The scheduler's own rules (Deno.cron's and croner's), so that a schedule it would refuse
+    // is refused here, at start, with every other bad setting.
+    z.string().default(def).transform((expr, ctx) => {
       try {
-        new Cron(expr, { paused: true, timezone: "UTC" }).stop();
-        return true;
-      } catch {
-        return false;
+        return normalizeCronSchedule(expr);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: `not a schedule: ${(err as Error).message}` });
+        return z.NEVER;
       }
-    }, "not a valid cron expression"),
+    }),
   );
 const url = (...protocols: string[]) =>
   opt(
@@ -102,6 +110,12 @@ const envSchema = z.object({
   ALLOW_REGISTRATION: bool(true),
   CORS_ORIGINS: list,
   METRICS_TOKEN: opt(z.string().min(1)),
+  METRICS_PORT: opt(
+    z.union([
+      z.literal("off"),
+      z.coerce.number().int().min(0).max(65535),
+    ], { error: "must be a port (0 to 65535) or off" }),
+  ),
   WORKER_QUEUES: list.refine(
     (v) => v === undefined || v.every((q) => (QUEUE_NAMES as readonly string[]).includes(q)),
     `each queue must be one of ${QUEUE_NAMES.join(", ")}`,
@@ -150,6 +164,12 @@ export interface Config {
   allowRegistration: boolean;
   corsOrigins: string[];
   metricsToken: string | undefined;
+  /**
+   * Port of a worker's or the scheduler's `/metrics` and `/healthz` (on `HOST`); `"off"` serves
+   * none; undefined: the role's default ({@link DEFAULT_METRICS_PORTS}). `deno task dev` serves
+   * every role's metrics at the API's `/metrics` and ignores it.
+   */
+  metricsPort: number | "off" | undefined;
   /** Queues this worker serves. */
   workerQueues: string[];
   workerMaxConcurrency: number;
@@ -234,6 +254,7 @@ export function loadConfig(
     allowRegistration: e.ALLOW_REGISTRATION,
     corsOrigins: e.CORS_ORIGINS ?? [],
     metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
     workerQueues: e.WORKER_QUEUES && e.WORKER_QUEUES.length > 0
       ? e.WORKER_QUEUES
       : [...QUEUE_NAMES],

@@ -126,3 +126,27 @@ Deno.test("a process with bad settings prints one message and exits non-zero", a
   assert.match(stderr, /PORT/);
   assert.match(stderr, /LOG_LEVEL/);
 });
+
+Deno.test("loadConfig() refuses a schedule the scheduler would refuse, naming the setting", () => {
+  for (const bad of ["0 0 * * * *", "@daily", "0 3 ? * *", "0 0 * * 1-7", "61 * * * *"]) {
+    let error: unknown;
+    try {
+      loadConfig({ SCHEDULE_CLEANUP: bad });
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof ConfigError, `${bad} was accepted`);
+    assert.deepEqual(error.issues.map((i) => i.variable), ["SCHEDULE_CLEANUP"]);
+  }
+  assert.equal(loadConfig({ SCHEDULE_CLEANUP: " 0  3 * * MON " }).scheduleCleanup, "0 3 * * MON");
+});
+
+Deno.test("METRICS_PORT takes a port or off and is left to the role's default when unset", () => {
+  assert.equal(loadConfig({}).metricsPort, undefined);
+  assert.equal(loadConfig({ METRICS_PORT: "9100" }).metricsPort, 9100);
+  assert.equal(loadConfig({ METRICS_PORT: "0" }).metricsPort, 0);
+  assert.equal(loadConfig({ METRICS_PORT: "off" }).metricsPort, "off");
+  for (const bad of ["70000", "on", "-1"]) {
+    assert.throws(() => loadConfig({ METRICS_PORT: bad }), /METRICS_PORT/);
+  }
+});
