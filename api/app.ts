@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { AppError } from "@semantik/shared";
 import type { ApiServices } from "./services.ts";
 import { httpMetrics } from "./middleware/metrics.ts";
+import { requestContext } from "./middleware/request_context.ts";
 import { requireAuth } from "./middleware/auth.ts";
 import { registerAuthRoutes } from "./routes/auth.ts";
 import { registerCollectionRoutes } from "./routes/collections.ts";
@@ -23,6 +24,8 @@ import { isDependencyUnavailable } from "./dependency_unavailable.ts";
 export interface ApiEnv {
   Variables: {
     user: { id: string; username: string };
+    /** The request's id (`x-request-id`, generated when absent). */
+    requestId: string;
   };
 }
 
@@ -60,6 +63,12 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
     },
   });
 
+  app.use(
+    "*",
+    requestContext(rt.log.child({}, "http"), {
+      accessLogLevel: rt.config.environment === "production" ? "info" : "debug",
+    }),
+  );
   app.use("*", httpMetrics(services.metrics));
   if (rt.config.corsOrigins.length > 0) {
     app.use("*", cors({ origin: rt.config.corsOrigins, credentials: false, maxAge: 600 }));

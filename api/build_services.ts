@@ -3,11 +3,12 @@
  * registry, source-path checks and job dispatch; search with local or worker-side query
  * embedding; cancel/retry; dead letters; readiness; metrics.
  */
-import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import {
   AppError,
   cancelOperation,
   type CollectionDeps,
+  currentLogFields,
   dispatchOperation,
   type embedBatchPayload,
   generateEmbeddingsBatchTask,
@@ -43,7 +44,11 @@ export async function buildServices(
     documentRoots: config.documentRoots,
     models: rt.models,
     resolveSourcePath,
-    dispatch: (op) => dispatchOperation(rt.queues, op).then(() => {}),
+    // Inside a request, the job carries the request's id (set by the request-context middleware).
+    dispatch: (op) =>
+      dispatchOperation(rt.queues, op, {
+        requestId: currentLogFields().request_id as string | undefined,
+      }).then(() => {}),
     countVectors: (name) => rt.vectors.count(name),
     log,
   };
@@ -71,8 +76,8 @@ export async function buildServices(
     await replies?.close();
   });
 
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics, prefix: "semantik_" });
+  // The runtime's registry: under `deno task dev` the worker's and scheduler's metrics are in it too.
+  const metrics = rt.metrics;
   new Gauge({
     name: "semantik_queue_jobs",
     help: "Jobs by queue and state (waiting, active, delayed, dead)",
@@ -89,7 +94,8 @@ export async function buildServices(
       }
     },
   });
-  new Gauge({
+  // A counter: the totals only grow (kept in Redis, so every API process reports the same ones).
+  new Counter({
     name: "semantik_queue_jobs_total",
     help: "Jobs counted since the queue was created, by queue and event",
     labelNames: ["queue", "event"] as const,
@@ -97,8 +103,9 @@ export async function buildServices(
     async collect() {
       try {
         const all = await rt.queues.totals();
+        this.reset();
         for (const [queue, t] of Object.entries(all)) {
-          for (const [event, n] of Object.entries(t)) this.set({ queue, event }, Number(n));
+          for (const [event, n] of Object.entries(t)) this.inc({ queue, event }, Number(n));
         }
       } catch (err) {
         log.debug("cannot read queue totals for metrics", { err });

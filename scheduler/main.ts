@@ -4,14 +4,18 @@
  * job once, however many replicas run. Stops on SIGTERM/SIGINT and exits 0.
  *
  * The scheduler only talks to Redis: it opens no database, so it never contends for the embedded
- * PGlite of a `deno task dev` process and needs no migration.
+ * PGlite of a `deno task dev` process and needs no migration. Serves `/metrics`, `/healthz` and
+ * `/readyz` on `METRICS_PORT` (9465 by default).
  */
 import {
+  checkWithin,
   configureLogging,
+  createMetricsRegistry,
   createRedis,
   getLogger,
   loadConfigOrExit,
   QueueClient,
+  serveRoleMetrics,
 } from "@semantik/shared";
 import { startScheduler } from "./scheduler.ts";
 
@@ -33,12 +37,14 @@ redis.on("ready", () => {
   redisDown = false;
 });
 
+const metrics = createMetricsRegistry();
 let scheduler;
 try {
   scheduler = startScheduler({
     config,
     queues: new QueueClient(redis, { prefix: config.redisPrefix }),
     log,
+    metrics,
   });
 } catch (err) {
   log.error((err as Error).message);
@@ -47,11 +53,26 @@ try {
 }
 
 let stopping = false;
+let endpoint;
+try {
+  endpoint = await serveRoleMetrics(config, "scheduler", metrics, {
+    log,
+    readiness: async () => ({
+      redis: await checkWithin(() => redis.ping()),
+      scheduler: stopping ? { ok: false, reason: "the scheduler is shutting down" } : { ok: true },
+    }),
+  });
+} catch (err) {
+  log.error((err as Error).message);
+  await scheduler.close();
+  redis.disconnect();
+  Deno.exit(1);
+}
 const stop = (signal: string) => {
   if (stopping) return;
   stopping = true;
   log.info(`${signal} received; shutting down`);
-  scheduler.close().then(
+  Promise.all([scheduler.close(), endpoint?.close()]).then(
     () => {
       redis.disconnect();
       Deno.exit(0);

@@ -6,7 +6,9 @@
  * job already ran, still finds it.
  */
 import type { Config, Logger, QueueClient } from "@semantik/shared";
+import type { Registry } from "prom-client";
 import { cronTick, parseSchedule } from "./cron_tick.ts";
+import { registerSchedulerMetrics } from "./scheduler_metrics.ts";
 import { type ScheduledJob, scheduledJobs } from "./scheduled_jobs.ts";
 
 /** Registers a cron job; `Deno.cron`'s signature with options. */
@@ -33,6 +35,8 @@ export interface SchedulerRuntime {
   readonly config: Pick<Config, "scheduleSyncCheck" | "scheduleCleanup" | "scheduleReconcile">;
   readonly queues: QueueClient;
   readonly log: Logger;
+  /** When given, the scheduler counts its firings there (`semantik_scheduler_*`). */
+  readonly metrics?: Registry;
   /** When given, the scheduler stops when the runtime closes. */
   onClose?(fn: () => Promise<void> | void): void;
 }
@@ -136,6 +140,7 @@ export function startScheduler(rt: SchedulerRuntime, options: SchedulerOptions =
     }
   }
   const log = rt.log.child({}, "scheduler");
+  const metrics = rt.metrics ? registerSchedulerMetrics(rt.metrics) : undefined;
   const byName = new Map(jobs.map((j) => [j.name, j]));
 
   const fireJob = async (job: ScheduledJob): Promise<SchedulerFire> => {
@@ -155,6 +160,7 @@ export function startScheduler(rt: SchedulerRuntime, options: SchedulerOptions =
     };
     if (res.created) log.info("enqueued", { task: job.task.name, tick: iso, job_id: res.jobId });
     else log.debug("tick already enqueued", { task: job.task.name, tick: iso });
+    metrics?.fired(job.name, res.created);
     onFired?.(fire);
     return fire;
   };
@@ -171,6 +177,7 @@ export function startScheduler(rt: SchedulerRuntime, options: SchedulerOptions =
         } catch (err) {
           // Thrown on so Deno.cron retries it (backoffSchedule); the retry computes the same tick.
           log.warn("cannot enqueue scheduled job", { task: job.task.name, err });
+          metrics?.failed(job.name);
           throw err;
         }
       };

@@ -33,3 +33,4 @@ export * from "./queue/mod.ts";
 export * from "./tasks/mod.ts";
 export * from "./maintenance/mod.ts";
 export * from "./indexing/mod.ts";
+export * from "./metrics/mod.ts";

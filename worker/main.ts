@@ -1,7 +1,8 @@
 /**
  * `deno task worker`: consumes the queues of `WORKER_QUEUES` until SIGTERM/SIGINT, then stops
  * fetching, lets running jobs finish within `WORKER_SHUTDOWN_TIMEOUT_S`, leaves the rest for
- * other workers and exits 0. A second signal aborts the running jobs at once.
+ * other workers and exits 0. A second signal aborts the running jobs at once. Serves `/metrics`,
+ * `/healthz` and `/readyz` on `METRICS_PORT` (9464 by default).
  *
  * `worker/main.ts health` runs the health check instead (`deno task worker:health`), so that a
  * compiled worker binary can check itself: `semantik-worker health`.
@@ -9,6 +10,7 @@
 import { loadConfigOrExit } from "../shared/config/config.ts";
 import { configureLogging } from "../shared/log/logger.ts";
 import { createRuntime } from "../shared/runtime/runtime.ts";
+import { checkWithin, serveRoleMetrics } from "../shared/metrics/metrics_server.ts";
 import { exitOnSignals } from "./signals.ts";
 import { startWorker } from "./start_worker.ts";
 
@@ -22,9 +24,28 @@ if (Deno.args[0] === "health") {
   });
   const rt = await createRuntime(config, { role: "worker" });
   const worker = await startWorker(rt);
+  let stopping = false;
+  const endpoint = await serveRoleMetrics(config, "worker", rt.metrics, {
+    log: rt.log,
+    readiness: async () => {
+      const [redis, database] = await Promise.all([
+        checkWithin(() => rt.redis.ping()),
+        checkWithin(() => rt.db.query("select 1")),
+      ]);
+      const reading = stopping
+        ? { ok: false, reason: "the worker is shutting down" }
+        : { ok: true };
+      return { redis, database, worker: reading };
+    },
+  });
+  // Closed first (last registered, first run): scrapes stop before the worker does.
+  rt.onClose(() => endpoint?.close());
   exitOnSignals({
     log: rt.log,
     // The runtime's close closes the worker first (gracefully), then Redis and the database.
-    close: (force) => force ? worker.close(true) : rt.close(),
+    close: (force) => {
+      stopping = true;
+      return force ? worker.close(true) : rt.close();
+    },
   });
 }

@@ -3,7 +3,14 @@
  * runs a {@link WorkerRuntime} with the runtime's settings. Used by `worker/main.ts` and by
  * `deno task dev`, which runs every role in one process.
  */
-import { CancelListener, type Runtime, type TaskHandler } from "@semantik/shared";
+import {
+  CancelListener,
+  registerGpuMemoryMetrics,
+  type Runtime,
+  type TaskHandler,
+} from "@semantik/shared";
+import { withJobLogContext } from "./job_log_context.ts";
+import { registerWorkerMetrics } from "./worker_metrics.ts";
 import { buildHandlers, type WorkerContext } from "./registry.ts";
 import { Semaphore } from "./semaphore.ts";
 import { jobSlots, WorkerRuntime, type WorkerRuntimeOptions } from "./worker_runtime.ts";
@@ -30,12 +37,14 @@ export async function startWorker(
   const queues = rt.queues;
   // Handlers are built before the runtime that runs them, so their abortJob looks it up late.
   const ref: { worker?: WorkerRuntime } = {};
-  const handlers = await registry({
+  const built = await registry({
     runtime: rt,
     queues,
     embeddingSemaphore,
     abortJob: (jobId, reason) => ref.worker?.abortJob(jobId, reason) ?? false,
   });
+  // A job's log lines carry the id of the request that started its operation.
+  const handlers = built.map(withJobLogContext);
   const w = ref.worker = new WorkerRuntime({
     redisUrl: c.redisUrl,
     redis: rt.redis,
@@ -50,6 +59,8 @@ export async function startWorker(
     logger: rt.log,
     ...overrides,
   });
+  registerWorkerMetrics(rt.metrics, w);
+  if (c.embeddingDevice !== "cpu") registerGpuMemoryMetrics(rt.metrics);
   const running = w.run().catch((err) => rt.log.error("worker stopped with an error", { err }));
   // Job id = operation id: a cancel request names the job to abort, wherever it runs.
   const cancels = new CancelListener(

@@ -52,6 +52,16 @@ export interface OnnxEmbedderOptions {
   regrowAfter?: number;
   /** @default {no logging} */
   log?: Logger;
+  /** Told of every batch run and every out-of-memory halving (metrics). @default {none} */
+  observer?: EmbeddingObserver;
+}
+
+/** What an embedder reports as it runs; calls must not throw. */
+export interface EmbeddingObserver {
+  /** A batch ran: its texts, their real (unpadded) tokens and how long inference took. */
+  batch(event: { model: string; texts: number; tokens: number; seconds: number }): void;
+  /** A batch ran out of memory; the budget was halved and its texts planned again. */
+  outOfMemory(event: { model: string; texts: number }): void;
 }
 
 const KNOWN_INPUTS = new Set(["input_ids", "attention_mask", "token_type_ids"]);
@@ -75,6 +85,7 @@ export class OnnxEmbedder implements Embedder {
   readonly #output: string;
   readonly #inputs: ReadonlySet<string>;
   readonly #log: Logger | undefined;
+  readonly #observer: EmbeddingObserver | undefined;
 
   constructor(options: OnnxEmbedderOptions) {
     const {
@@ -107,6 +118,7 @@ export class OnnxEmbedder implements Embedder {
     this.#runner = runner;
     this.#maxBatchSize = maxBatchSize;
     this.#log = log;
+    this.#observer = options.observer;
 
     const inputs = new Set(runner.inputNames);
     const unknown = [...inputs].filter((i) => !KNOWN_INPUTS.has(i));
@@ -164,6 +176,7 @@ export class OnnxEmbedder implements Embedder {
       signal?.throwIfAborted();
       const batch = pending[0]!;
       let vectors: Float32Array[];
+      const started = performance.now();
       try {
         vectors = await this.#runBatch(batch.map((i) => encoded[i]!));
       } catch (err) {
@@ -176,6 +189,7 @@ export class OnnxEmbedder implements Embedder {
           );
         }
         this.budget.recordOutOfMemory(batch.length * longest);
+        this.#observer?.outOfMemory({ model: this.model, texts: batch.length });
         this.#log?.warn("embedding ran out of memory; halving the batch budget", {
           model: this.model,
           texts: batch.length,
@@ -185,6 +199,12 @@ export class OnnxEmbedder implements Embedder {
         continue;
       }
       batch.forEach((index, k) => results[index] = vectors[k]);
+      this.#observer?.batch({
+        model: this.model,
+        texts: batch.length,
+        tokens: batch.reduce((n, i) => n + encoded[i]!.length, 0),
+        seconds: (performance.now() - started) / 1000,
+      });
       pending.shift();
       this.budget.recordSuccess();
     }

@@ -16,7 +16,12 @@ import {
   isDefaultModelCurrent,
 } from "./default_model.ts";
 import { type DeviceEnvironment, DeviceSelector, type EmbeddingDevice } from "./device_selector.ts";
-import { type Embedder, maxChunkTokensOf, OnnxEmbedder } from "./embedder.ts";
+import {
+  type Embedder,
+  type EmbeddingObserver,
+  maxChunkTokensOf,
+  OnnxEmbedder,
+} from "./embedder.ts";
 import {
   type InferenceRunner,
   InlineInferenceRunner,
@@ -70,6 +75,8 @@ export interface ModelRegistryOptions {
   retryDelayMs?: number;
   /** The host as device selection sees it. @default {the real host} */
   deviceEnvironment?: DeviceEnvironment;
+  /** Told of every batch and out-of-memory halving of the models loaded (metrics). @default {none} */
+  observer?: EmbeddingObserver;
   /** Opens a session; tests wrap it to inject failures. @default {per `thread`} */
   openRunner?: (modelPath: string, options: RunnerOptions) => Promise<InferenceRunner>;
 }
@@ -252,6 +259,7 @@ export class ModelRegistry {
         maxBatchSize: this.#options.maxBatchSize,
         regrowAfter: this.#options.regrowAfter,
         log: this.#log,
+        observer: this.#options.observer,
       });
       this.#log?.info("embedding model loaded", {
         model: name,

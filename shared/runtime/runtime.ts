@@ -15,6 +15,9 @@ import { EventPublisher } from "../events/event_publisher.ts";
 import { createVectorStore } from "../vector/create_vector_store.ts";
 import type { VectorStore } from "../vector/vector_store.ts";
 import { ModelRegistry } from "../embedding/model_registry.ts";
+import type { Registry } from "prom-client";
+import { createMetricsRegistry } from "../metrics/metrics_registry.ts";
+import { embeddingMetrics } from "../metrics/embedding_metrics.ts";
 
 export interface Runtime {
   readonly config: Config;
@@ -31,6 +34,11 @@ export interface Runtime {
   readonly vectors: VectorStore;
   /** Embedding models under `MODELS_DIR`; sessions load on first use. */
   readonly models: ModelRegistry;
+  /**
+   * The process's Prometheus registry (made on first use), shared by every role on this runtime:
+   * the API serves it at `/metrics`, a worker or scheduler process on `METRICS_PORT`.
+   */
+  readonly metrics: Registry;
   /** Opens another connection to the configured Redis (e.g. for a blocking reader). */
   redisFactory(name: string, blocking?: boolean): Redis;
   /** Runs `fn` when the runtime closes (last registered, first run). */
@@ -82,6 +90,8 @@ export async function createRuntime(
   const keys = new KeySpace(config.redisPrefix);
   let vectors = options.vectors;
   let models = options.models;
+  let metrics: Registry | undefined;
+  const metricsRegistry = () => metrics ??= createMetricsRegistry();
   return {
     config,
     db,
@@ -99,8 +109,12 @@ export async function createRuntime(
         modelsDir: config.modelsDir,
         device: config.embeddingDevice,
         log: log.child({}, "embedding"),
+        observer: embeddingMetrics(metricsRegistry()),
       });
       return models;
+    },
+    get metrics() {
+      return metricsRegistry();
     },
     redisFactory(name: string, blocking = false) {
       const r = createRedis(config.redisUrl, { name: `${role}:${name}`, blocking });

@@ -18,11 +18,19 @@ export const TASK_FOR_OPERATION = {
   delete: deleteCollectionTask,
 } as const satisfies Record<OperationType, unknown>;
 
+/** Options of {@link dispatchOperation}. */
+export interface DispatchOptions {
+  /** The request that started the operation: the job carries it so its log lines name it. @default {none} */
+  requestId?: string;
+}
+
 export async function dispatchOperation(
   queues: QueueClient,
   op: Pick<OperationRow, "id" | "type">,
+  options: DispatchOptions = {},
 ): Promise<{ created: boolean }> {
   const task = TASK_FOR_OPERATION[op.type];
-  const res = await queues.enqueue(task, { operation_id: op.id }, { jobId: op.id });
+  const meta = options.requestId ? { request_id: options.requestId } : undefined;
+  const res = await queues.enqueue(task, { operation_id: op.id }, { jobId: op.id, meta });
   return { created: res.created };
 }
