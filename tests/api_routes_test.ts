@@ -348,6 +348,13 @@ Deno.test("service routes: healthz, readyz, metrics (with token), openapi, docs"
     assert.match(metrics.body, /^# TYPE semantik_http_request_duration_seconds histogram$/m);
     assert.match(metrics.body, /route="\/healthz"/);
     assert.match(metrics.body, /^# TYPE semantik_queue_jobs gauge$/m);
+    // Counters end in _total, and only counters do; stock process metrics keep their names.
+    assert.match(metrics.body, /^# TYPE semantik_queue_jobs_total counter$/m);
+    for (const [, name, type] of metrics.body.matchAll(/^# TYPE (semantik_\S+) (\S+)$/gm)) {
+      assert.equal(name.endsWith("_total"), type === "counter", `${name} is a ${type}`);
+    }
+    assert.match(metrics.body, /^# TYPE process_cpu_seconds_total counter$/m);
+    assert.doesNotMatch(metrics.body, /^semantik_process_|^semantik_nodejs_/m);
     const docs = await env.call("GET", "/docs");
     assert.equal(docs.status, 200);
     assert.match(docs.body, /\/api\/v2\/search/);

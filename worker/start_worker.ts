@@ -44,7 +44,7 @@ export async function startWorker(
     abortJob: (jobId, reason) => ref.worker?.abortJob(jobId, reason) ?? false,
   });
   // A job's log lines carry the id of the request that started its operation.
-  const handlers = built.map(withJobLogContext);
+  const handlers = built.map((h) => withJobLogContext(h, rt.log.child({}, "worker")));
   const w = ref.worker = new WorkerRuntime({
     redisUrl: c.redisUrl,
     redis: rt.redis,
