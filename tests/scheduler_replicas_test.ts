@@ -106,10 +106,12 @@ Deno.test("deno task scheduler enqueues the current tick of each job once and ex
         REDIS_PREFIX: r.prefix,
         DENO_CRON_TEST_SCHEDULE_OFFSET: "50",
         LOG_LEVEL: "debug",
+        METRICS_PORT: "0",
       },
     });
     try {
       await proc.waitForLine(/scheduler started/);
+      const [, metricsUrl] = await proc.waitForLine(/metrics listening url=(\S+)/);
       // Many firings of every job, all within a few real minutes at most.
       await waitFor(
         "ten duplicate firings of each job",
@@ -121,6 +123,28 @@ Deno.test("deno task scheduler enqueues the current tick of each job once and ex
             ),
         { timeoutMs: 120_000, intervalMs: 100 },
       );
+      // Its metrics endpoint counts the same firings (scraped while it runs).
+      const ready = await fetch(metricsUrl!.replace("/metrics", "/readyz"));
+      assert.equal(ready.status, 200, await ready.text());
+      const scraped = await (await fetch(metricsUrl!)).text();
+      const ticks = (job: string, result: string) =>
+        Number(
+          new RegExp(
+            `^semantik_scheduler_ticks_total\\{job="${job}",result="${result}"\\} (\\d+)$`,
+            "m",
+          )
+            .exec(scraped)?.[1] ?? 0,
+        );
+      for (const job of ["check_continuous_sync", "cleanup_operations", "reconcile"]) {
+        assert.ok(ticks(job, "enqueued") >= 1, `${job} enqueued: ${scraped}`);
+        assert.ok(ticks(job, "skipped") >= 10, `${job} skipped: ${scraped}`);
+      }
+      assert.match(
+        scraped,
+        /^semantik_scheduler_last_fire_timestamp_seconds\{job="reconcile"\} \d/m,
+      );
+      assert.match(scraped, /^process_resident_memory_bytes \d/m);
+
       const status = await proc.stop("SIGTERM");
       assert.equal(status.code, 0, proc.lines.join("\n"));
       assert.ok(proc.lines.some((l) => l.includes("scheduler stopped")));

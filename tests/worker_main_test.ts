@@ -34,6 +34,7 @@ Deno.test("deno task worker runs until SIGTERM and exits 0; worker:health follow
       REDIS_URL: t.url,
       REDIS_PREFIX: t.prefix,
       WORKER_SHUTDOWN_TIMEOUT_S: "1",
+      METRICS_PORT: "0",
       LOG_LEVEL: "warn",
       DATA_DIR: await Deno.makeTempDir({ prefix: "semantik-worker-test-" }),
     };

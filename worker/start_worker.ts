@@ -5,6 +5,7 @@
  */
 import {
   CancelListener,
+  embeddingMetrics,
   registerGpuMemoryMetrics,
   type Runtime,
   type TaskHandler,
@@ -60,6 +61,8 @@ export async function startWorker(
     ...overrides,
   });
   registerWorkerMetrics(rt.metrics, w);
+  // Registered now, so the families are scraped before the first model loads (same metrics).
+  embeddingMetrics(rt.metrics);
   if (c.embeddingDevice !== "cpu") registerGpuMemoryMetrics(rt.metrics);
   const running = w.run().catch((err) => rt.log.error("worker stopped with an error", { err }));
   // Job id = operation id: a cancel request names the job to abort, wherever it runs.

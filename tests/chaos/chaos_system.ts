@@ -192,6 +192,7 @@ export class ChaosSystem {
         EMBEDDING_DEVICE: "cpu",
         DOCUMENT_ROOTS: docs,
         JWT_SECRET,
+        METRICS_PORT: "0",
         LOG_LEVEL: "info",
         WORKER_LEASE_S: String(leaseSeconds),
         WORKER_SHUTDOWN_TIMEOUT_S: String(shutdownTimeoutSeconds),
