@@ -142,7 +142,9 @@ export class QdrantStore implements VectorStore {
     this.#batchSize = batchSize;
     this.#retry = retry;
     this.#log = logger;
-    this.#client = new QdrantClient({ url, apiKey, timeout: timeoutMs, checkCompatibility: false });
+    // The client checks the server version once (a warning when their minor versions are more
+    // than one apart): compose pins the server to the client's version.
+    this.#client = new QdrantClient({ url, apiKey, timeout: timeoutMs, checkCompatibility: true });
   }
 
   /** One Qdrant call with retries of transient failures. */

@@ -202,3 +202,30 @@ Deno.test("qdrant store: rejects bad options before any request", () => {
   assert.throws(() => new QdrantStore({ url: "http://x", batchSize: 0 }), RangeError);
   assert.throws(() => new QdrantStore({ url: "http://x", timeoutMs: 0 }), RangeError);
 });
+
+Deno.test("the store checks the server's version: a server two minor versions away is warned about", async () => {
+  const warnings: string[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => void warnings.push(args.map(String).join(" "));
+  try {
+    for (const version of ["1.19.0", "1.17.2"]) {
+      await using fake = await startQdrantFake({ version });
+      const store = new QdrantStore({ url: fake.url });
+      await waitUntil(() => fake.requests.some((r) => r.method === "GET" && r.path === "/"));
+      // The client reads the answer after its request is recorded: let it finish.
+      await store.ready();
+      await store.close();
+    }
+  } finally {
+    console.warn = original;
+  }
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /incompatible with server version 1\.17\.2/);
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; !check(); i++) {
+    if (i > 500) throw new Error("Gave up waiting for the version request");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
