@@ -9,3 +9,4 @@ export {
 } from "./scheduler.ts";
 export { type ScheduledJob, scheduledJobs, type TickPayload } from "./scheduled_jobs.ts";
 export { type CronTick, cronTick, type CronTickOptions, parseSchedule } from "./cron_tick.ts";
+export { registerSchedulerMetrics, type SchedulerMetrics } from "./scheduler_metrics.ts";

@@ -1,5 +1,5 @@
 /**
- * The scheduler's metrics: firings by job and result (`enqueued`: this replica enqueued the tick's
+ * The scheduler's metrics: firings by cron job (label `cron`) and result (`enqueued`: this replica enqueued the tick's
  * job; `skipped`: the tick was already enqueued, by another replica or an earlier firing;
  * `failed`: the enqueue failed and Deno.cron retries it), and when each job last fired.
  */
@@ -15,21 +15,22 @@ export interface SchedulerMetrics {
 export function registerSchedulerMetrics(registry: Registry): SchedulerMetrics {
   const ticks = counter(registry, {
     name: "semantik_scheduler_ticks_total",
-    help: "Cron firings by job and result: enqueued, skipped (already enqueued), failed",
-    labelNames: ["job", "result"] as const,
+    help: "Cron firings by cron job and result: enqueued, skipped (already enqueued), failed",
+    // `cron`, not `job`: Prometheus's own target label is `job`.
+    labelNames: ["cron", "result"] as const,
   });
   const last = gauge(registry, {
     name: "semantik_scheduler_last_fire_timestamp_seconds",
-    help: "When each job last fired and enqueued or found its tick (Unix time)",
-    labelNames: ["job"] as const,
+    help: "When each cron job last fired and enqueued or found its tick (Unix time)",
+    labelNames: ["cron"] as const,
   });
   return {
     fired(job, created) {
-      ticks.inc({ job, result: created ? "enqueued" : "skipped" });
-      last.set({ job }, Date.now() / 1000);
+      ticks.inc({ cron: job, result: created ? "enqueued" : "skipped" });
+      last.set({ cron: job }, Date.now() / 1000);
     },
     failed(job) {
-      ticks.inc({ job, result: "failed" });
+      ticks.inc({ cron: job, result: "failed" });
     },
   };
 }

@@ -130,7 +130,7 @@ Deno.test("deno task scheduler enqueues the current tick of each job once and ex
       const ticks = (job: string, result: string) =>
         Number(
           new RegExp(
-            `^semantik_scheduler_ticks_total\\{job="${job}",result="${result}"\\} (\\d+)$`,
+            `^semantik_scheduler_ticks_total\\{cron="${job}",result="${result}"\\} (\\d+)$`,
             "m",
           )
             .exec(scraped)?.[1] ?? 0,
@@ -141,7 +141,7 @@ Deno.test("deno task scheduler enqueues the current tick of each job once and ex
       }
       assert.match(
         scraped,
-        /^semantik_scheduler_last_fire_timestamp_seconds\{job="reconcile"\} \d/m,
+        /^semantik_scheduler_last_fire_timestamp_seconds\{cron="reconcile"\} \d/m,
       );
       assert.match(scraped, /^process_resident_memory_bytes \d/m);
 

@@ -13,3 +13,5 @@ export {
   type WorkerBeat,
 } from "./liveness.ts";
 export { exitOnSignals, type ExitOnSignalsOptions } from "./signals.ts";
+export { type JobOutcome, registerWorkerMetrics } from "./worker_metrics.ts";
+export { jobLogFields, withJobLogContext } from "./job_log_context.ts";
