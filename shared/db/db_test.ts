@@ -230,3 +230,18 @@ Deno.test("splitStatements() ignores semicolons in strings, comments and dollar 
     'select "we;ird"',
   ]);
 });
+
+Deno.test("splitStatements() reads dollar-quote tags with digits, and $n parameters as none", () => {
+  const parts = splitStatements(`
+    create function f1() returns int language plpgsql as $body1$
+      begin perform 1; return 1; end
+    $body1$;
+    do $_x9$ begin raise notice 'a;b'; end $_x9$;
+    select $1::int, a$b from t where c = $2;
+    select 3`);
+  assert.equal(parts.length, 4, JSON.stringify(parts));
+  assert.match(parts[0]!, /^create function f1\(\).*\$body1\$$/s);
+  assert.match(parts[1]!, /^do \$_x9\$ begin raise notice 'a;b'; end \$_x9\$$/);
+  assert.equal(parts[2], "select $1::int, a$b from t where c = $2");
+  assert.equal(parts[3], "select 3");
+});

@@ -113,8 +113,10 @@ export function splitStatements(sql: string): string[] {
       i = j + 1;
       continue;
     }
-    if (ch === "$") {
-      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i));
+    // A dollar quote's tag is empty or an identifier without `$` (`$body$`, `$fn_2$`); a `$`
+    // inside an identifier (`a$b`) or before a digit (`$1`) starts none.
+    if (ch === "$" && !/[A-Za-z0-9_$\u0080-\uffff]/.test(sql[i - 1] ?? "")) {
+      const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i));
       if (tag) {
         const end = sql.indexOf(tag[0], i + tag[0].length);
         const stop = end === -1 ? sql.length : end + tag[0].length;
