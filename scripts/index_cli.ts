@@ -1,12 +1,13 @@
 /**
- * `deno task index <dir> [--collection NAME] [--api URL]`: indexes a directory through a running
- * API and shows the operation's live progress.
+ * `deno task index <dir> [--collection NAME] [--api URL] [--register]`: indexes a directory
+ * through a running API and shows the operation's live progress.
  *
- * Logs in with SEMANTIK_USERNAME / SEMANTIK_PASSWORD, or uses SEMANTIK_TOKEN. Creates the
- * collection over the directory (named after it unless --collection says otherwise), or runs a
- * sync when a collection of that name exists. Follows `/ws/operations/{id}` (resuming from the
- * last event id after a dropped connection), prints the final counts, and exits 1 when the
- * operation fails or is cancelled, 2 on bad usage.
+ * Logs in with SEMANTIK_USERNAME / SEMANTIK_PASSWORD (registering that user first with
+ * --register), or uses SEMANTIK_TOKEN. Creates the collection over the directory (named after it
+ * unless --collection says otherwise), or runs a sync when a collection of that name exists.
+ * Follows `/ws/operations/{id}` (resuming from the last event id after a dropped connection),
+ * prints the final counts, and exits 1 when the operation fails or is cancelled, 2 on bad usage
+ * (an unknown flag included). `--help` lists the flags and every environment variable read.
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
@@ -22,7 +23,33 @@ interface Operation {
   metadata: Record<string, unknown>;
 }
 
-const USAGE = "Usage: deno task index <dir> [--collection NAME] [--api URL]";
+const USAGE = "Usage: deno task index <dir> [--collection NAME] [--api URL] [--register]";
+
+const DEFAULT_API = "http://127.0.0.1:8080";
+
+export const HELP = `${USAGE}
+
+Indexes <dir> through a running Semantik API: creates a collection over it (or syncs the
+collection of that name when it exists), shows the operation's live progress and prints the
+final counts.
+
+Options:
+  -c, --collection NAME  the collection's name (default: the directory's name)
+      --api URL          the API's base URL (default: SEMANTIK_API, else ${DEFAULT_API})
+      --register         register SEMANTIK_USERNAME with SEMANTIK_PASSWORD first, where the
+                         server allows registration (a user who exists already just logs in)
+  -h, --help             this help
+
+Environment:
+  SEMANTIK_API       the API's base URL when --api is not given (default ${DEFAULT_API})
+  SEMANTIK_TOKEN     a bearer token to use instead of logging in
+  SEMANTIK_USERNAME  the user to log in (and with --register, register) as
+  SEMANTIK_PASSWORD  that user's password (at least 8 characters)
+  INIT_CWD           set by deno task to the directory it was run from: a relative <dir> is
+                     read from there
+
+Exit status: 0 when the operation completed; 1 when it failed or was cancelled, or the API
+refused a request; 2 on bad usage.`;
 
 class CliError extends Error {
   constructor(message: string, readonly code = 1) {
@@ -31,30 +58,41 @@ class CliError extends Error {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      collection: { type: "string", short: "c" },
-      api: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        collection: { type: "string", short: "c" },
+        api: { type: "string" },
+        register: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    // An unknown flag, or a flag without its value.
+    throw new CliError(`${(err as Error).message}\n${USAGE} (--help for more)`, 2);
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    console.log(HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new CliError(USAGE, 2);
-  const dir = await Deno.realPath(resolve(positionals[0]!)).catch(() => {
+  if (positionals.length !== 1) throw new CliError(`${USAGE} (--help for more)`, 2);
+  // deno task runs in the project's directory; INIT_CWD is where it was started.
+  const from = Deno.env.get("INIT_CWD") || Deno.cwd();
+  const dir = await Deno.realPath(resolve(from, positionals[0]!)).catch(() => {
     throw new CliError(`Cannot index ${positionals[0]}: no such directory`, 2);
   });
-  const base = (values.api ?? Deno.env.get("SEMANTIK_API") ?? "http://127.0.0.1:8080").replace(
-    /\/$/,
-    "",
-  );
+  const base = (values.api ?? Deno.env.get("SEMANTIK_API") ?? DEFAULT_API).replace(/\/$/, "");
   const name = values.collection ?? (dir.split("/").filter(Boolean).pop() || "documents");
 
-  const token = Deno.env.get("SEMANTIK_TOKEN") ?? await login(base);
+  const givenToken = Deno.env.get("SEMANTIK_TOKEN");
+  if (values.register && givenToken) {
+    throw new CliError("--register logs in as SEMANTIK_USERNAME: unset SEMANTIK_TOKEN", 2);
+  }
+  const token = givenToken ?? await login(base, values.register === true);
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let res: Response;
     try {
@@ -122,25 +160,44 @@ async function main(argv: string[]): Promise<number> {
   return final.status === "completed" ? 0 : 1;
 }
 
-async function login(base: string): Promise<string> {
+async function login(base: string, register: boolean): Promise<string> {
   const username = Deno.env.get("SEMANTIK_USERNAME");
   const password = Deno.env.get("SEMANTIK_PASSWORD");
   if (!username || !password) {
     throw new CliError("Set SEMANTIK_TOKEN, or SEMANTIK_USERNAME and SEMANTIK_PASSWORD", 2);
   }
-  let res: Response;
-  try {
-    res = await fetch(`${base}/api/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username, password }),
-    });
-  } catch (err) {
-    throw new CliError(`Cannot reach the API at ${base}: ${(err as Error).message}`);
+  const post = async (path: string) => {
+    try {
+      const res = await fetch(`${base}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username, password }),
+      });
+      return { status: res.status, data: await res.json().catch(() => null) };
+    } catch (err) {
+      throw new CliError(`Cannot reach the API at ${base}: ${(err as Error).message}`);
+    }
+  };
+  if (register) {
+    const reg = await post("/api/auth/register");
+    if (reg.status === 201) console.log(`Registered ${username}`);
+    else if (reg.status === 400) {
+      throw new CliError(`Cannot register ${username}: ${reg.data?.error?.message}`, 2);
+    } else if (reg.status !== 409) {
+      // 409: the user exists already, and logging in says whether the password is theirs.
+      throw new CliError(
+        `Cannot register ${username}: ${reg.data?.error?.message ?? reg.status}`,
+      );
+    }
   }
-  const data = await res.json().catch(() => null);
-  if (!res.ok) throw new CliError(`Cannot log in: ${data?.error?.message ?? res.status}`);
-  return data.access_token;
+  const res = await post("/api/auth/login");
+  if (res.status !== 200) {
+    const hint = register || res.status !== 401
+      ? ""
+      : " (a new user? add --register, or register in the dashboard)";
+    throw new CliError(`Cannot log in: ${res.data?.error?.message ?? res.status}${hint}`);
+  }
+  return res.data.access_token;
 }
 
 async function findCollection(

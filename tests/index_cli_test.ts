@@ -87,3 +87,74 @@ Deno.test("deno task index indexes a directory with live progress and exits non-
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("deno task index: an unknown flag exits 2, and --help lists every variable it reads", async () => {
+  const unknown = await runCli(["--bogus", "."], {});
+  assert.equal(unknown.code, 2, unknown.text);
+  assert.match(unknown.text, /Unknown option '--bogus'/);
+  assert.match(unknown.text, /Usage: deno task index/);
+  const missingValue = await runCli([".", "--api"], {});
+  assert.equal(missingValue.code, 2, missingValue.text);
+
+  const help = await runCli(["--help"], {});
+  assert.equal(help.code, 0, help.text);
+  const source = await Deno.readTextFile(CLI);
+  const read = new Set([...source.matchAll(/Deno\.env\.get\("([A-Z_]+)"\)/g)].map((m) => m[1]!));
+  assert.ok(read.has("SEMANTIK_API"), [...read].join(", "));
+  const environment = help.text.split(/^Environment:$/m)[1] ?? "";
+  for (const name of read) {
+    assert.match(environment, new RegExp(`^  ${name} `, "m"), `--help does not list ${name}`);
+  }
+  for (const flag of ["--collection", "--api", "--register", "--help"]) {
+    assert.ok(help.text.includes(flag), flag);
+  }
+});
+
+Deno.test("deno task index --register registers a new user, logs in an existing one, says when registration is closed", async () => {
+  const calls: string[] = [];
+  let registered = false;
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    calls.push(`${req.method} ${path}`);
+    const body = await req.json().catch(() => ({}));
+    if (path === "/api/auth/register") {
+      if (body.username === "closed") {
+        return Response.json({
+          error: { code: "forbidden", message: "Registration is closed on this server" },
+        }, { status: 403 });
+      }
+      if (registered) {
+        return Response.json({ error: { code: "conflict", message: "taken" } }, { status: 409 });
+      }
+      registered = true;
+      return Response.json({ user: { id: crypto.randomUUID(), username: body.username } }, {
+        status: 201,
+      });
+    }
+    if (path === "/api/auth/login") {
+      return Response.json({
+        error: { code: "unauthorized", message: "Invalid username or password" },
+      }, { status: 401 });
+    }
+    return new Response(null, { status: 404 });
+  });
+  const api = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    const env = { SEMANTIK_USERNAME: "alice", SEMANTIK_PASSWORD: "my-password", SEMANTIK_API: api };
+    const first = await runCli(["--register", "."], env);
+    assert.match(first.text, /Registered alice/);
+    // The fake refuses every login: the client stops there, exit 1, after register then login.
+    assert.equal(first.code, 1, first.text);
+    assert.deepEqual(calls.splice(0), ["POST /api/auth/register", "POST /api/auth/login"]);
+    const again = await runCli(["--register", "."], env);
+    assert.doesNotMatch(again.text, /Registered/);
+    assert.deepEqual(calls.splice(0), ["POST /api/auth/register", "POST /api/auth/login"]);
+    const plain = await runCli(["."], env);
+    assert.match(plain.text, /add --register/);
+    const closed = await runCli(["--register", "."], { ...env, SEMANTIK_USERNAME: "closed" });
+    assert.equal(closed.code, 1);
+    assert.match(closed.text, /Cannot register closed: Registration is closed/);
+  } finally {
+    await server.shutdown();
+  }
+});
