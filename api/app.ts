@@ -1,6 +1,6 @@
 /**
  * The HTTP application: routes validate, call one domain function, shape the response. One error
- * handler turns every error into API.md's `{error: {code, message, details}}` body.
+ * handler turns every error into docs/API.md's `{error: {code, message, details}}` body.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";

@@ -1,7 +1,7 @@
 /**
  * Whether an error means a service the API depends on (Postgres, Redis) cannot be reached right
- * now: refused or dropped connections, a server shutting down or starting up. API.md answers those
- * with 503 ("dependency down"), which tells a client to try again, rather than 500.
+ * now: refused or dropped connections, a server shutting down or starting up. docs/API.md answers
+ * those with 503 ("dependency down"), which tells a client to try again, rather than 500.
  */
 
 /** Socket-level failures (Node-style `code`) and postgres.js connection errors. */

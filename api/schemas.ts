@@ -1,6 +1,6 @@
 /**
  * Response and parameter schemas for OpenAPI (request bodies come from `shared/`, where the
- * domain validates them). Field names and shapes follow API.md.
+ * domain validates them). Field names and shapes follow docs/API.md.
  */
 import { z } from "@hono/zod-openapi";
 

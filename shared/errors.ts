@@ -1,7 +1,7 @@
 /**
  * Errors that callers catch by kind. An {@link AppError} carries the machine code and HTTP status
- * of API.md's error shape, so a domain function deep in `shared/` can say "422 unknown_model" and
- * the API's one error handler turns it into the response body.
+ * of docs/API.md's error shape, so a domain function deep in `shared/` can say "422 unknown_model"
+ * and the API's one error handler turns it into the response body.
  */
 
 export type ErrorCode =

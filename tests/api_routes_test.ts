@@ -1,5 +1,5 @@
 // deno-lint-ignore-file no-explicit-any -- response bodies are untyped JSON checked field by field
-/** Every REST route's happy path and its error paths, through `app.request()` (API.md). */
+/** Every REST route's happy path and its error paths, through `app.request()` (docs/API.md). */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createApiTestEnv } from "./helpers/api_env.ts";
@@ -363,7 +363,7 @@ Deno.test("service routes: healthz, readyz, metrics (with token), openapi, docs"
   }
 });
 
-Deno.test("/openapi.json lists every route in API.md", async () => {
+Deno.test("/openapi.json lists every route in docs/API.md", async () => {
   const env = await createApiTestEnv();
   try {
     const spec = (await env.call("GET", "/openapi.json")).body;

@@ -27,7 +27,7 @@ export interface WsLike {
   close(code?: number, reason?: string): void;
 }
 
-/** Close codes of API.md and RFC 6455 the server uses. */
+/** Close codes of docs/API.md and RFC 6455 the server uses. */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,

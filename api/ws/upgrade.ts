@@ -1,6 +1,6 @@
 /**
  * The runtime-specific part of WebSockets: Deno's native upgrade. `hono/deno`'s helper echoes
- * whichever subprotocol the client lists first (and is deprecated); API.md requires echoing
+ * whichever subprotocol the client lists first (and is deprecated); docs/API.md requires echoing
  * exactly the `access_token.<jwt>` one, so the upgrade is done here with the protocol chosen.
  */
 

@@ -3,7 +3,7 @@
  * route, tracks open sockets (a Prometheus gauge) and closes them all with 1001 on shutdown. One
  * gateway, and so one {@link OperationHub}, per process.
  *
- * API.md: the server always accepts the upgrade, then closes with a code when something is
+ * docs/API.md: the server always accepts the upgrade, then closes with a code when something is
  * wrong: 4001 missing or invalid token, 4003 not the user's operation, 4004 no such operation
  * (and for an id that is not a UUID), 1008 for a `since` that is not a non-negative integer.
  */

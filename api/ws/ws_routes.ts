@@ -1,4 +1,4 @@
-/** The WebSocket routes (API.md "WebSockets"); the gateway does the rest. */
+/** The WebSocket routes (docs/API.md "WebSockets"); the gateway does the rest. */
 import type { Context } from "hono";
 import type { ApiApp, ApiEnv } from "../app.ts";
 import { isUpgradeRequest } from "./upgrade.ts";

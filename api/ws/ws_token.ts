@@ -1,5 +1,5 @@
 /**
- * Where a WebSocket client puts its access token (API.md "WebSockets"): a subprotocol
+ * Where a WebSocket client puts its access token (docs/API.md "WebSockets"): a subprotocol
  * `access_token.<jwt>` in `Sec-WebSocket-Protocol`, which the server selects and echoes, or the
  * `token` query parameter (browsers cannot set other headers on a WebSocket).
  */

@@ -1,4 +1,4 @@
-/** The request bodies of the collection routes, validated at the edge (API.md "Collections"). */
+/** The collection routes' request bodies, validated at the edge (docs/API.md "Collections"). */
 import { z } from "zod";
 
 const glob = z.string().min(1).max(512);

@@ -1,6 +1,6 @@
 /**
  * One zod schema over the environment. Every process reads its settings through
- * {@link loadConfig}; names and defaults follow API.md's settings table.
+ * {@link loadConfig}; names and defaults follow docs/API.md's settings table.
  */
 import { z } from "zod";
 import { resolve } from "node:path";

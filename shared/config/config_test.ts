@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, DEFAULT_MODEL, loadConfig } from "./config.ts";
 
-Deno.test("loadConfig() applies API.md's defaults to an empty environment", () => {
+Deno.test("loadConfig() applies docs/API.md's defaults to an empty environment", () => {
   const c = loadConfig({}, "/srv/app");
   assert.equal(c.port, 8080);
   assert.equal(c.host, "127.0.0.1");

@@ -1,4 +1,4 @@
-/** The frames clients receive for an operation (API.md "WebSockets"). */
+/** The frames clients receive for an operation (docs/API.md "WebSockets"). */
 import type {
   OperationRow,
   OperationStatus,

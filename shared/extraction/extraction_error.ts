@@ -1,6 +1,6 @@
 /**
  * The one error extraction throws for a bad document. Callers record `status` and `reason` on the
- * document (API.md: `skipped` = deliberately not indexed, `failed` = could not be read or
+ * document (docs/API.md: `skipped` = deliberately not indexed, `failed` = could not be read or
  * extracted) and carry on with the next one.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The check behind API.md's 422 `path_not_allowed`: a source's path must resolve, symlinks
+ * The check behind docs/API.md's 422 `path_not_allowed`: a source's path must resolve, symlinks
  * included, to a directory inside DOCUMENT_ROOTS.
  */
 import { isAbsolute, resolve } from "node:path";

@@ -9,7 +9,7 @@ import { resolveDocumentRoots } from "./resolve_document_roots.ts";
 import { resolveSourcePath } from "./resolve_source_path.ts";
 import { readErrorReason } from "./_read_error_reason.ts";
 
-/** A directory source as API.md's `Source` describes it. */
+/** A directory source as docs/API.md's `Source` describes it. */
 export interface ScanSourceSpec {
   /** Absolute path of the source directory. */
   path: string;

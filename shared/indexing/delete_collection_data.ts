@@ -3,7 +3,7 @@
  * that a retry can repeat: the vectors of every generation and the alias, the Redis event
  * streams of its other operations, then in one transaction the staged rows, chunk rows (one
  * partition: chunks are partitioned by collection), documents, sources and the collection row.
- * Operation records stay (API.md: operations outlive their collection), and so do the deleting
+ * Operation records stay (docs/API.md: operations outlive their collection), and so do the deleting
  * operation's own events until cleanup.
  */
 import type { Redis } from "ioredis";

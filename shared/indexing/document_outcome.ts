@@ -27,7 +27,7 @@ export type DocumentOutcome =
     mimeType: string;
     chunks: ChunkRecord[];
   }
-  /** Not indexed; `reason` says why (API.md: failed = unreadable, skipped = deliberately). */
+  /** Not indexed; `reason` says why (docs/API.md: failed = unreadable, skipped = deliberately). */
   | {
     kind: "failed" | "skipped";
     ref: DocumentRef;

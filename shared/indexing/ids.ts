@@ -24,7 +24,7 @@ export function documentIdFor(collectionId: string, uri: string): string {
 
 /**
  * The id of chunk `ordinal` of the document at `uri` in generation `generation` of a collection:
- * `pointId(collection, uri, ordinal)` for generation 1 (ARCHITECTURE.md's deterministic ids),
+ * `pointId(collection, uri, ordinal)` for generation 1 (docs/ARCHITECTURE.md's deterministic ids),
  * and the same over `<collection>/g<N>` for later ones, so the chunk rows of the old and the
  * new generation can coexist (chunks are keyed by collection and id) while a reindex switches.
  */

@@ -32,7 +32,7 @@ export interface IndexSourcesOptions {
   deleteMissing?: boolean;
 }
 
-/** API.md's completion metadata of an indexing operation, plus what sync reports. */
+/** docs/API.md's completion metadata of an indexing operation, plus what sync reports. */
 export interface IndexingSummary extends Record<string, number> {
   documents_total: number;
   documents_processed: number;

@@ -23,7 +23,7 @@ export function indexingDepsFor(
   };
 }
 
-/** API.md's counts that every operation's completion metadata carries. */
+/** docs/API.md's counts that every operation's completion metadata carries. */
 export const BASE_COUNTS = {
   documents_total: 0,
   documents_processed: 0,

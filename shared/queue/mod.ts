@@ -1,6 +1,6 @@
 /**
  * The job queue on Redis Streams: tasks, producers ({@link Queue}, {@link QueueClient}) and
- * consumers ({@link QueueWorker}). See ARCHITECTURE.md, "Job queue".
+ * consumers ({@link QueueWorker}). See docs/ARCHITECTURE.md, "Job queue".
  */
 export * from "./backoff.ts";
 export * from "./counters.ts";

@@ -16,7 +16,7 @@ import { getOperation } from "../operations/operations.ts";
 import { isTerminal, type OperationRow } from "../operations/operation_types.ts";
 import { OperationCancelledError, TaskContext, type TaskContextOptions } from "./task_context.ts";
 
-/** The work of one operation type. Returns the completion metadata (API.md's counts). */
+/** The work of one operation type. Returns the completion metadata (docs/API.md's counts). */
 export type OperationWork = (
   ctx: TaskContext,
   operation: Readonly<OperationRow>,

@@ -1,5 +1,5 @@
 /**
- * Picks and opens the vector store the settings ask for (API.md: `VECTOR_STORE`, `QDRANT_URL`,
+ * Picks and opens the vector store the settings ask for (docs/API.md: `VECTOR_STORE`, `QDRANT_URL`,
  * `QDRANT_API_KEY`, `VECTOR_DATABASE_URL`).
  */
 import type { Config } from "../config/config.ts";

@@ -1,6 +1,6 @@
 /**
  * Deterministic point ids: a retried or re-run batch writes the same ids, so it overwrites
- * instead of duplicating (ARCHITECTURE.md, "Point ids are deterministic").
+ * instead of duplicating (docs/ARCHITECTURE.md, "Point ids are deterministic").
  */
 import { createHash } from "node:crypto";
 

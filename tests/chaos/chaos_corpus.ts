@@ -75,7 +75,7 @@ export interface ExpectedIndex {
 export interface ExpectedIndexOptions {
   /** MODELS_DIR holding the tiny model. */
   modelsDir: string;
-  /** The collection's chunk size and overlap. @default {200, 40} (API.md's defaults) */
+  /** The collection's chunk size and overlap. @default {200, 40} (docs/API.md's defaults) */
   chunkSize?: number;
   chunkOverlap?: number;
 }

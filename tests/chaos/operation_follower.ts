@@ -1,7 +1,7 @@
 /**
  * A WebSocket client of `/ws/operations/{id}` that keeps dropping its connection and coming back
  * with `?since=<last event id>`, as a client on a flaky network does, and checks every frame
- * against API.md's contract:
+ * against docs/API.md's contract:
  *
  * - events carry ids 1, 2, 3, ... with no gap and no repeat across all connections;
  * - when the events it needs are no longer retained (Redis lost them), an `OPERATION_SNAPSHOT`
