@@ -47,7 +47,7 @@ if (!(await pingRedis(config.redisUrl))) {
   if (!(await hasBinary("redis-server"))) {
     log.error(
       "Cannot start: nothing answers at redis://127.0.0.1:6379 and redis-server is not installed. " +
-        "Install Redis 6.2+ (e.g. `apt install redis-server` or `brew install redis`) or set REDIS_URL.",
+        "Install Redis 7.0+ (e.g. `apt install redis-server` or `brew install redis`) or set REDIS_URL.",
     );
     Deno.exit(1);
   }
