@@ -8,22 +8,25 @@
 # the runtime workspace members (not the test and bench members' packages), from the manifests
 # alone, so editing source never re-installs packages. `.dockerignore` keeps data/ (development
 # secrets and database), .env, node_modules/, .git, tests and benchmarks out of the context.
-# Every stage that runs a role runs it as the unprivileged user `deno` (uid 1993).
+# Every stage installs, builds and runs as the unprivileged user `deno` (uid 1993); root only makes
+# that user and the directories it owns.
 ARG DENO_VERSION=2.9.6
 
 FROM denoland/deno:bin-${DENO_VERSION} AS deno-bin
 
 # Runtime packages, from the manifests only (this layer is cached until one of them changes).
 FROM denoland/deno:${DENO_VERSION} AS deps
+RUN install -d -o deno -g deno /app
 WORKDIR /app
+USER deno
 ENV DENO_NO_UPDATE_CHECK=1 \
     DENO_DIR=/tmp/deno-dir
-COPY deno.json deno.lock ./
-COPY shared/deno.json shared/deno.json
-COPY api/deno.json api/deno.json
-COPY worker/deno.json worker/deno.json
-COPY scheduler/deno.json scheduler/deno.json
-COPY scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
+COPY --chown=deno:deno deno.json deno.lock ./
+COPY --chown=deno:deno shared/deno.json shared/deno.json
+COPY --chown=deno:deno api/deno.json api/deno.json
+COPY --chown=deno:deno worker/deno.json worker/deno.json
+COPY --chown=deno:deno scheduler/deno.json scheduler/deno.json
+COPY --chown=deno:deno scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
 RUN deno run -A scripts/install_runtime_deps.ts
 
 FROM denoland/deno:${DENO_VERSION} AS app
@@ -32,19 +35,19 @@ ENV DENO_NO_UPDATE_CHECK=1 \
     HOST=0.0.0.0 \
     DATA_DIR=/var/lib/semantik \
     MODELS_DIR=/opt/semantik/models
+RUN install -d -o deno -g deno /var/lib/semantik /opt/semantik /opt/semantik/models
+# The code stays root's (read-only to the roles).
 COPY . .
 # The runtime-only deno.json/deno.lock (the workspace without tests/ and bench/, node_modules used
 # as installed) replace the copied ones.
 COPY --from=deps /app/deno.json /app/deno.lock ./
 COPY --from=deps /app/node_modules node_modules
-# Compile every entry point once (into DENO_DIR, which the deno user owns) and build the default
-# embedding model, so a container starts without writing outside DATA_DIR.
+USER deno
+# Compile every entry point once (into DENO_DIR, the deno user's) and build the default embedding
+# model, so a container starts without writing outside DATA_DIR.
 RUN deno cache api/main.ts worker/main.ts worker/health.ts scheduler/main.ts \
       shared/db/migrate_main.ts shared/embedding/model_main.ts shared/embedding/inference_worker.ts \
- && deno task model \
- && mkdir -p /var/lib/semantik \
- && chown -R deno:deno /var/lib/semantik /opt/semantik "$DENO_DIR"
-USER deno
+ && deno task model
 # 8080: API; 9464: a worker's /metrics and /healthz; 9465: the scheduler's (METRICS_PORT).
 EXPOSE 8080 9464 9465
 CMD ["task", "api"]
@@ -59,15 +62,17 @@ ENV DENO_NO_UPDATE_CHECK=1 \
     DENO_DIR=/deno-dir
 
 FROM gpu-base AS deps-gpu
+RUN install -d -o deno -g deno /app
 WORKDIR /app
+USER deno
 ENV DENO_DIR=/tmp/deno-dir \
     ONNXRUNTIME_NODE_INSTALL=cuda12
-COPY deno.json deno.lock ./
-COPY shared/deno.json shared/deno.json
-COPY api/deno.json api/deno.json
-COPY worker/deno.json worker/deno.json
-COPY scheduler/deno.json scheduler/deno.json
-COPY scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
+COPY --chown=deno:deno deno.json deno.lock ./
+COPY --chown=deno:deno shared/deno.json shared/deno.json
+COPY --chown=deno:deno api/deno.json api/deno.json
+COPY --chown=deno:deno worker/deno.json worker/deno.json
+COPY --chown=deno:deno scheduler/deno.json scheduler/deno.json
+COPY --chown=deno:deno scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
 # The install script of onnxruntime-node downloads the CUDA execution provider when
 # ONNXRUNTIME_NODE_INSTALL=cuda12; Deno runs it only when allowed explicitly.
 RUN deno run -A scripts/install_runtime_deps.ts --allow-scripts=npm:onnxruntime-node
@@ -78,14 +83,13 @@ ENV HOST=0.0.0.0 \
     DATA_DIR=/var/lib/semantik \
     MODELS_DIR=/opt/semantik/models \
     EMBEDDING_DEVICE=cuda
+RUN install -d -o deno -g deno /var/lib/semantik /opt/semantik /opt/semantik/models
 COPY . .
 COPY --from=deps-gpu /app/deno.json /app/deno.lock ./
 COPY --from=deps-gpu /app/node_modules node_modules
+USER deno
 RUN deno cache worker/main.ts worker/health.ts shared/embedding/model_main.ts \
       shared/embedding/inference_worker.ts \
- && deno task model \
- && mkdir -p /var/lib/semantik \
- && chown -R deno:deno /var/lib/semantik /opt/semantik "$DENO_DIR"
-USER deno
+ && deno task model
 EXPOSE 9464
 CMD ["deno", "task", "worker"]
