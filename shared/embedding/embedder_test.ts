@@ -320,3 +320,34 @@ Deno.test("OnnxEmbedder refuses a config whose dimension the model does not give
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the observer hears of every batch (texts, real tokens) and every out-of-memory halving", async () => {
+  const batches: { texts: number; tokens: number; seconds: number }[] = [];
+  const halvings: number[] = [];
+  const texts = Array.from({ length: 8 }, (_, i) => "abcdefghij".slice(0, 1 + i) + " x");
+  await withTiny(
+    async ({ embedder, runner, tokenizer }) => {
+      runner.oomAbove = 40;
+      await embedder.embedTexts(texts, "document");
+      // One batch of 8 fails, then the first of 4 (budgets halve to 48, then 24), then pairs run.
+      assert.deepEqual(halvings, [8, 4]);
+      assert.equal(
+        batches.length,
+        runner.runs.length - runner.runs.filter(([r, w]) => r! * w! > 40).length,
+      );
+      assert.equal(batches.reduce((n, b) => n + b.texts, 0), 8);
+      const realTokens = texts.reduce((n, t) => n + embedder.encode(t, "document").length, 0);
+      assert.equal(batches.reduce((n, b) => n + b.tokens, 0), realTokens);
+      assert.ok(realTokens > texts.length && tokenizer.padId >= 0);
+      assert.ok(batches.every((b) => b.seconds >= 0));
+    },
+    {},
+    {
+      maxBatchTokens: 512,
+      observer: {
+        batch: (e) => batches.push(e),
+        outOfMemory: (e) => halvings.push(e.texts),
+      },
+    },
+  );
+});
