@@ -102,7 +102,7 @@ export function formatLine(
   const time = new Date().toISOString();
   if (format === "json") {
     // serialise() renames fields named like these keys, so a field cannot replace them.
-    return JSON.stringify({ time, level, logger: name, msg, ...serialise(fields) });
+    return safeJson({ time, level, logger: name, msg, ...serialise(fields) });
   }
   const stacks: string[] = [];
   const rest = Object.entries(fields)
@@ -127,11 +127,16 @@ const RESERVED = new Set(["time", "level", "logger", "msg"]);
 /** Errors nest this deep through `cause` at most (a cycle stops there too). */
 const MAX_CAUSE_DEPTH = 5;
 
-/** An Error as JSON: name, message, stack, own enumerable properties (a code), cause. */
+/**
+ * An Error as JSON: name, message, stack, its own plain properties (`code`, `errno`, `status`...:
+ * strings, numbers and booleans only, so a library's error holding a socket cannot blow up the
+ * line), and its cause.
+ */
 export function errorFields(err: Error, depth = 0): LogFields {
   const out: LogFields = { name: err.name, message: err.message };
   for (const [k, v] of Object.entries(err)) {
-    if (k !== "cause" && v !== undefined && typeof v !== "function") out[k] = v;
+    if (k === "cause" || k === "stack") continue;
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = v;
   }
   if (err.stack) out.stack = err.stack;
   if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
@@ -153,11 +158,20 @@ function readableError(err: Error, indent: string, depth = 0): string {
   return lines.join("\n");
 }
 
+/** JSON of `v`; circular references and BigInts (which JSON.stringify throws on) are written as text. */
 function safeJson(v: unknown): string {
   try {
     return JSON.stringify(v) ?? String(v);
   } catch {
-    return String(v);
+    const seen = new WeakSet<object>();
+    return JSON.stringify(v, (_k, x) => {
+      if (typeof x === "bigint") return x.toString();
+      if (typeof x === "object" && x !== null) {
+        if (seen.has(x)) return "[Circular]";
+        seen.add(x);
+      }
+      return x;
+    }) ?? String(v);
   }
 }
 

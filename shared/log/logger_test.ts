@@ -119,3 +119,18 @@ Deno.test("withLogFields adds its fields to lines logged across awaits, and only
     });
   }
 });
+
+Deno.test("a line with a circular or BigInt field is still written", () => {
+  const loop: Record<string, unknown> = { id: 1 };
+  loop.self = loop;
+  const err = Object.assign(new Error("socket closed"), { socket: loop, code: "EPIPE" });
+  const obj = JSON.parse(formatLine("json", "error", "q", "m", { loop, big: 10n, err }));
+  assert.equal(obj.loop.self, "[Circular]");
+  assert.equal(obj.big, "10");
+  assert.equal(obj.err.code, "EPIPE");
+  assert.ok(!("socket" in obj.err));
+  assert.match(
+    formatLine("pretty", "error", "q", "m", { loop }),
+    /loop=\{"id":1,"self":"\[Circular\]"\}/,
+  );
+});
