@@ -79,6 +79,22 @@ Deno.test("README's deno task index example works as written on a fresh deno tas
     const again = await run();
     assert.equal(again.code, 0, again.text);
     assert.match(again.text, /sync completed/);
+
+    // One process, one registry: the API's /metrics carries the worker's and scheduler's too.
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    for (
+      const family of [
+        "semantik_http_request_duration_seconds",
+        "semantik_job_attempts_total",
+        "semantik_embedding_texts_total",
+        "semantik_scheduler_ticks_total",
+        "process_cpu_seconds_total",
+      ]
+    ) assert.match(metrics, new RegExp(`^# TYPE ${family} `, "m"), family);
+    assert.match(
+      metrics,
+      /^semantik_job_attempts_total\{queue="default",task="indexing\.process_source"\} [1-9]/m,
+    );
   } finally {
     await dev.stop("SIGINT");
     await dev.stop("SIGKILL");
