@@ -27,7 +27,7 @@ COPY --chown=deno:deno api/deno.json api/deno.json
 COPY --chown=deno:deno worker/deno.json worker/deno.json
 COPY --chown=deno:deno scheduler/deno.json scheduler/deno.json
 COPY --chown=deno:deno scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
-RUN deno run -A scripts/install_runtime_deps.ts
+RUN deno run --no-config --no-lock -A scripts/install_runtime_deps.ts
 
 FROM denoland/deno:${DENO_VERSION} AS app
 WORKDIR /app
@@ -75,7 +75,7 @@ COPY --chown=deno:deno scheduler/deno.json scheduler/deno.json
 COPY --chown=deno:deno scripts/install_runtime_deps.ts scripts/install_runtime_deps.ts
 # The install script of onnxruntime-node downloads the CUDA execution provider when
 # ONNXRUNTIME_NODE_INSTALL=cuda12; Deno runs it only when allowed explicitly.
-RUN deno run -A scripts/install_runtime_deps.ts --allow-scripts=npm:onnxruntime-node
+RUN deno run --no-config --no-lock -A scripts/install_runtime_deps.ts --allow-scripts=npm:onnxruntime-node
 
 FROM gpu-base AS worker-gpu
 WORKDIR /app

@@ -3,7 +3,11 @@
  * the container images run it with only the manifests copied, so the layer is rebuilt only when
  * a manifest changes.
  *
- *   deno run -A scripts/install_runtime_deps.ts [deno install flags, e.g. --allow-scripts=npm:onnxruntime-node]
+ *   deno run --no-config --no-lock -A scripts/install_runtime_deps.ts [deno install flags, e.g.
+ *     --allow-scripts=npm:onnxruntime-node]
+ *
+ * (`--no-config --no-lock`: running this script must not itself resolve the workspace and rewrite
+ * `deno.lock` before the script compares against it.)
  *
  * What it does, in the current directory:
  * 1. Narrows the workspace in `deno.json` to the runtime members: the test (`tests/deno.json`) and
