@@ -37,6 +37,7 @@ import {
 } from "../shared/mod.ts";
 import { createServerTestDb } from "../shared/testing/db.ts";
 import { deleteByPrefix } from "../shared/testing/redis.ts";
+import { publishNext } from "../shared/testing/events.ts";
 import { buildServices, startApi } from "../api/mod.ts";
 import { spawnDeno } from "../tests/helpers/process.ts";
 
@@ -158,7 +159,7 @@ async function publish(first: number, count: number): Promise<void> {
       const started = performance.now();
       row.progress = n % 100;
       row.message = `t=${wallMs()}`;
-      await events.publish(db, row);
+      await publishNext(events, row);
       await sleep(Math.max(0, periodMs - (performance.now() - started)));
     }
   }));
@@ -254,7 +255,7 @@ async function runMode(
     });
     await t.query("update operations set status = 'processing' where id = $1", [row.id]);
     row.status = "processing";
-    await pub.publish(t, row); // event 1: every socket's first frame, by replay
+    await publishNext(pub, row); // event 1: every socket's first frame, by replay
     ops.push(row);
   }
   const env = {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { OperationRow } from "@semantik/shared";
-import { waitFor } from "@semantik/shared/testing";
+import { publishNext, waitFor } from "@semantik/shared/testing";
 import { startWorker } from "@semantik/worker";
 import { type CronRegistrar, startScheduler } from "@semantik/scheduler";
 import { type HubEvent, OperationHub } from "../api/ws/operation_hub.ts";
@@ -49,7 +49,7 @@ Deno.test("cleanup removes old operations and gone processes' leftovers, and kee
          returning *`,
         [crypto.randomUUID(), collectionId, userId, status, age],
       );
-      await rt.events.publish(db, row!);
+      await publishNext(rt.events, row!);
       return row!;
     };
     const oldDone = await op("completed", "45 days");
@@ -96,7 +96,7 @@ Deno.test("cleanup removes old operations and gone processes' leftovers, and kee
     // The live hub still delivers.
     const got = Promise.withResolvers<HubEvent>();
     const unsubscribe = await hub.subscribeOperation(active.id, got.resolve);
-    await rt.events.publish(db, active);
+    await publishNext(rt.events, active);
     assert.equal((await got.promise).event.operation_id, active.id);
     unsubscribe();
   } finally {

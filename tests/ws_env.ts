@@ -25,6 +25,7 @@ import {
   type TestDb,
   TINY_MODEL_NAME,
   waitFor,
+  writeAndPublish,
   writeTinyModel,
 } from "@semantik/shared/testing";
 import { type ApiServer, buildServices, type BuildServicesOptions, startApi } from "@semantik/api";
@@ -125,8 +126,6 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
     throw err;
   }
   const events = new EventPublisher(redis, new KeySpace(prefix));
-  const row = async (id: string) =>
-    (await t.db.query<OperationRow>("select * from operations where id = $1", [id]))[0]!;
   return {
     t,
     rt,
@@ -151,16 +150,7 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
     newOp: (ownerId) =>
       insertOperation(t.db, { collectionId: crypto.randomUUID(), ownerId, type: "index" }),
     async step(op, set = {}) {
-      const entries = Object.entries(set);
-      if (entries.length > 0) {
-        await t.db.query(
-          `update operations set ${
-            entries.map(([k], i) => `${k} = $${i + 2}`).join(", ")
-          } where id = $1`,
-          [op.id, ...entries.map(([, v]) => v)] as never,
-        );
-      }
-      await events.publish(t.db, await row(op.id));
+      await writeAndPublish(t.db, events, op.id, set);
     },
     async apiConnections() {
       const list = String(await redis.client("LIST"));

@@ -5,9 +5,17 @@
  * connection for the heartbeat and group management.
  *
  * The reader uses a consumer group of its own on `{ops}:events` (`XREADGROUP ... NOACK`, so
- * nothing piles up in a pending list), created at `$` on start: every hub sees every event from
- * its start on. When Redis answers `NOGROUP` (a flush, or cleanup removed the group), the group is
- * created again at the last entry this hub read, so nothing published since is missed.
+ * nothing piles up in a pending list), created on start after the stream's last entry, whose id
+ * the hub remembers: every hub sees every event from its start on. When Redis answers `NOGROUP`
+ * (a flush, or cleanup removed the group), the group is created again at the last entry this hub
+ * read (at the id where it was first created when it read nothing yet), or at the stream's
+ * beginning when the stream was flushed, so nothing published since is missed.
+ *
+ * Lag: `XREADGROUP >` silently skips entries that the global stream's cap trimmed before the hub
+ * read them. Every global entry carries its position `g` in the count of entries ever added, so
+ * the hub notices a jump in `g`, and on a quiet stream, a count ahead of what it read whose next
+ * entry is gone. It then tells its lag listeners (the watches), which resync from the operations'
+ * own streams and rows.
  *
  * Naming, for cleanup (maintenance.cleanup_operations): the group of hub `<hubId>` is
  * `hub:<hubId>` ({@link hubGroupName}); its liveness key is `EventKeys.hubHeartbeat(hubId)`
@@ -32,6 +40,9 @@ export const HUB_HEARTBEAT_TTL_S = 60;
 export const HUB_HEARTBEAT_INTERVAL_MS = 15_000;
 /** The one consumer of a hub's group. */
 const CONSUMER = "reader";
+const CREATE_GROUP_LUA = await Deno.readTextFile(
+  new URL("./lua/create_hub_group.lua", import.meta.url),
+);
 
 export { hubGroupName, hubIdOfGroup };
 
@@ -44,6 +55,9 @@ export interface HubEvent {
 }
 
 export type HubListener = (event: HubEvent) => void;
+
+/** Called when the hub missed events: listeners resync what they follow. */
+export type LagListener = () => void;
 
 /** What the hub needs of the process. */
 export interface OperationHubDeps {
@@ -82,15 +96,22 @@ export class OperationHub {
   readonly #beatMs: number;
   readonly #byOperation = new Map<string, Set<HubListener>>();
   readonly #byOwner = new Map<string, Set<HubListener>>();
+  readonly #lagListeners = new Set<LagListener>();
   #reader: Redis | undefined;
   #starting: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
   #beat: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
-  /** Entry id of the last global-stream entry read: where a recreated group resumes. */
+  /**
+   * Entry id of the last global-stream entry read, or where the group was first created: where a
+   * recreated group resumes.
+   */
   #lastId: string | undefined;
+  /** Position (`g`) of the last entry read in the count of entries ever added. */
+  #lastG: number | undefined;
   #delivered = 0;
   #recoveries = 0;
+  #lags = 0;
 
   constructor(deps: OperationHubDeps, options: OperationHubOptions = {}) {
     const {
@@ -146,6 +167,17 @@ export class OperationHub {
     return this.#recoveries;
   }
 
+  /** Times the hub found it had missed events and told its lag listeners. */
+  get lags(): number {
+    return this.#lags;
+  }
+
+  /** Calls `listener` whenever the hub missed events. Returns the function that removes it. */
+  onLag(listener: LagListener): () => void {
+    this.#lagListeners.add(listener);
+    return () => this.#lagListeners.delete(listener);
+  }
+
   /**
    * Creates the group and starts reading. Idempotent; subscribing starts the hub, so a process
    * that never serves a WebSocket never reads the stream.
@@ -154,7 +186,7 @@ export class OperationHub {
     if (this.#closing) return Promise.reject(new Error("Cannot start operation hub: it is closed"));
     this.#starting ??= (async () => {
       await this.#heartbeat();
-      await this.#createGroup("$");
+      await this.#createGroup();
       if (this.#closing) return;
       this.#reader = this.#deps.openReader();
       this.#beat = setInterval(() => {
@@ -186,6 +218,7 @@ export class OperationHub {
     this.#closing ??= (async () => {
       this.#byOperation.clear();
       this.#byOwner.clear();
+      this.#lagListeners.clear();
       const started = this.#starting ? await this.#starting.then(() => true, () => false) : false;
       if (this.#beat !== undefined) clearInterval(this.#beat);
       this.#reader?.disconnect();
@@ -237,12 +270,74 @@ export class OperationHub {
     await redis.set(keys.hubHeartbeat(this.hubId), info, "EX", this.#ttlS);
   }
 
-  async #createGroup(from: string): Promise<void> {
-    try {
-      await this.#deps.redis.xgroup("CREATE", this.#deps.keys.global, this.group, from, "MKSTREAM");
-    } catch (err) {
-      if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
+  /**
+   * Creates the group: after the stream's last entry on start, at the last entry read when
+   * recreating it (at the stream's beginning when the stream was flushed meanwhile). Returns
+   * whether entries the hub had not read may have been lost (a flush).
+   */
+  async #createGroup(): Promise<boolean> {
+    const { redis, keys } = this.#deps;
+    if (!("semantikCreateHubGroup" in redis)) {
+      redis.defineCommand("semantikCreateHubGroup", { numberOfKeys: 2, lua: CREATE_GROUP_LUA });
     }
+    const create = (redis as unknown as {
+      semantikCreateHubGroup: (...a: string[]) => Promise<[string, number, number]>;
+    }).semantikCreateHubGroup;
+    const [from, count, flushed] = await create.call(
+      redis,
+      keys.global,
+      keys.globalCount,
+      this.group,
+      this.#lastId ?? "$",
+      this.#lastG === undefined ? "" : String(this.#lastG),
+    );
+    if (this.#lastId === undefined || flushed === 1) {
+      this.#lastId = from;
+      this.#lastG = Number(count);
+    }
+    return flushed === 1;
+  }
+
+  /** Tells the lag listeners that events may have been missed. */
+  #lagged(why: string, detail: Record<string, unknown>): void {
+    this.#lags++;
+    this.#deps.log.warn(`hub missed events (${why}); resyncing its watches`, {
+      group: this.group,
+      ...detail,
+    });
+    for (const listener of [...this.#lagListeners]) {
+      try {
+        listener();
+      } catch (err) {
+        this.#deps.log.error("hub lag listener failed", { err });
+      }
+    }
+  }
+
+  /**
+   * After a read that returned nothing: whether the stream's count ran ahead of what the hub read
+   * while the entries it needs next are gone (trimmed before it read them).
+   */
+  async #checkQuietLag(): Promise<void> {
+    if (this.#lastG === undefined) return;
+    const { redis, keys } = this.#deps;
+    const replies = await redis.multi()
+      .get(keys.globalCount)
+      .xrange(keys.global, "-", "+", "COUNT", 1)
+      .exec();
+    if (!replies) return;
+    const [[countErr, countText], [rangeErr, first]] = replies as [
+      [Error | null, string | null],
+      [Error | null, [string, Fields][]],
+    ];
+    if (countErr || rangeErr) throw countErr ?? rangeErr;
+    const count = Number(countText ?? 0);
+    const seen = this.#lastG;
+    if (count <= seen) return;
+    const firstG = first[0] ? gOf(first[0][1]) : undefined;
+    if (firstG !== undefined && firstG <= seen + 1) return; // the next entry is still there
+    this.#lastG = firstG !== undefined ? firstG - 1 : count;
+    this.#lagged("entries trimmed before they were read", { read_up_to: seen, count });
   }
 
   async #run(): Promise<void> {
@@ -271,12 +366,16 @@ export class OperationHub {
         ]);
         if (failures > 0) log.info("hub reading events again");
         failures = 0;
+        let got = 0;
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
+            got++;
             this.#lastId = id;
+            this.#noteG(fields);
             this.#dispatch(fields);
           }
         }
+        if (got === 0 && !this.#closing) await this.#checkQuietLag();
       } catch (readErr) {
         if (this.#closing) break;
         let err = readErr;
@@ -288,12 +387,14 @@ export class OperationHub {
           // The stream or the group is gone (FLUSHALL, or cleanup took this hub for dead).
           try {
             await this.#heartbeat();
-            await this.#createGroup(this.#lastId ?? "$");
+            const flushed = await this.#createGroup();
             this.#recoveries++;
             log.warn("hub group was missing; created it again", {
               group: this.group,
-              from: this.#lastId ?? "$",
+              from: this.#lastId,
             });
+            // Entries published before the flush that this hub had not read are gone.
+            if (flushed) this.#lagged("the stream was flushed", { from: this.#lastId });
             continue;
           } catch (createErr) {
             err = createErr;
@@ -303,6 +404,18 @@ export class OperationHub {
         failures++;
         await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
       }
+    }
+  }
+
+  /** Follows the entries' positions; a jump means entries were trimmed before they were read. */
+  #noteG(fields: Fields): void {
+    const g = gOf(fields);
+    if (g === undefined) return;
+    const seen = this.#lastG;
+    this.#lastG = g;
+    if (seen !== undefined && g !== seen + 1) {
+      // Dispatching this entry first is fine: the watches dedupe by event id when they resync.
+      queueMicrotask(() => this.#lagged("a gap in the stream", { read_up_to: seen, next: g }));
     }
   }
 
@@ -333,6 +446,17 @@ export class OperationHub {
       }
     }
   }
+}
+
+/** The `g` field of a global-stream entry. */
+function gOf(fields: Fields): number | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === "g") {
+      const g = Number(fields[i + 1]);
+      return Number.isInteger(g) ? g : undefined;
+    }
+  }
+  return undefined;
 }
 
 function hostname(): string {

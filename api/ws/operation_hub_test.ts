@@ -5,14 +5,11 @@ import {
   getLogger,
   KeySpace,
   type OperationRow,
-  type Queryable,
 } from "@semantik/shared";
-import { createTestRedis, type TestRedis, waitFor } from "@semantik/shared/testing";
+import { createTestRedis, publishNext, type TestRedis, waitFor } from "@semantik/shared/testing";
 import { Redis } from "ioredis";
 import { type HubEvent, hubGroupName, hubIdOfGroup, OperationHub } from "./operation_hub.ts";
 
-/** Publishing records the id in Postgres too; these tests only look at Redis. */
-const noDb = { query: () => Promise.resolve([]) } as unknown as Queryable;
 const log = getLogger("hub-test");
 
 export function fakeRow(owner: string, over: Partial<OperationRow> = {}): OperationRow {
@@ -73,9 +70,9 @@ Deno.test("OperationHub fans events out by operation and by owner from one reade
     const unsubscribe = await hub.subscribeOperation(b1.id, (e) => other.push(e));
     unsubscribe();
     for (let i = 0; i < 3; i++) {
-      await pub.publish(noDb, { ...a1, progress: i * 10 });
-      await pub.publish(noDb, { ...a2, progress: i * 10 });
-      await pub.publish(noDb, { ...b1, progress: i * 10 });
+      await publishNext(pub, a1, { progress: i * 10 });
+      await publishNext(pub, a2, { progress: i * 10 });
+      await publishNext(pub, b1, { progress: i * 10 });
     }
     await waitFor("alice's events", () => byOwner.length === 6 && byOp.length === 3);
     assert.deepEqual(byOp.map((e) => e.event.event_id), [1, 2, 3]);
@@ -110,14 +107,14 @@ Deno.test("OperationHub recreates its group where it left off when the group dis
     const row = fakeRow(owner);
     const got: number[] = [];
     await hub.subscribeOwner(owner, (e) => got.push(e.event.event_id));
-    await pub.publish(noDb, row);
+    await publishNext(pub, row);
     await waitFor("the first event", () => got.length === 1);
     // What cleanup does to a hub it takes for dead; events published meanwhile must not be lost.
     await r.redis.xgroup("DESTROY", keys.global, hub.group);
-    await pub.publish(noDb, row);
-    await pub.publish(noDb, row);
+    await publishNext(pub, row);
+    await publishNext(pub, row);
     await waitFor("the group to come back", () => hub.recoveries >= 1);
-    await pub.publish(noDb, row);
+    await publishNext(pub, row);
     await waitFor("every event", () => got.length >= 4);
     assert.deepEqual(got, [1, 2, 3, 4]);
   } finally {

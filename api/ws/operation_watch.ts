@@ -5,23 +5,31 @@
  * Joining without a gap: subscribe to the hub first (live events are held back), then replay the
  * operation's stream after `since`, then release what was held back, dropping what the replay
  * already sent. Event ids are gapless per operation, so a live event more than one above the last
- * sent means the hub missed some (its group was recreated after a flush, or it fell behind the
- * capped global stream): the operation's stream fills the gap the same way. When the stream no
- * longer holds what the client needs, an `OPERATION_SNAPSHOT` of the row (with `event_id` = the
- * latest id) stands in for it.
+ * sent means the hub missed some: the operation's stream fills the gap the same way. When the
+ * stream no longer holds what the client needs, an `OPERATION_SNAPSHOT` of the row (with
+ * `event_id` = the latest id) stands in for it.
+ *
+ * Never stranded: the hub tells its watches when it missed events (entries trimmed before it read
+ * them, a flushed stream), and each catches up from the operation's stream at once. An event that
+ * was never published (Redis failed at that moment) is covered by re-reading the row every
+ * `rowCheckMs` while no terminal frame went out: what changed goes out as a snapshot, and a
+ * finished row ends the watch with its terminal snapshot.
+ *
+ * Snapshot ids: the id counter is read before the row ({@link readSnapshots}), so a snapshot never
+ * claims an event its content does not show.
  */
 import type { Redis } from "ioredis";
 import {
   decodeEventEntry,
   eventFromRow,
   type EventKeys,
-  getOperation,
   isTerminal,
   type Logger,
   type OperationEvent,
   type OperationRow,
   type Queryable,
   readOperationEvents,
+  readSnapshots,
   TERMINAL_EVENT_TYPES,
 } from "@semantik/shared";
 import type { HubEvent, OperationHub } from "./operation_hub.ts";
@@ -38,6 +46,9 @@ export interface WatchDeps {
   log: Logger;
 }
 
+/** How often a watch re-reads the rows of operations without a terminal frame, in ms. */
+export const ROW_CHECK_MS = 15_000;
+
 /** Options of {@link OperationWatch}. */
 export interface OperationWatchOptions {
   /**
@@ -46,6 +57,11 @@ export interface OperationWatchOptions {
    * finished row stands in for it, in ms. @default {2000}
    */
   terminalGraceMs?: number;
+  /**
+   * While no terminal frame went out, how often to re-read the row and send what changed (an
+   * event that was never published), in ms. @default {ROW_CHECK_MS}
+   */
+  rowCheckMs?: number;
 }
 
 /** Whether nothing follows `event` on its operation. */
@@ -54,19 +70,25 @@ export function isFinalEvent(event: Pick<OperationEvent, "type" | "status">): bo
     (event.type === "OPERATION_SNAPSHOT" && isTerminal(event.status));
 }
 
-/** The latest event id of an operation: its counter in Redis or the row's, whichever is higher. */
-export async function latestEventId(
-  redis: Redis,
-  keys: EventKeys,
-  row: Pick<OperationRow, "id" | "event_seq">,
-): Promise<number> {
-  const seq = Number(await redis.get(keys.seq(row.id)) ?? 0);
-  return Math.max(seq, Number(row.event_seq ?? 0));
-}
-
 /** An `OPERATION_SNAPSHOT` of the row with the given id. */
 export function snapshotOf(row: OperationRow, eventId: number): OperationEvent {
   return { ...eventFromRow(row, "OPERATION_SNAPSHOT"), event_id: eventId };
+}
+
+/** What a client sees of an operation's state: a row re-read sends a snapshot when it differs. */
+export function stateOf(
+  e: Pick<OperationEvent, "status" | "progress" | "message" | "error_message" | "metadata">,
+): string {
+  return JSON.stringify([e.status, e.progress, e.message, e.error_message, e.metadata ?? {}]);
+}
+
+/** Validates a watch's interval options. */
+export function positiveMs(what: string, values: Record<string, number>): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`${what}: ${k} must be a positive integer, got ${v}`);
+    }
+  }
 }
 
 export class OperationWatch {
@@ -74,14 +96,20 @@ export class OperationWatch {
   readonly #deps: WatchDeps;
   readonly #id: string;
   readonly #graceMs: number;
+  readonly #rowCheckMs: number;
   #row: OperationRow;
   /** The highest event id the client has (from `since`, or sent). */
   #last: number;
+  /** The state of the last frame sent. */
+  #state: string | undefined;
   /** Live events held back while the stream is replayed; undefined when live. */
   #held: HubEvent[] | undefined;
+  /** Another catch-up was asked for while one ran (the hub lagged again). */
+  #again = false;
   #done = false;
   #settled = false;
   #grace: ReturnType<typeof setTimeout> | undefined;
+  #recheck: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     session: SocketSession,
@@ -90,30 +118,41 @@ export class OperationWatch {
     since = 0,
     options: OperationWatchOptions = {},
   ) {
-    const { terminalGraceMs = 2000 } = options;
+    const { terminalGraceMs = 2000, rowCheckMs = ROW_CHECK_MS } = options;
     if (!Number.isInteger(since) || since < 0) {
       throw new RangeError(
         `Cannot watch operation: since must be a non-negative integer, got ${since}`,
       );
     }
+    positiveMs("Cannot watch operation", { terminalGraceMs, rowCheckMs });
     this.#session = session;
     this.#deps = deps;
     this.#row = row;
     this.#id = row.id;
     this.#last = since;
     this.#graceMs = terminalGraceMs;
+    this.#rowCheckMs = rowCheckMs;
   }
 
   /** Subscribes, replays and goes live. Resolves once the replay has been handed to the socket. */
   async start(): Promise<void> {
     this.#held = [];
     const unsubscribe = await this.#deps.hub.subscribeOperation(this.#id, (e) => this.#onLive(e));
+    const offLag = this.#deps.hub.onLag(() => this.#resync());
     this.#session.onClose(() => {
       unsubscribe();
-      if (this.#grace !== undefined) clearTimeout(this.#grace);
+      offLag();
+      this.#stopTimers();
     });
     if (this.#session.closed) return;
     await this.#catchUp();
+    if (this.#done || this.#session.closed) return;
+    this.#recheck = setInterval(() => {
+      // A failed re-read (the database away for a moment) is tried again at the next tick.
+      this.#checkRow().catch((err) =>
+        this.#deps.log.warn("cannot re-read a followed operation", { err, operation_id: this.#id })
+      );
+    }, this.#rowCheckMs);
   }
 
   #onLive(e: HubEvent): void {
@@ -132,25 +171,39 @@ export class OperationWatch {
     this.#emit(e.event, e.frame);
   }
 
+  /** The hub missed events: catch up from the operation's stream now. */
+  #resync(): void {
+    if (this.#done || this.#session.closed) return;
+    if (this.#held) {
+      this.#again = true;
+      return;
+    }
+    this.#held = [];
+    this.#catchUp().catch((err) => this.#fail(err));
+  }
+
   async #catchUp(): Promise<void> {
     const { redis, keys } = this.#deps;
     const initial = !this.#settled;
-    const { events, complete } = await readOperationEvents(
-      redis,
-      keys,
-      this.#id,
-      this.#last,
-      Number(this.#row.event_seq ?? 0),
-    );
-    if (this.#session.closed) return;
-    if (!complete) {
-      await this.#snapshot();
-    } else if (events.length > 0) {
-      for (const e of events) if (e.event_id > this.#last) this.#emit(e);
-    } else if (initial && (await latestEventId(redis, keys, this.#row)) < this.#last) {
-      // The client claims ids this operation never had: give it the current state to go on from.
-      await this.#snapshot();
-    }
+    do {
+      this.#again = false;
+      const { events, complete } = await readOperationEvents(
+        redis,
+        keys,
+        this.#id,
+        this.#last,
+        Number(this.#row.event_seq ?? 0),
+      );
+      if (this.#session.closed) return;
+      if (!complete) {
+        await this.#snapshot();
+      } else if (events.length > 0) {
+        for (const e of events) if (e.event_id > this.#last) this.#emit(e);
+      } else if (initial) {
+        // The client may claim ids this operation never had: give it the state to go on from.
+        await this.#snapshot((eventId) => eventId < this.#last);
+      }
+    } while (this.#again && !this.#done && !this.#session.closed);
     const held = this.#held ?? [];
     this.#held = undefined;
     for (const e of held) this.#onLive(e);
@@ -167,15 +220,11 @@ export class OperationWatch {
    */
   async #checkFinished(): Promise<void> {
     if (this.#done) return;
-    const row = await getOperation(this.#deps.db, this.#id);
+    const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
     if (this.#done || this.#session.closed) return;
-    if (!row) {
-      this.#done = true;
-      this.#session.close(CloseCode.notFound, "Operation no longer exists");
-      return;
-    }
-    this.#row = row;
-    if (!isTerminal(row.status)) return;
+    if (!s) return this.#gone();
+    this.#row = s.row;
+    if (!isTerminal(s.row.status)) return;
     const [tail] = await this.#deps.redis.xrevrange(
       this.#deps.keys.stream(this.#id),
       "+",
@@ -186,8 +235,7 @@ export class OperationWatch {
     const last = tail ? decodeEventEntry(tail[1]) : undefined;
     if (this.#done || this.#session.closed) return;
     if (last && isFinalEvent(last) && last.event_id <= this.#last) {
-      this.#done = true;
-      this.#session.closeAfterDrain(CloseCode.normal, "Operation finished");
+      this.#finish();
       return;
     }
     this.#grace = setTimeout(() => {
@@ -196,32 +244,66 @@ export class OperationWatch {
     }, this.#graceMs);
   }
 
-  async #snapshot(): Promise<void> {
-    const row = await getOperation(this.#deps.db, this.#id);
-    if (this.#done || this.#session.closed) return;
-    if (!row) {
-      this.#done = true;
-      this.#session.close(CloseCode.notFound, "Operation no longer exists");
+  /**
+   * Every `rowCheckMs` until a terminal frame went out: events the client lacks are fetched from
+   * the stream (the hub may have missed them), and a row that changed without an event (its
+   * publish failed) goes out as a snapshot.
+   */
+  async #checkRow(): Promise<void> {
+    if (this.#done || this.#session.closed || this.#held) return;
+    const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
+    if (this.#done || this.#session.closed || this.#held) return;
+    if (!s) return this.#gone();
+    this.#row = s.row;
+    if (s.eventId > this.#last) {
+      this.#resync();
       return;
     }
-    this.#row = row;
-    const latest = await latestEventId(this.#deps.redis, this.#deps.keys, row);
+    const snap = snapshotOf(s.row, this.#last);
+    if (stateOf(snap) !== this.#state) this.#emit(snap);
+  }
+
+  /** Sends a snapshot of the row (when `when` agrees with its id). */
+  async #snapshot(when: (eventId: number) => boolean = () => true): Promise<void> {
+    const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
     if (this.#done || this.#session.closed) return;
-    this.#emit(snapshotOf(row, latest));
+    if (!s) return this.#gone();
+    this.#row = s.row;
+    if (when(s.eventId)) this.#emit(snapshotOf(s.row, s.eventId));
   }
 
   #emit(event: OperationEvent, text?: string): void {
     if (this.#done) return;
     this.#session.send(eventFrame(event, text));
     this.#last = event.event_id;
-    if (isFinalEvent(event)) {
-      this.#done = true;
-      this.#session.closeAfterDrain(CloseCode.normal, "Operation finished");
-    }
+    this.#state = stateOf(event);
+    if (isFinalEvent(event)) this.#finish();
+  }
+
+  #finish(): void {
+    this.#done = true;
+    this.#stopTimers();
+    this.#session.closeAfterDrain(CloseCode.normal, "Operation finished");
+  }
+
+  #gone(): void {
+    this.#done = true;
+    this.#stopTimers();
+    this.#session.close(CloseCode.notFound, "Operation no longer exists");
+  }
+
+  #stopTimers(): void {
+    if (this.#grace !== undefined) clearTimeout(this.#grace);
+    if (this.#recheck !== undefined) clearInterval(this.#recheck);
+    this.#grace = undefined;
+    this.#recheck = undefined;
   }
 
   #fail(err: unknown): void {
+    // A socket closed meanwhile may fail its reads harmlessly.
+    if (this.#session.closed) return;
     this.#deps.log.error("cannot follow operation events", { err, operation_id: this.#id });
+    this.#stopTimers();
     this.#session.close(CloseCode.internalError, "Internal error");
   }
 }

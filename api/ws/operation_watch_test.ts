@@ -15,6 +15,7 @@ import {
   type TestDb,
   type TestRedis,
   waitFor,
+  writeAndPublish,
 } from "@semantik/shared/testing";
 import { OperationHub } from "./operation_hub.ts";
 import { OperationWatch, type WatchDeps } from "./operation_watch.ts";
@@ -31,7 +32,7 @@ interface Env {
   pub: EventPublisher;
   user: string;
   newOp(owner?: string): Promise<OperationRow>;
-  /** Publishes the row with `set` applied to it in Postgres too, as the task context does. */
+  /** Writes `set` to the row and publishes it, as the task context does. */
   step(row: OperationRow, set?: Partial<OperationRow>): Promise<void>;
   row(id: string): Promise<OperationRow>;
 }
@@ -77,8 +78,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
           type: "index",
         }),
       async step(op, set = {}) {
-        await updateRow(t.db, op.id, set);
-        await pub.publish(t.db, await row(op.id));
+        await writeAndPublish(t.db, pub, op.id, set);
       },
       row,
     });

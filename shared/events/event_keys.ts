@@ -25,6 +25,11 @@ export function hubIdOfGroup(group: string): string | undefined {
 export class EventKeys {
   /** The global stream every API process's hub reads. */
   readonly global: string;
+  /**
+   * How many entries were ever added to the global stream; each entry carries its position as
+   * `g`, so a hub can tell that it missed entries.
+   */
+  readonly globalCount: string;
   /** Pub/sub channel of cancellation requests for running operations. */
   readonly cancelChannel: string;
   readonly #keys: KeySpace;
@@ -32,6 +37,7 @@ export class EventKeys {
   constructor(keys: KeySpace) {
     this.#keys = keys;
     this.global = keys.key("{ops}", "events");
+    this.globalCount = keys.key("{ops}", "events", "g");
     this.cancelChannel = keys.key("{ops}", "cancel");
   }
 

@@ -1,7 +1,11 @@
 /**
- * Publishes operation events: one Lua script allocates the per-operation event id (floored by
- * Postgres' `event_seq`) and writes both streams; then the row's `event_seq` is raised to that id,
- * so after a Redis flush the next id still continues from it.
+ * Publishes operation events. The write of the row that an event reports reserves a number in
+ * the same UPDATE ({@link EVENT_RESERVATION}: `event_seq = event_seq + 1`), so reservations
+ * follow commit order and are durable with the state they describe. One Lua script then refuses
+ * the event when it is stale (a write that committed later was published already), allocates the
+ * per-operation event id and writes both streams. Nothing runs after the script: a process that
+ * dies right after publishing leaves nothing half done, and after a Redis flush the next id
+ * (floored by the reservation) is still above every id published.
  */
 import type { Redis } from "ioredis";
 import type { Queryable } from "../db/db.ts";
@@ -23,11 +27,18 @@ export interface EventPublisherOptions {
   retainSeconds?: number;
 }
 
+/**
+ * The SET clause that reserves an event for a row write: every UPDATE whose new state is then
+ * published includes it, and the row it returns is what {@link EventPublisher.publish} takes.
+ */
+export const EVENT_RESERVATION = "event_seq = event_seq + 1";
+
 type PublishFn = (
   seq: string,
   stream: string,
   global: string,
-  floor: number,
+  globalCount: string,
+  reservation: number,
   opMax: number,
   globalMax: number,
   ttl: number,
@@ -60,19 +71,27 @@ export class EventPublisher {
     this.keys = new EventKeys(keys);
     this.#opts = { operationStreamMaxLen, globalStreamMaxLen, retainSeconds };
     if (!("semantikPublishEvent" in redis)) {
-      redis.defineCommand("semantikPublishEvent", { numberOfKeys: 3, lua: LUA });
+      redis.defineCommand("semantikPublishEvent", { numberOfKeys: 4, lua: LUA });
     }
   }
 
   /**
-   * Publishes the row's current state as an event and records its id in Postgres. Returns the
-   * published event.
+   * Publishes `row` (as returned by the UPDATE that wrote it with {@link EVENT_RESERVATION}) as an
+   * event. Returns the published event, or undefined when it was refused as stale: a write that
+   * committed after this one was published already (or this one was), so its state is older
+   * than what clients have.
    */
   async publish(
-    db: Queryable,
     row: OperationRow,
     type?: OperationEventType,
-  ): Promise<OperationEvent> {
+  ): Promise<OperationEvent | undefined> {
+    const reservation = Number(row.event_seq ?? 0);
+    if (!Number.isInteger(reservation) || reservation < 1) {
+      throw new RangeError(
+        `Cannot publish an event of operation ${row.id}: its row was not written with ` +
+          `${EVENT_RESERVATION} (event_seq ${row.event_seq})`,
+      );
+    }
     const event = eventFromRow(row, type);
     const ttl = isTerminal(row.status) ? this.#opts.retainSeconds : 0;
     const call =
@@ -83,7 +102,8 @@ export class EventPublisher {
         this.keys.seq(row.id),
         this.keys.stream(row.id),
         this.keys.global,
-        Number(row.event_seq ?? 0),
+        this.keys.globalCount,
+        reservation,
         this.#opts.operationStreamMaxLen,
         this.#opts.globalStreamMaxLen,
         ttl,
@@ -92,12 +112,7 @@ export class EventPublisher {
         JSON.stringify(event),
       ),
     );
-    await db.query("update operations set event_seq = greatest(event_seq, $2) where id = $1", [
-      row.id,
-      id,
-    ]);
-    row.event_seq = Math.max(Number(row.event_seq ?? 0), id);
-    return { ...event, event_id: id };
+    return id > 0 ? { ...event, event_id: id } : undefined;
   }
 }
 
@@ -120,7 +135,8 @@ export function decodeEventEntry(fields: string[]): OperationEvent | undefined {
 /**
  * The retained events of one operation with ids above `since`, in order, and whether they are
  * the whole history after `since` (false when older events were trimmed, expired or flushed).
- * `latestKnown` is the highest id known elsewhere (the row's `event_seq`).
+ * `latestKnown` is the row's `event_seq`: when Redis has no counter for the operation (flushed,
+ * or expired), no id above it has been published.
  */
 export async function readOperationEvents(
   redis: Redis,
@@ -149,6 +165,38 @@ export async function readOperationEvents(
     if (e) events.push(e);
   }
   if (events.length > 0) return { events, complete: events[0]!.event_id === since + 1 };
-  const seq = Number(seqText ?? 0);
-  return { events, complete: Math.max(seq, latestKnown) <= since };
+  const latest = seqText === null ? latestKnown : Number(seqText);
+  return { events, complete: latest <= since };
+}
+
+/**
+ * The latest event id of an operation: its counter, or without one (Redis flushed, history
+ * expired) the row's `event_seq`, above which the next id will be.
+ */
+export function latestIdOf(counter: string | null, row: Pick<OperationRow, "event_seq">): number {
+  return counter === null ? Number(row.event_seq ?? 0) : Number(counter);
+}
+
+/**
+ * Reads operation rows for snapshots, each with the event id its content covers. The counters
+ * are read before the rows: every event up to the id read was published after its write
+ * committed, so the row read afterwards shows it (or something newer). An event published in
+ * between has a higher id and reaches the client live; the snapshot's content already shows it,
+ * which is harmless, while the reverse order would label content with an id it does not cover and
+ * the client would drop that event as already seen.
+ */
+export async function readSnapshots(
+  db: Queryable,
+  redis: Redis,
+  keys: EventKeys,
+  operationIds: readonly string[],
+): Promise<{ row: OperationRow; eventId: number }[]> {
+  if (operationIds.length === 0) return [];
+  const counters = await redis.mget(...operationIds.map((id) => keys.seq(id)));
+  const rows = await db.query<OperationRow>(
+    "select * from operations where id = any($1::uuid[])",
+    [operationIds],
+  );
+  const at = new Map(operationIds.map((id, i) => [id, counters[i] ?? null]));
+  return rows.map((row) => ({ row, eventId: latestIdOf(at.get(row.id) ?? null, row) }));
 }

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { EventPublisher, readOperationEvents } from "./event_publisher.ts";
+import { EVENT_RESERVATION, EventPublisher, readOperationEvents } from "./event_publisher.ts";
 import { createTestDb } from "../testing/db.ts";
 import { createTestRedis } from "../testing/redis.ts";
+import { publishNext, writeAndPublish } from "../testing/events.ts";
 import { KeySpace } from "../redis/redis.ts";
 import { hasBinary, startPrivateRedis } from "../redis/private_server.ts";
 import type { Db } from "../db/db.ts";
@@ -19,33 +20,46 @@ async function seedOperation(db: Db): Promise<OperationRow> {
   });
 }
 
-Deno.test("EventPublisher gives ids 1..n without gaps or repeats under concurrent writers", async () => {
+/** Writes `set` with a reservation, without publishing: the row a writer holds before publishing. */
+async function reserve(db: Db, id: string, set: string): Promise<OperationRow> {
+  const [row] = await db.query<OperationRow>(
+    `update operations set ${set}, ${EVENT_RESERVATION} where id = $1 returning *`,
+    [id],
+  );
+  return row!;
+}
+
+Deno.test("EventPublisher gives ids 1..n without gaps or repeats under concurrent writers; the last event is the row's last state", async () => {
   const t = await createTestDb("postgres");
   const r = await createTestRedis();
   try {
     const row = await seedOperation(t.db);
-    // Three "processes": their own connections, their own copies of the row.
+    // Three "processes": their own connections, writing the same row at once.
     const conns = [0, 1, 2].map(() => new Redis(r.url));
     const pubs = conns.map((c) => new EventPublisher(c, new KeySpace(r.prefix)));
     await Promise.all(
-      pubs.map(async (p) => {
-        for (let i = 0; i < 40; i++) await p.publish(t.db, { ...row, progress: i });
+      pubs.map(async (p, n) => {
+        for (let i = 0; i < 40; i++) {
+          await writeAndPublish(t.db, p, row.id, { message: `w${n} ${i}` });
+        }
       }),
     );
     const { events, complete } = await readOperationEvents(r.redis, pubs[0]!.keys, row.id);
     assert.equal(complete, true);
-    assert.deepEqual(events.map((e) => e.event_id), Array.from({ length: 120 }, (_, i) => i + 1));
-    const [pg] = await t.db.query<{ event_seq: number }>(
-      "select event_seq from operations where id = $1",
-      [
-        row.id,
-      ],
-    );
-    assert.equal(pg!.event_seq, 120);
-    // The global stream carries every event too, with the owner for fan-out.
+    // Events whose write was overtaken by a later one's publish are refused: no id is spent.
+    assert.ok(events.length >= 40 && events.length <= 120, String(events.length));
+    assert.deepEqual(events.map((e) => e.event_id), events.map((_, i) => i + 1));
+    const [pg] = await t.db.query<OperationRow>("select * from operations where id = $1", [
+      row.id,
+    ]);
+    assert.equal(pg!.event_seq, 120, "every write reserved one");
+    assert.equal(events.at(-1)!.message, pg!.message, "the last write's event is the last one");
+    // The global stream carries every event too, with the owner for fan-out and its position.
     const global = await r.redis.xrange(pubs[0]!.keys.global, "-", "+");
-    assert.equal(global.length, 120);
+    assert.equal(global.length, events.length);
     assert.ok(global[0]![1].includes(row.owner_id));
+    const g = global.map(([, f]) => Number(f[f.indexOf("g") + 1]));
+    assert.deepEqual(g, g.map((_, i) => i + 1));
     conns.forEach((c) => c.disconnect());
   } finally {
     await r.cleanup();
@@ -53,13 +67,49 @@ Deno.test("EventPublisher gives ids 1..n without gaps or repeats under concurren
   }
 });
 
-Deno.test("readOperationEvents() resumes after `since` and says when history is incomplete", async () => {
+Deno.test("an event whose write committed before one already published is refused: nothing follows the terminal event, whose expiry stays", async () => {
   const t = await createTestDb("postgres");
   const r = await createTestRedis();
   try {
-    const row = await seedOperation(t.db);
+    const op = await seedOperation(t.db);
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), { retainSeconds: 3600 });
+    const progress = await reserve(t.db, op.id, "status = 'processing', progress = 40");
+    const failed = await reserve(t.db, op.id, "status = 'failed', error_message = 'boom'");
+    // No counter yet: the id is the write's reservation (write 1 may have published id 1).
+    assert.equal((await pub.publish(failed))?.event_id, 2);
+    assert.equal(await pub.publish(progress), undefined, "stale: refused");
+    assert.equal(await pub.publish(failed), undefined, "a retry of the same write: refused");
+    const { events } = await readOperationEvents(r.redis, pub.keys, op.id);
+    assert.deepEqual(events.map((e) => [e.event_id, e.type]), [[2, "OPERATION_FAILED"]]);
+    for (const key of [pub.keys.stream(op.id), pub.keys.seq(op.id)]) {
+      const ttl = await r.redis.ttl(key);
+      assert.ok(ttl > 3500 && ttl <= 3600, `${key}: ${ttl}`);
+    }
+  } finally {
+    await r.cleanup();
+    await t.cleanup();
+  }
+});
+
+Deno.test("publish() refuses a row that was not written with a reservation", async () => {
+  const t = await createTestDb("postgres");
+  const r = await createTestRedis();
+  try {
+    const op = await seedOperation(t.db);
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    await assert.rejects(pub.publish(op), /was not written with event_seq = event_seq \+ 1/);
+  } finally {
+    await r.cleanup();
+    await t.cleanup();
+  }
+});
+
+Deno.test("readOperationEvents() resumes after `since` and says when history is incomplete", async () => {
+  const r = await createTestRedis();
+  try {
     const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), { operationStreamMaxLen: 5 });
-    for (let i = 0; i < 8; i++) await pub.publish(t.db, row);
+    const row = fakeRow();
+    for (let i = 0; i < 8; i++) await publishNext(pub, row);
     const later = await readOperationEvents(r.redis, pub.keys, row.id, 5);
     assert.deepEqual(later.events.map((e) => e.event_id), [6, 7, 8]);
     assert.equal(later.complete, true);
@@ -67,27 +117,28 @@ Deno.test("readOperationEvents() resumes after `since` and says when history is 
     assert.equal(early.complete, false, "events 2 and 3 were trimmed");
     const none = await readOperationEvents(r.redis, pub.keys, row.id, 8);
     assert.deepEqual(none, { events: [], complete: true });
+    // Without a counter (flushed), the row's reservations say what may have been published.
+    await r.redis.del(pub.keys.seq(row.id), pub.keys.stream(row.id));
+    assert.equal((await readOperationEvents(r.redis, pub.keys, row.id, 8, 8)).complete, true);
+    assert.equal((await readOperationEvents(r.redis, pub.keys, row.id, 8, 9)).complete, false);
   } finally {
     await r.cleanup();
-    await t.cleanup();
   }
 });
 
 Deno.test("a terminal event sets an expiry on the operation's stream", async () => {
-  const t = await createTestDb("postgres");
   const r = await createTestRedis();
   try {
-    const row = await seedOperation(t.db);
     const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), { retainSeconds: 3600 });
-    await pub.publish(t.db, row);
+    const row = fakeRow();
+    await publishNext(pub, row);
     assert.equal(await r.redis.ttl(pub.keys.stream(row.id)), -1);
-    const done = await pub.publish(t.db, { ...row, status: "completed", progress: 100 });
-    assert.equal(done.type, "OPERATION_COMPLETED");
+    const done = await publishNext(pub, row, { status: "completed", progress: 100 });
+    assert.equal(done?.type, "OPERATION_COMPLETED");
     const ttl = await r.redis.ttl(pub.keys.stream(row.id));
     assert.ok(ttl > 3500 && ttl <= 3600, String(ttl));
   } finally {
     await r.cleanup();
-    await t.cleanup();
   }
 });
 
@@ -102,13 +153,12 @@ Deno.test({
     try {
       const row = await seedOperation(t.db);
       const pub = new EventPublisher(redis, new KeySpace("semantik:"));
-      for (let i = 0; i < 5; i++) await pub.publish(t.db, row);
+      for (let i = 0; i < 5; i++) await writeAndPublish(t.db, pub, row.id, { progress: i });
       await redis.flushall();
-      const [fresh] = await t.db.query<OperationRow>("select * from operations where id = $1", [
-        row.id,
-      ]);
-      const next = await pub.publish(t.db, fresh!);
-      assert.equal(next.event_id, 6);
+      const next = await writeAndPublish(t.db, pub, row.id, { progress: 9 });
+      assert.equal(next.event_seq, 6);
+      const { events } = await readOperationEvents(redis, pub.keys, row.id);
+      assert.deepEqual(events.map((e) => [e.event_id, e.progress]), [[6, 9]]);
     } finally {
       redis.disconnect();
       await server.stop();
@@ -116,3 +166,26 @@ Deno.test({
     }
   },
 });
+
+function fakeRow(): OperationRow {
+  const now = new Date();
+  return {
+    id: crypto.randomUUID(),
+    collection_id: crypto.randomUUID(),
+    owner_id: crypto.randomUUID(),
+    type: "index",
+    status: "processing",
+    progress: 0,
+    message: "",
+    error_message: null,
+    config: {},
+    metadata: {},
+    attempts: 1,
+    event_seq: 0,
+    cancel_requested_at: null,
+    created_at: now,
+    updated_at: now,
+    started_at: now,
+    completed_at: null,
+  };
+}

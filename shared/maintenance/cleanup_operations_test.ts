@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createTestDb, type TestDb } from "../testing/db.ts";
 import { createTestRedis, type TestRedis } from "../testing/redis.ts";
 import { waitFor } from "../testing/wait.ts";
+import { publishNext } from "../testing/events.ts";
 import { getLogger } from "../log/logger.ts";
 import { KeySpace } from "../redis/redis.ts";
 import { EventPublisher } from "../events/event_publisher.ts";
@@ -70,7 +71,7 @@ Deno.test("cleanup removes finished operations past the retention with their str
       await seed.operation({ status: "processing", at: old }),
       await seed.operation({ status: "pending", at: old }),
     ];
-    for (const op of [...goners, ...keep]) await events.publish(seed.db, op);
+    for (const op of [...goners, ...keep]) await publishNext(events, op);
     // A stream whose operation row is gone, and a key under {ops}:op: that is not an operation's.
     const orphan = crypto.randomUUID();
     await r.redis.xadd(events.keys.stream(orphan), "1-0", "id", "1", "data", "{}");

@@ -1,9 +1,11 @@
 /**
  * Cancel and retry, as the API calls them.
  *
- * Cancel: a pending operation whose job is still waiting (or has none) is removed from its queue
- * and ends `cancelled` here and now, so it never starts. A running one is flagged in Postgres and
- * its worker is told over pub/sub; the handler stops at its next checkpoint and ends `cancelled`.
+ * Cancel: an operation whose job is not running (waiting, in the delayed set for a retry or a
+ * postponement, or gone) is removed from its queue and ends `cancelled` here and now, so it never
+ * runs again: a job postponed for an hour must not keep the cancel waiting that long. A running
+ * one is flagged in Postgres and its worker is told over pub/sub; the handler stops at its next
+ * checkpoint and ends `cancelled`.
  *
  * Retry: a new operation with the same type and config, for a failed or cancelled one.
  */
@@ -38,16 +40,15 @@ export async function cancelOperation(
     [operationId],
   );
   if (!flagged) throw finished();
-  if (flagged.status === "pending") {
-    const removed = await rt.queues.removeJob(operationId).catch((err) => {
-      rt.log.warn("cannot remove a cancelled operation's job", { operation_id: operationId, err });
-      return undefined;
-    });
-    if (removed && (removed.removed || removed.state === null)) {
-      const ctx = new TaskContext({ db: rt.db, events: rt.events, log: rt.log }, flagged);
-      await ctx.cancelled("Cancelled before it started");
-      return toOperationJson(ctx.operation as OperationRow);
-    }
+  // Never forced: a running job is its worker's to stop (the flag and the message below).
+  const removed = await rt.queues.removeJob(operationId).catch((err) => {
+    rt.log.warn("cannot remove a cancelled operation's job", { operation_id: operationId, err });
+    return undefined;
+  });
+  if (removed && (removed.removed || removed.state === null)) {
+    const ctx = new TaskContext({ db: rt.db, events: rt.events, log: rt.log }, flagged);
+    await ctx.cancelled(flagged.status === "pending" ? "Cancelled before it started" : "Cancelled");
+    return toOperationJson(ctx.operation as OperationRow);
   }
   await publishCancel(rt.redis, rt.events.keys.cancelChannel, operationId);
   return toOperationJson(flagged);

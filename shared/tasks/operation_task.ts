@@ -42,8 +42,8 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
   options: Omit<TaskContextOptions, "signal"> = {},
 ): TaskHandler<S, { status: string }> {
   const log = deps.log.child({ task: task.name });
-  const contextFor = (row: OperationRow, signal?: AbortSignal) =>
-    new TaskContext(deps, row, { ...options, signal });
+  const contextFor = (row: OperationRow, job: { signal?: AbortSignal; attempt?: number } = {}) =>
+    new TaskContext(deps, row, { ...options, signal: job.signal, attempt: job.attempt });
 
   return taskHandler(task, async (payload, job) => {
     const row = await getOperation(deps.db, payload.operation_id);
@@ -52,16 +52,18 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
       return { status: "missing" };
     }
     if (isTerminal(row.status)) return { status: row.status };
-    const ctx = contextFor(row, job.signal);
+    const ctx = contextFor(row, job);
     if (row.cancel_requested_at) {
       await ctx.cancelled("Cancelled before it started");
       return { status: "cancelled" };
     }
-    await ctx.updateStatus(
+    const started = await ctx.updateStatus(
       "processing",
       job.attempt > 1 ? `Attempt ${job.attempt} of ${job.maxAttempts}` : "Started",
       job.attempt,
     );
+    // Finished meanwhile, or a newer attempt of this job owns the operation: nothing to run.
+    if (!started) return { status: ctx.operation.status };
     try {
       const metadata = await work(ctx, ctx.operation, job);
       if (!ctx.finished) await ctx.complete(metadata ?? {});
@@ -74,6 +76,8 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
       }
       // Lease lost or shutdown: the job is another worker's now, or will run again. A plain
       // failure goes back to the queue, which retries it or buries it (see the hooks below).
+      // Either way this attempt writes nothing more (no progress timer left behind).
+      ctx.abandon();
       throw err;
     }
   }, {
@@ -82,7 +86,9 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
       // An operation's job id is the operation id.
       const row = await getOperation(deps.db, job.id);
       if (row && row.status === "processing") {
-        await contextFor(row).retrying(error, job.attempt, job.maxAttempts, retry.delayMs);
+        // Fenced by the attempt: a retry already started must not get this message over its own.
+        await contextFor(row, { attempt: job.attempt })
+          .retrying(error, job.attempt, job.maxAttempts, retry.delayMs);
       }
     },
     async onDead(payload, job, error) {

@@ -4,9 +4,16 @@
  * (one Lua script gives it its per-operation id). Progress is coalesced: at most one write and
  * event per `progressIntervalMs`, and the latest value always goes out (on the timer, or before
  * the next status change).
+ *
+ * Fencing: a context that runs for a job attempt writes only while the row's `attempts` is not
+ * above that attempt (a newer attempt raised it on start: another worker took the job over), and
+ * never once the job's signal says its lease was lost. Every write reserves its event in the same
+ * UPDATE, so an event of a write that committed before a newer one already published is refused
+ * in Redis instead of overtaking it (nothing follows a terminal event).
  */
 import type { Db, Queryable } from "../db/db.ts";
-import type { EventPublisher } from "../events/event_publisher.ts";
+import { EVENT_RESERVATION, type EventPublisher } from "../events/event_publisher.ts";
+import { LeaseLostError } from "../queue/job.ts";
 import type { Logger } from "../log/logger.ts";
 import type { OperationRow, OperationStatus } from "../operations/operation_types.ts";
 import { isTerminal } from "../operations/operation_types.ts";
@@ -34,6 +41,12 @@ export interface TaskContextOptions {
   cancelPollMs?: number;
   /** The job's signal: lease lost, shutdown, or a cancellation delivered to this process. */
   signal?: AbortSignal;
+  /**
+   * The job attempt this context writes for: its writes need the row's `attempts` at most this,
+   * so an attempt that a newer one took over writes nothing. @default {undefined: no fence (the
+   * API, reconcile, a dead job's hook)}
+   */
+  attempt?: number;
 }
 
 interface PendingProgress {
@@ -51,6 +64,7 @@ export class TaskContext {
   readonly #deps: TaskContextDeps;
   readonly #interval: number;
   readonly #cancelPollMs: number;
+  readonly #attempt: number | undefined;
   #row: OperationRow;
   #chain: Promise<unknown> = Promise.resolve();
   #pending: PendingProgress | undefined;
@@ -58,6 +72,7 @@ export class TaskContext {
   #lastFlush = 0;
   #lastCancelPoll = 0;
   #finished = false;
+  #abandoned = false;
 
   constructor(deps: TaskContextDeps, row: OperationRow, options: TaskContextOptions = {}) {
     const { progressIntervalMs = 250, cancelPollMs = 2000 } = options;
@@ -68,6 +83,7 @@ export class TaskContext {
     this.log = deps.log.child({ operation_id: row.id, operation_type: row.type });
     this.#interval = progressIntervalMs;
     this.#cancelPollMs = cancelPollMs;
+    this.#attempt = options.attempt;
   }
 
   /** The operation as last written by this context. */
@@ -88,8 +104,33 @@ export class TaskContext {
   }
 
   /**
+   * Ends this context without a final write: pending progress is dropped and every later call
+   * writes nothing. For a handler that stops by throwing (its lease was lost, the worker shuts
+   * down, the attempt failed): a progress timer left behind would otherwise write after the
+   * attempt ended, over what the next owner or the failure hook writes.
+   */
+  abandon(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = undefined;
+    this.#finished = true;
+    this.#abandoned = true;
+  }
+
+  /** Whether this context may still write: not abandoned, and its job's lease not lost. */
+  #mayWrite(): boolean {
+    if (this.#abandoned) return false;
+    if (this.signal.aborted && this.signal.reason instanceof LeaseLostError) {
+      this.abandon();
+      return false;
+    }
+    return true;
+  }
+
+  /**
    * Writes `set` to the row while it is not finished and publishes the new state. Returns false
-   * when the row was already terminal (cancelled or failed elsewhere): nothing is published.
+   * when the row was already terminal (cancelled or failed elsewhere), a newer attempt owns it, or
+   * this context may no longer write: nothing is published.
    */
   async #write(
     set: string,
@@ -97,12 +138,20 @@ export class TaskContext {
     where = "status in ('pending', 'processing')",
     alongside?: (tx: Queryable, row: OperationRow) => Promise<void>,
   ): Promise<boolean> {
+    if (!this.#mayWrite()) return false;
+    const args = [this.#row.id, ...params];
+    let fence = "";
+    if (this.#attempt !== undefined) {
+      args.push(this.#attempt);
+      fence = ` and attempts <= $${args.length}`;
+    }
     // What goes with the new state (the collection's status) commits with it, before the event
     // goes out: a client that reads the collection on the event sees the settled state.
     const row = await this.#deps.db.transaction(async (tx) => {
       const [row] = await tx.query<OperationRow>(
-        `update operations set ${set}, updated_at = now() where id = $1 and ${where} returning *`,
-        [this.#row.id, ...params] as never,
+        `update operations set ${set}, ${EVENT_RESERVATION}, updated_at = now()
+          where id = $1 and ${where}${fence} returning *`,
+        args as never,
       );
       if (row && alongside) await alongside(tx, row);
       return row;
@@ -117,9 +166,10 @@ export class TaskContext {
     }
     this.#row = row;
     try {
-      await this.#deps.events.publish(this.#deps.db, row);
+      await this.#deps.events.publish(row);
     } catch (err) {
-      // The row is the truth; a client that missed the event gets a snapshot on reconnect.
+      // The row is the truth: watches re-read it while no terminal frame went out, and a client
+      // that missed the event gets a snapshot on reconnect.
       this.log.warn("cannot publish operation event", { err });
     }
     return true;
@@ -131,7 +181,7 @@ export class TaskContext {
       return await this.#write(
         `status = $2, message = $3, started_at = coalesce(started_at, now()),
          attempts = greatest(attempts, $4)`,
-        [status, message, attempt ?? this.#row.attempts],
+        [status, message, attempt ?? this.#attempt ?? this.#row.attempts],
         undefined,
         async (tx, row) => {
           if (row.type === "delete") return;

@@ -4,3 +4,4 @@ export * from "./redis.ts";
 export * from "../embedding/testing.ts";
 export * from "./wait.ts";
 export * from "./private_postgres.ts";
+export * from "./events.ts";
