@@ -164,7 +164,8 @@ export async function buildServices(
           `Cannot requeue ${id}: its operation is not failed, or its collection is busy`,
         );
       }
-      if (!(await rt.queues.requeueDeadLetter(id, job.queue))) {
+      // An operation's job is rebuilt from its operation id, whatever the dead job kept.
+      if (!(await rt.queues.requeueDeadLetter(id, job.queue, { payload: { operation_id: id } }))) {
         throw new AppError("conflict", `Dead letter ${id} was requeued or removed meanwhile`);
       }
     },

@@ -284,11 +284,22 @@ export class Queue {
     return entries.map(([, fields]) => this.#deadLetter(fieldMap(fields)));
   }
 
-  /** Runs dead job `jobId` again with a fresh budget of attempts. False when it is not dead. */
-  async requeueDeadLetter(jobId: string): Promise<boolean> {
+  /**
+   * Runs dead job `jobId` again with a fresh budget of attempts. False when it is not dead. A dead
+   * job keeps its payload only when it is small (at most 16 KiB): for a larger one, pass
+   * `payload` to rebuild it (an operation's job from its operation id), or it throws.
+   */
+  async requeueDeadLetter(jobId: string, options: { payload?: unknown } = {}): Promise<boolean> {
     if (!isValidJobId(jobId)) return false;
     const k = this.keys;
-    const r = await this.#scripts.requeueDead([k.stream, k.dead, k.job(jobId)], [jobId]);
+    const given = options.payload === undefined ? "" : JSON.stringify(options.payload);
+    const r = await this.#scripts.requeueDead([k.stream, k.dead, k.job(jobId)], [jobId, given]);
+    if (Array.isArray(r)) {
+      throw new Error(
+        `Cannot requeue dead job ${jobId}: its payload (${r[1]} bytes) was too large to keep; ` +
+          "pass the payload to run it with",
+      );
+    }
     return typeof r === "string";
   }
 

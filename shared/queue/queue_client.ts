@@ -92,9 +92,13 @@ export class QueueClient {
   }
 
   /** Runs dead job `jobId` again (see {@link Queue.requeueDeadLetter}). False when not dead. */
-  async requeueDeadLetter(jobId: string, queue?: string): Promise<boolean> {
+  async requeueDeadLetter(
+    jobId: string,
+    queue?: string,
+    options: { payload?: unknown } = {},
+  ): Promise<boolean> {
     for (const name of queue ? [queue] : this.queueNames) {
-      if (await this.queue(name).requeueDeadLetter(jobId)) return true;
+      if (await this.queue(name).requeueDeadLetter(jobId, options)) return true;
     }
     return false;
   }

@@ -7,9 +7,12 @@
  *   interrupt it (`CLIENT UNBLOCK`). On start this consumer's own pending entries (a previous
  *   run with the same consumer name) are read first, then new ones (`>`).
  * - Lease: every `heartbeatMs` one script renews all held entries after checking each is still
- *   this consumer's; a lost lease aborts the handler's signal. Entries idle past `leaseMs` are
- *   taken over with `XAUTOCLAIM` by whichever worker has a free slot; the takeover counts as an
- *   attempt in the job hash (JUSTID claims do not raise the delivery count).
+ *   this consumer's; a lost lease aborts the handler's signal, and that entry is not renewed
+ *   again (the aborted handler may take a while to stop; the job is no longer its to hold).
+ *   Entries idle past `leaseMs` are taken over with `XAUTOCLAIM` by whichever worker has a free
+ *   slot; the takeover counts as an attempt in the job hash (JUSTID claims do not raise the
+ *   delivery count). A worker that claims back an entry whose handler it aborted for a lost lease
+ *   starts a fresh attempt, as any other worker would.
  * - Finish: successes are acked in batches (one script call for every job finished while the
  *   previous call was in flight); failures go to the delayed set with backoff and jitter, or to
  *   the dead letters after the last attempt; a RetryLaterError postpones without spending an
@@ -665,8 +668,10 @@ export class QueueWorker {
     const empty: string[] = [];
     for (const [entryId, fields] of entries) {
       // Our own running job, idle past its lease because renewals failed (Redis was away): the
-      // claim just renewed it; it must not start a second time here.
-      if (this.#held.has(entryId)) continue;
+      // claim just renewed it; it must not start a second time here. One whose handler was
+      // aborted for a lost lease is not running for the queue any more: it gets a fresh attempt.
+      const held = this.#held.get(entryId);
+      if (held && held.abortKind !== "lease") continue;
       const d = fields ? this.#parse(entryId, fields) : undefined;
       if (d) deliveries.push(d);
       else empty.push(entryId);
@@ -796,14 +801,16 @@ export class QueueWorker {
       }
     }
     a.settled = true;
-    this.#running.delete(d.jobId);
+    // A fresh attempt of the same job (claimed back after this one lost its lease) may hold the
+    // maps' slots by now: only this run's own entries are removed.
+    if (this.#running.get(d.jobId) === a) this.#running.delete(d.jobId);
     this.#inFlight--;
     this.#slotFreed?.();
 
     switch (a.abortKind) {
       case "lease":
         // Another worker holds the job now (or it was removed): its outcome is theirs.
-        this.#held.delete(d.entryId);
+        this.#forget(a);
         return;
       case "shutdown":
         if (!outcome.ok) {
@@ -845,8 +852,13 @@ export class QueueWorker {
       await p;
     } finally {
       this.#finishing.delete(p);
-      this.#held.delete(a.delivery.entryId);
+      this.#forget(a);
     }
+  }
+
+  /** Stops holding `a`'s entry, unless a fresh attempt holds it now. */
+  #forget(a: Active): void {
+    if (this.#held.get(a.delivery.entryId) === a) this.#held.delete(a.delivery.entryId);
   }
 
   /**
@@ -1009,7 +1021,7 @@ export class QueueWorker {
         failures++;
         if (failures > 5 && this.#closing) {
           // Unacked entries stay pending and are run again after their lease: at least once.
-          for (const { active } of batch) this.#held.delete(active.delivery.entryId);
+          for (const { active } of batch) this.#forget(active);
           continue;
         }
         this.#acks.unshift(...batch);
@@ -1018,7 +1030,7 @@ export class QueueWorker {
       }
       const now = performance.now();
       batch.forEach(({ active, result, aborted }, i) => {
-        this.#held.delete(active.delivery.entryId);
+        this.#forget(active);
         if (results[i] !== 1) return;
         if (aborted) {
           this.counters.inc("aborted");
@@ -1047,7 +1059,9 @@ export class QueueWorker {
   #renewLeases(): void {
     if (this.#renewing || this.#held.size === 0) return;
     this.#renewing = (async () => {
-      const ids = [...this.#held.keys()];
+      // An entry whose handler was aborted for a lost lease is not this worker's to keep: renewing
+      // it would keep every other worker from taking the job while that handler winds down.
+      const ids = [...this.#held].filter(([, a]) => a.abortKind !== "lease").map(([id]) => id);
       for (let i = 0; i < ids.length; i += 1000) {
         const chunk = ids.slice(i, i + 1000);
         const results = await this.#scripts.renewLeases(

@@ -4,7 +4,7 @@ import { RetryLaterError } from "../errors.ts";
 import { withTestRedis } from "../testing/redis.ts";
 import { JobAbortedError, LeaseLostError, WorkerClosingError } from "./job.ts";
 import { Queue } from "./queue.ts";
-import { QueueWorker, taskHandler } from "./queue_worker.ts";
+import { type JobRef, QueueWorker, taskHandler } from "./queue_worker.ts";
 import { defineTask } from "./task.ts";
 import { FAST, waitFor, WorkerPool } from "./_test_helpers.ts";
 
@@ -603,5 +603,173 @@ Deno.test("purgeDeadLetters() removes dead jobs that died before a time", async 
     assert.equal(await q.purgeDeadLetters(Date.now() + 60_000), left.length);
     assert.deepEqual(await q.listDeadLetters(), []);
     assert.equal((await q.depth()).dead, 0);
+  });
+});
+
+Deno.test("a worker that claims back its own entry after losing its lease runs a fresh attempt at once, while the aborted handler winds down", async () => {
+  await setup(async ({ q, pool, redis }) => {
+    const windDown = Promise.withResolvers<void>();
+    const starts: number[] = [];
+    const w = await pool.start([
+      taskHandler(slow, async (_p, job) => {
+        starts.push(job.attempt);
+        // Attempt 1 ignores its signal for a while (a long synchronous batch, a slow call).
+        if (job.attempt === 1) {
+          await windDown.promise;
+          throw job.signal.reason;
+        }
+      }),
+    ], { concurrency: 2 });
+    await q.enqueue(slow, { ms: 0 }, { jobId: "back" });
+    await waitFor("attempt 1 to run", () => starts.length === 1, { timeoutMs: 5000 });
+    const entry = await redis.hget(q.keys.job("back"), "e");
+    // Another worker took the job over (w's renewals had stalled past the lease) ...
+    const lost = w.events.once("leaseLost");
+    await redis.call("XCLAIM", [q.keys.stream, "workers", "thief", 0, entry!, "JUSTID"]);
+    await lost;
+    // ... and died at once: its entry is idle past the lease, and w, with a free slot, claims it.
+    await redis.call("XCLAIM", [
+      q.keys.stream,
+      "workers",
+      "thief",
+      0,
+      entry!,
+      "IDLE",
+      60_000,
+      "JUSTID",
+    ]);
+    // Within a few reclaim scans (every 200 ms here), not after the aborted handler ends.
+    await waitFor("a fresh attempt of the job", () => starts.length === 2, { timeoutMs: 4000 });
+    await waitFor("the fresh attempt to complete", () => w.counters.get("completed") === 1, {
+      timeoutMs: 4000,
+    });
+    assert.deepEqual(starts, [1, 2]);
+    assert.equal(await q.getJobState("back"), null);
+    windDown.resolve();
+    await waitFor("the aborted handler to end", () => w.runningCount === 0, { timeoutMs: 2000 });
+    assert.equal(w.counters.get("failed"), 0, "the aborted run's outcome is nobody's");
+  });
+});
+
+Deno.test("attempts count failures and lost deliveries alike: after several lost deliveries the job dies with its last attempt", async () => {
+  await setup(async ({ q, pool }) => {
+    const task = defineTask("test.lost", z.object({}), {
+      maxAttempts: 4,
+      backoff: { delayMs: 20, jitter: 0 },
+    });
+    const runs: { attempt: number; worker: number }[] = [];
+    const handler = (worker: number) =>
+      taskHandler(task, (_p, job) => {
+        runs.push({ attempt: job.attempt, worker });
+        if (job.attempt === 1) throw new Error("first attempt fails");
+        // Later attempts hang, ignoring their signal: their worker dies holding them.
+        return new Promise<void>(() => {});
+      });
+    const dead = Promise.withResolvers<JobRef>();
+    const start = async (n: number) => {
+      const w = await pool.start([handler(n)], { abortGraceMs: 50, shutdownTimeoutMs: 0 });
+      w.events.on("dead", (e) => dead.resolve(e.job));
+      return w;
+    };
+    let w = await start(0);
+    await q.enqueue(task, {}, { jobId: "lost" });
+    for (let n = 1; n <= 3; n++) {
+      // Attempt n + 1 runs on worker n - 1, which then dies holding it; worker n takes it over.
+      await waitFor(`attempt ${n + 1} to run`, () => runs.length === n + 1, { timeoutMs: 5000 });
+      await w.close(true);
+      w = await start(n);
+    }
+    const job = await dead.promise;
+    assert.equal(job.id, "lost");
+    assert.deepEqual(runs.map((r) => r.attempt), [1, 2, 3, 4]);
+    assert.deepEqual(runs.map((r) => r.worker), [0, 0, 1, 2]);
+    const [letter] = await q.listDeadLetters();
+    assert.equal(letter!.attempts, 4);
+    assert.match(letter!.error, /Lease expired.*\(attempt 4 of 4\)/);
+    const totals = await q.totals();
+    assert.deepEqual([totals.retried, totals.reclaimed, totals.dead], [1, 2, 1]);
+  });
+});
+
+Deno.test("an old owner's late success after a takeover is not acked: the job stays the new owner's until it finishes", async () => {
+  await setup(async ({ q, pool }) => {
+    const oldDone = Promise.withResolvers<void>();
+    const newDone = Promise.withResolvers<void>();
+    const starts: string[] = [];
+    // The old owner renews rarely, so it does not notice the takeover before it returns.
+    const a = await pool.start([
+      taskHandler(slow, async () => {
+        starts.push("a");
+        await oldDone.promise;
+        return "late";
+      }),
+    ], { leaseMs: 60_000, heartbeatMs: 20_000, reclaimIntervalMs: 60_000 });
+    await q.enqueue(slow, { ms: 0 }, { jobId: "taken" });
+    await waitFor("a to run the job", () => starts.length === 1, { timeoutMs: 5000 });
+    // b uses the normal short lease: a's entry, not renewed for 800 ms, is taken over.
+    const b = await pool.start([
+      taskHandler(slow, async (_p, job) => {
+        starts.push(`b${job.attempt}`);
+        await newDone.promise;
+        return "new";
+      }),
+    ]);
+    await waitFor("b to take the job over", () => starts.length === 2, { timeoutMs: 5000 });
+    assert.deepEqual(starts, ["a", "b2"]);
+    const aResults: unknown[] = [];
+    a.events.on("completed", (e) => aResults.push(e.result));
+    oldDone.resolve();
+    // close() returns once a's handler returned and its ack was tried.
+    await a.close();
+    // a's ack found the entry held by b: nothing acked, nothing reported.
+    const j = await q.getJob("taken");
+    assert.deepEqual([j?.state, j?.consumer], ["active", b.consumer]);
+    assert.deepEqual(aResults, []);
+    assert.equal(a.counters.get("completed"), 0);
+    const bDone = b.events.once("completed");
+    newDone.resolve();
+    assert.equal((await bDone).result, "new");
+    assert.equal((await q.totals()).completed, 1);
+    assert.equal(await q.getJobState("taken"), null);
+  });
+});
+
+Deno.test("a dead job keeps a bounded summary: its size instead of a large payload, requeued only with a payload given", async () => {
+  await setup(async ({ q, pool, redis }) => {
+    const task = defineTask("test.big", z.object({ texts: z.array(z.string()) }), {
+      maxAttempts: 1,
+    });
+    let fail = true;
+    const seen: number[] = [];
+    const w = await pool.start([
+      taskHandler(task, (p) => {
+        seen.push(p.texts.length);
+        if (fail) throw new Error("x".repeat(10_000));
+      }),
+    ]);
+    const big = { texts: Array.from({ length: 64 }, () => "y".repeat(1024)) };
+    await q.enqueue(task, big, { jobId: "big" });
+    await q.enqueue(task, { texts: ["small"] }, { jobId: "small" });
+    await waitFor("both to die", () => w.counters.get("dead") === 2, { timeoutMs: 5000 });
+    const hash = await redis.hgetall(q.keys.job("big"));
+    assert.equal(hash.d, undefined, "the large payload is not kept");
+    assert.equal(Number(hash.dsz), JSON.stringify(big).length);
+    assert.ok(hash.err!.length <= 4100, `error kept at ${hash.err!.length} bytes`);
+    const letters = await q.listDeadLetters();
+    assert.ok(letters.every((l) => l.error.length <= 4100));
+    assert.equal(
+      (await redis.hgetall(q.keys.job("small"))).d,
+      JSON.stringify({ texts: ["small"] }),
+    );
+
+    fail = false;
+    await assert.rejects(q.requeueDeadLetter("big"), /payload \(\d+ bytes\) was too large to keep/);
+    assert.equal(await q.getJobState("big"), "dead", "nothing changed");
+    assert.equal(await q.requeueDeadLetter("big", { payload: { texts: ["rebuilt"] } }), true);
+    assert.equal(await q.requeueDeadLetter("small"), true, "a small payload was kept");
+    await waitFor("both requeued jobs to run", () => w.counters.get("completed") === 2, {
+      timeoutMs: 5000,
+    });
+    assert.deepEqual(seen.slice(2).sort(), [1, 1]);
   });
 });

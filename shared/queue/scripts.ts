@@ -98,8 +98,8 @@ export class QueueScripts {
   removeJob(keys: string[], args: Arg[]): Promise<[number, string]> {
     return this.#call("remove_job", keys, args) as Promise<[number, string]>;
   }
-  requeueDead(keys: string[], args: Arg[]): Promise<string | null> {
-    return this.#call("requeue_dead", keys, args) as Promise<string | null>;
+  requeueDead(keys: string[], args: Arg[]): Promise<string | null | [number, number]> {
+    return this.#call("requeue_dead", keys, args) as Promise<string | null | [number, number]>;
   }
   jobState(keys: string[], args: Arg[]): Promise<string[] | null> {
     return this.#call("job_state", keys, args) as Promise<string[] | null>;

@@ -1,8 +1,9 @@
 --[[
   Moves a job that failed its last attempt (or can never succeed) to the dead-letter stream,
-  keeping its error: the job hash stays (state 'dead', payload copied from the entry) so the
-  job can be listed and requeued, and the same job id cannot be enqueued again meanwhile. The
-  dedup key is freed so that a new request for the same work is accepted.
+  keeping its error: the job hash stays (state 'dead', with the payload copied from the entry
+  when it is small, else only its size: dead_summary) so the job can be listed and requeued, and
+  the same job id cannot be enqueued again meanwhile. The dedup key is freed so that a new
+  request for the same work is accepted.
 
   KEYS[1] stream
   KEYS[2] dead-letter stream
@@ -24,6 +25,7 @@
 --@include owned
 --@include read_entry
 --@include release_dedup
+--@include dead_summary
 
 local stream, dead, hash, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer, entryId, jobId = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -35,15 +37,16 @@ local h = redis.call('HMGET', hash, 'e', 'n', 'm', 't', 'kt')
 if entry == nil or h[1] ~= entryId then return -1 end
 
 local now = nowMs()
-local args = {'XADD', dead, '*', 'id', jobId, 'n', h[2], 'a', ARGV[6], 'err', ARGV[5], 'fa', now}
+local err = deadError(ARGV[5])
+local args = {'XADD', dead, '*', 'id', jobId, 'n', h[2], 'a', ARGV[6], 'err', err, 'fa', now}
 if h[3] then
   args[#args + 1] = 'm'
   args[#args + 1] = h[3]
 end
 local deadId = redis.call(unpack(args))
-redis.call('HSET', hash, 's', 'dead', 'a', ARGV[6], 'd', entry['d'], 'err', ARGV[5], 'fa', now,
-  'de', deadId)
-redis.call('HDEL', hash, 'e')
+redis.call('HDEL', hash, 'e', 'd', 'dsz')
+redis.call('HSET', hash, 's', 'dead', 'a', ARGV[6], 'err', err, 'fa', now, 'de', deadId,
+  unpack(deadPayloadFields(entry['d'])))
 redis.call('HINCRBY', stats, 'dead', 1)
 if KEYS[5] then releaseDedup(KEYS[5], jobId, h[5], h[4], now) end
 return deadId

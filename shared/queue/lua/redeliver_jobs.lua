@@ -21,6 +21,7 @@
 --@include owned
 --@include read_entry
 --@include release_dedup
+--@include dead_summary
 
 local stream, dead, stats = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, reason = ARGV[1], ARGV[2], ARGV[3]
@@ -51,16 +52,16 @@ for i = 4, #ARGV, 3 do
         local made = attempt - 1
         local now = nowMs()
         local entry = readEntry(stream, entryId) or {}
-        local err = reason .. ' (attempt ' .. made .. ' of ' .. h[3] .. ')'
+        local err = deadError(reason .. ' (attempt ' .. made .. ' of ' .. h[3] .. ')')
         local args = {'XADD', dead, '*', 'id', jobId, 'n', h[6], 'a', made, 'err', err, 'fa', now}
         if h[7] then
           args[#args + 1] = 'm'
           args[#args + 1] = h[7]
         end
         local deadId = redis.call(unpack(args))
-        redis.call('HSET', hash, 'a', made, 's', 'dead', 'd', entry['d'] or 'null', 'err', err,
-          'fa', now, 'de', deadId)
-        redis.call('HDEL', hash, 'e')
+        redis.call('HDEL', hash, 'e', 'd', 'dsz')
+        redis.call('HSET', hash, 'a', made, 's', 'dead', 'err', err, 'fa', now, 'de', deadId,
+          unpack(deadPayloadFields(entry['d'])))
         redis.call('XACK', stream, group, entryId)
         redis.call('XDEL', stream, entryId)
         redis.call('HINCRBY', stats, 'dead', 1)
