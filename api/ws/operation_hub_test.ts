@@ -6,9 +6,16 @@ import {
   KeySpace,
   type OperationRow,
 } from "@semantik/shared";
-import { createTestRedis, publishNext, type TestRedis, waitFor } from "@semantik/shared/testing";
+import {
+  createTestRedis,
+  deleteByPrefix,
+  publishNext,
+  type TestRedis,
+  waitFor,
+} from "@semantik/shared/testing";
 import { Redis } from "ioredis";
 import { type HubEvent, hubGroupName, hubIdOfGroup, OperationHub } from "./operation_hub.ts";
+import { ReadGate } from "./_gated_reader.ts";
 
 const log = getLogger("hub-test");
 
@@ -171,6 +178,81 @@ Deno.test("OperationHub.close() during its start leaves no reader or timer behin
     assert.equal(await r.redis.exists(keys.hubHeartbeat(hub.hubId)), 0);
   } finally {
     readers.forEach((c) => c.disconnect());
+    await r.cleanup();
+  }
+});
+
+Deno.test("a hub that has read nothing recovers its group where it was first created: an event published before the group came back is delivered", async () => {
+  const r = await createTestRedis();
+  const gate = new ReadGate();
+  const keys = new EventKeys(new KeySpace(r.prefix));
+  const hub = new OperationHub(
+    { redis: r.redis, openReader: () => gate.reader(r.url), keys, log },
+    { blockMs: 200 },
+  );
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    // Another user's event before the hub starts: the stream exists, the hub starts after it.
+    await publishNext(pub, fakeRow(crypto.randomUUID()));
+    const owner = crypto.randomUUID();
+    const got: number[] = [];
+    await hub.subscribeOwner(owner, (e) => got.push(e.event.event_id));
+    // A quiet API: the hub reads nothing. Then Redis is flushed (here: this test's keys only, the
+    // shared server serves other tests) and an event is published before the hub reads again.
+    await gate.shut();
+    await deleteByPrefix(r.redis, r.prefix);
+    await publishNext(pub, fakeRow(owner));
+    gate.open();
+    await waitFor("the event published before the group was recreated", () => got.length === 1, {
+      timeoutMs: 3000,
+    });
+    assert.deepEqual(got, [1]);
+    assert.equal(hub.recoveries, 1);
+  } finally {
+    gate.open();
+    await hub.close();
+    gate.disconnectAll();
+    await r.cleanup();
+  }
+});
+
+Deno.test("a hub notices entries trimmed before it read them (a gap in their positions) and tells its lag listeners", async () => {
+  const r = await createTestRedis();
+  const gate = new ReadGate();
+  const keys = new EventKeys(new KeySpace(r.prefix));
+  const hub = new OperationHub(
+    { redis: r.redis, openReader: () => gate.reader(r.url), keys, log },
+    { blockMs: 200 },
+  );
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    const owner = crypto.randomUUID();
+    const row = fakeRow(owner);
+    const got: number[] = [];
+    let lags = 0;
+    await hub.subscribeOwner(owner, (e) => got.push(e.event.event_id));
+    hub.onLag(() => lags++);
+    await publishNext(pub, row);
+    await waitFor("the first event", () => got.length === 1, { timeoutMs: 3000 });
+    await gate.shut();
+    await publishNext(pub, row);
+    await publishNext(pub, row);
+    await r.redis.xtrim(keys.global, "MAXLEN", 1); // event 2 is gone, event 3 is not
+    gate.open();
+    await waitFor("the lag to be noticed", () => lags === 1, { timeoutMs: 3000 });
+    assert.deepEqual(got, [1, 3]);
+    assert.equal(hub.lags, 1);
+    // Trimmed while the stream is quiet: noticed after a read that returns nothing.
+    await gate.shut();
+    await publishNext(pub, row);
+    await r.redis.xtrim(keys.global, "MAXLEN", 0);
+    gate.open();
+    await waitFor("the quiet lag to be noticed", () => lags === 2, { timeoutMs: 3000 });
+    assert.deepEqual(got, [1, 3]);
+  } finally {
+    gate.open();
+    await hub.close();
+    gate.disconnectAll();
     await r.cleanup();
   }
 });

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import {
   type Db,
   EventKeys,
@@ -7,7 +6,11 @@ import {
   getLogger,
   insertOperation,
   KeySpace,
+  type OperationEvent,
   type OperationRow,
+  type Queryable,
+  readOperationEvents,
+  type SqlParam,
 } from "@semantik/shared";
 import {
   createTestDb,
@@ -18,10 +21,11 @@ import {
   writeAndPublish,
 } from "@semantik/shared/testing";
 import { OperationHub } from "./operation_hub.ts";
-import { OperationWatch, type WatchDeps } from "./operation_watch.ts";
+import { OperationWatch, stateOf, type WatchDeps } from "./operation_watch.ts";
 import { UserOperationsWatch } from "./user_operations_watch.ts";
 import { CloseCode, SocketSession } from "./socket_session.ts";
 import { FakeSocket } from "./_fake_socket.ts";
+import { ReadGate } from "./_gated_reader.ts";
 
 const log = getLogger("watch-test");
 
@@ -35,20 +39,18 @@ interface Env {
   /** Writes `set` to the row and publishes it, as the task context does. */
   step(row: OperationRow, set?: Partial<OperationRow>): Promise<void>;
   row(id: string): Promise<OperationRow>;
+  /** Holds the hub's reads back. */
+  gate: ReadGate;
 }
 
 async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
   const t = await createTestDb("postgres");
   const r = await createTestRedis();
-  const readers: Redis[] = [];
+  const gate = new ReadGate();
   const keys = new EventKeys(new KeySpace(r.prefix));
   const hub = new OperationHub({
     redis: r.redis,
-    openReader: () => {
-      const c = new Redis(r.url, { maxRetriesPerRequest: null });
-      readers.push(c);
-      return c;
-    },
+    openReader: () => gate.reader(r.url),
     keys,
     log,
   }, { blockMs: 200 });
@@ -81,10 +83,12 @@ async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
         await writeAndPublish(t.db, pub, op.id, set);
       },
       row,
+      gate,
     });
   } finally {
+    gate.open();
     await hub.close();
-    readers.forEach((c) => c.disconnect());
+    gate.disconnectAll();
     await r.cleanup();
     await t.cleanup();
   }
@@ -291,9 +295,12 @@ Deno.test("UserOperationsWatch: a snapshot of each active operation, then the us
     const runningIds = frames.filter((f) => f.operation_id === running.id).map((f) => f.event_id);
     assert.deepEqual(runningIds, [...new Set(runningIds)].sort((a, b) => a - b), "no repeats");
     assert.equal(runningIds.at(-1), 4);
+    // The event published during the start is either shown by the snapshot or sent after it,
+    // and the snapshot never claims an id whose event its content does not show.
     assert.ok(
       runningIds.includes(3) || snaps.find((s) => s.operation_id === running.id).progress === 30,
     );
+    await assertSnapshotsCoverTheirIds(env, frames);
     const pendingFrames = frames.filter((f) => f.operation_id === pending.id);
     assert.deepEqual(pendingFrames.map((f) => [f.type, f.event_id]), [
       ["OPERATION_SNAPSHOT", 0],
@@ -301,5 +308,160 @@ Deno.test("UserOperationsWatch: a snapshot of each active operation, then the us
     ]);
     session.close(CloseCode.normal);
     session.handleClosed();
+  });
+});
+
+/** A database whose first read of whole operation rows runs `hook` just before or after it. */
+function hookedDb(db: Queryable, when: "before" | "after", hook: () => Promise<void>): Queryable {
+  let fired = false;
+  return {
+    async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
+      const hit = !fired && /select \* from operations/.test(sql);
+      if (hit) fired = true;
+      if (hit && when === "before") await hook();
+      const rows = await db.query<T>(sql, params);
+      if (hit && when === "after") await hook();
+      return rows;
+    },
+  };
+}
+
+/**
+ * Asserts that each snapshot shows at least the state of the event it is labelled with: its
+ * content equals that event's or a later one's (a snapshot may show what the next live event
+ * then repeats, never less than its id claims).
+ */
+async function assertSnapshotsCoverTheirIds(env: Env, frames: OperationEvent[]): Promise<void> {
+  // A snapshot labelled 0 claims no event.
+  for (const snap of frames.filter((f) => f.type === "OPERATION_SNAPSHOT" && f.event_id > 0)) {
+    const { events } = await readOperationEvents(env.r.redis, env.deps.keys, snap.operation_id);
+    const atOrAfter = events.filter((e) => e.event_id >= snap.event_id).map(stateOf);
+    assert.ok(
+      atOrAfter.includes(stateOf(snap)),
+      `snapshot ${snap.event_id} (${snap.status} ${snap.progress}) shows less than event ` +
+        `${snap.event_id}: ${
+          JSON.stringify(events.map((e) => [e.event_id, e.status, e.progress]))
+        }`,
+    );
+  }
+}
+
+const trace = (frames: OperationEvent[]) =>
+  JSON.stringify(frames.map((f) => [f.type, f.event_id, f.status, f.progress]));
+
+for (const when of ["after", "before"] as const) {
+  Deno.test(`OperationWatch: a snapshot shows every event up to its id, and the client ends finished (terminal event published just ${when} the row is read)`, async () => {
+    await withEnv(async (env) => {
+      const op = await env.newOp(env.user);
+      for (let p = 1; p <= 8; p++) await env.step(op, { status: "processing", progress: p });
+      const db = hookedDb(env.t.db, when, () => env.step(op, { status: "completed" }));
+      const socket = new FakeSocket();
+      const session = new SocketSession(socket);
+      // since=1: events 2..5 were trimmed, so a snapshot stands in for them.
+      const watch = new OperationWatch(session, { ...env.deps, db }, op, 1, {
+        terminalGraceMs: 60_000,
+      });
+      await watch.start();
+      await waitFor("the close", () => socket.closedWith, { timeoutMs: 3000 });
+      const frames = socket.frames as OperationEvent[];
+      assert.equal(frames.at(-1)!.status, "completed", trace(frames));
+      assert.equal(frames[0]!.type, "OPERATION_SNAPSHOT");
+      await assertSnapshotsCoverTheirIds(env, frames);
+      assert.equal(socket.code, CloseCode.normal);
+      session.handleClosed();
+    }, { operationStreamMaxLen: 3 });
+  });
+
+  Deno.test(`UserOperationsWatch: a snapshot shows every event up to its id, and the client ends finished (terminal event published just ${when} the rows are read)`, async () => {
+    await withEnv(async (env) => {
+      const op = await env.newOp(env.user);
+      await env.step(op, { status: "processing", progress: 10 });
+      await env.step(op, { progress: 20 });
+      const db = hookedDb(env.t.db, when, () => env.step(op, { status: "completed" }));
+      const socket = new FakeSocket();
+      const session = new SocketSession(socket);
+      await new UserOperationsWatch(session, { ...env.deps, db }, env.user).start();
+      await waitFor(
+        "the operation's terminal state",
+        () => (socket.frames as OperationEvent[]).some((f) => f.status === "completed"),
+        { timeoutMs: 3000 },
+      );
+      const frames = socket.frames as OperationEvent[];
+      assert.equal(frames.at(-1)!.status, "completed", trace(frames));
+      await assertSnapshotsCoverTheirIds(env, frames);
+      session.close(CloseCode.normal);
+      session.handleClosed();
+    });
+  });
+}
+
+Deno.test("watches recover events the hub missed because the global stream was trimmed past its position", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    const one = watcher(env, op);
+    await one.started;
+    const allSocket = new FakeSocket();
+    const all = new SocketSession(allSocket);
+    await new UserOperationsWatch(all, env.deps, env.user).start();
+    await waitFor("the first frames", () => one.socket.sent.length === 1, { timeoutMs: 3000 });
+    await env.gate.shut();
+    await env.step(op, { progress: 50 });
+    await env.step(op, { status: "completed", progress: 100 });
+    // The global stream's cap trimmed both events before the hub read them.
+    await env.r.redis.xtrim(env.deps.keys.global, "MAXLEN", 0);
+    env.gate.open();
+    await waitFor("the watch's close", () => one.socket.closedWith, { timeoutMs: 3000 });
+    assert.deepEqual(ids(one.socket), [1, 2, 3], "caught up from the operation's stream");
+    assert.equal(one.socket.frames.at(-1).type, "OPERATION_COMPLETED");
+    await waitFor(
+      "the user watch's terminal frame",
+      () => allSocket.frames.some((f) => f.type === "OPERATION_COMPLETED"),
+      { timeoutMs: 3000 },
+    );
+    assert.deepEqual(allSocket.frames.map((f) => [f.type, f.event_id]), [
+      ["OPERATION_SNAPSHOT", 1],
+      ["OPERATION_PROGRESS", 2],
+      ["OPERATION_COMPLETED", 3],
+    ]);
+    assert.ok(env.deps.hub.lags >= 1);
+    one.session.handleClosed();
+    all.close(CloseCode.normal);
+    all.handleClosed();
+  });
+});
+
+Deno.test("a live watch re-reads the row and ends with it when its terminal event was never published", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing", progress: 30 });
+    const socket = new FakeSocket();
+    const session = new SocketSession(socket);
+    await new OperationWatch(session, env.deps, op, 0, { rowCheckMs: 100 }).start();
+    const allSocket = new FakeSocket();
+    const all = new SocketSession(allSocket);
+    await new UserOperationsWatch(all, env.deps, env.user, { rowCheckMs: 100 }).start();
+    await waitFor(
+      "the first frames",
+      () => socket.sent.length === 1 && allSocket.sent.length === 1,
+      {
+        timeoutMs: 3000,
+      },
+    );
+    // The row failed; its event never reached Redis (the publish failed and was only logged).
+    await updateRow(env.t.db, op.id, { status: "failed", error_message: "disk on fire" });
+    await waitFor("the watch's close", () => socket.closedWith, { timeoutMs: 3000 });
+    assert.deepEqual(socket.frames.map((f) => [f.type, f.event_id, f.status, f.error_message]), [
+      ["OPERATION_PROGRESS", 1, "processing", null],
+      ["OPERATION_SNAPSHOT", 1, "failed", "disk on fire"],
+    ]);
+    assert.equal(socket.code, CloseCode.normal);
+    await waitFor("the user watch's terminal snapshot", () => allSocket.sent.length === 2, {
+      timeoutMs: 3000,
+    });
+    assert.deepEqual(allSocket.frames.at(-1).status, "failed");
+    session.handleClosed();
+    all.close(CloseCode.normal);
+    all.handleClosed();
   });
 });
