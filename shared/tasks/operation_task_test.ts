@@ -9,6 +9,8 @@ import { WorkerPool } from "../queue/_test_helpers.ts";
 import { waitFor } from "../testing/wait.ts";
 import { createRedis } from "../redis/redis.ts";
 import type { QueueWorker } from "../queue/queue_worker.ts";
+import type { TaskContext } from "./task_context.ts";
+import { RetryLaterError } from "../errors.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,13 +19,14 @@ async function withWorker(
   work: OperationWork,
   fn: (worker: QueueWorker) => Promise<void>,
   cancelPollMs = 100,
+  progressIntervalMs?: number,
 ): Promise<void> {
   const pool = new WorkerPool(env.r);
   const handler = operationTaskHandler(processSourceTask, work, {
     db: env.t.db,
     events: env.events,
     log: env.log,
-  }, { cancelPollMs });
+  }, { cancelPollMs, progressIntervalMs });
   const worker = await pool.start([handler], { concurrency: 2 });
   const cancels = new CancelListener(
     createRedis(env.r.url),
@@ -178,6 +181,135 @@ Deno.test("a re-delivered job of a finished operation does nothing", async () =>
     });
     assert.equal(runs, 0);
     assert.equal((await env.eventsOf(op.id)).length, 0);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("a handler that outlives its lease cannot complete the operation while the new owner runs it", async () => {
+  const env = await createTaskTestEnv();
+  const pool = new WorkerPool(env.r);
+  try {
+    const op = await env.seedOperation();
+    const oldMayFinish = Promise.withResolvers<void>();
+    const newStarted = Promise.withResolvers<void>();
+    const newMayFinish = Promise.withResolvers<void>();
+    const handler = operationTaskHandler(processSourceTask, async (ctx, _op, job) => {
+      if (job.attempt === 1) {
+        // Stalled past its lease (say, a long synchronous batch); it then finishes its work.
+        await oldMayFinish.promise;
+        return { by: "old owner" };
+      }
+      newStarted.resolve();
+      await newMayFinish.promise;
+      ctx.updateProgress(90, "new owner almost done");
+      return { by: "new owner" };
+    }, { db: env.t.db, events: env.events, log: env.log });
+    // The old owner renews rarely, so it does not notice the takeover before it finishes.
+    const oldOwner = await pool.start([handler], {
+      leaseMs: 60_000,
+      heartbeatMs: 20_000,
+      reclaimIntervalMs: 60_000,
+    });
+    await enqueue(env, op.id);
+    await waitFor("the old owner to start", async () => (await env.row(op.id)).attempts === 1, {
+      timeoutMs: 5000,
+    });
+    // A worker with the normal short lease takes the job over: attempt 2.
+    await pool.start([handler]);
+    await newStarted.promise;
+    assert.equal((await env.row(op.id)).attempts, 2);
+    oldMayFinish.resolve();
+    await waitFor("the old owner's handler to return", () => oldOwner.runningCount === 0, {
+      timeoutMs: 3000,
+    });
+    const during = await env.row(op.id);
+    assert.equal(during.status, "processing", "the old owner's completion was fenced");
+    newMayFinish.resolve();
+    await waitFor("completion", async () => (await env.row(op.id)).status === "completed", {
+      timeoutMs: 5000,
+    });
+    const row = await env.row(op.id);
+    assert.equal(row.metadata.by, "new owner");
+    const events = await env.eventsOf(op.id);
+    assert.deepEqual(events.filter((e) => e.type === "OPERATION_COMPLETED").length, 1);
+    assert.equal(events.at(-1)!.type, "OPERATION_COMPLETED");
+    assert.equal(events.at(-1)!.metadata.by, "new owner");
+  } finally {
+    await pool.closeAll();
+    await env.cleanup();
+  }
+});
+
+Deno.test("an attempt that throws leaves no progress behind: its pending progress is not written over the retry message", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    let context: TaskContext | undefined;
+    await withWorker(
+      env,
+      (ctx, _op, job) => {
+        if (job.attempt > 1) return new Promise(() => {}); // not reached: the retry is an hour away
+        context = ctx;
+        ctx.updateProgress(10, "first batch");
+        // Within the coalescing interval: written later, by the context's timer.
+        ctx.updateProgress(20, "second batch");
+        throw new Error("flaky network");
+      },
+      async () => {
+        await env.queues.enqueue(processSourceTask, { operation_id: op.id }, {
+          jobId: op.id,
+          backoff: { type: "fixed", delayMs: 3_600_000 },
+        });
+        await waitFor(
+          "the retry message",
+          async () => /retrying/.test((await env.row(op.id)).message),
+          {
+            timeoutMs: 5000,
+          },
+        );
+      },
+      100,
+      60_000,
+    );
+    // The pending write would go out now: nothing is written, nothing published.
+    const before = await env.eventsOf(op.id);
+    await context!.flush();
+    const row = await env.row(op.id);
+    assert.match(row.message, /Attempt 1 of 3 failed \(flaky network\); retrying in \d+ s/);
+    assert.notEqual(row.progress, 20);
+    assert.deepEqual(await env.eventsOf(op.id), before);
+    assert.equal(context!.finished, true);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("cancelling a processing operation whose job waits in the delayed set (postponed for an hour) cancels it at once", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    let runs = 0;
+    await withWorker(env, async (ctx) => {
+      runs++;
+      ctx.updateProgress(30, "waiting for the GPU");
+      await ctx.flush();
+      throw new RetryLaterError("GPU memory short", 3_600_000);
+    }, async (worker) => {
+      const postponed = worker.events.once("postponed");
+      await enqueue(env, op.id);
+      await postponed;
+      assert.equal(await env.queues.getJobState(op.id), "delayed");
+      assert.equal((await env.row(op.id)).status, "processing");
+      const res = await cancelOperation(env.queuesRuntime(), op.owner_id, op.id);
+      assert.equal(res.status, "cancelled", "cancelled by the call itself");
+    });
+    assert.equal(runs, 1);
+    assert.equal((await env.row(op.id)).status, "cancelled");
+    assert.equal(await env.queues.getJobState(op.id), null, "the delayed job is gone");
+    const events = await env.eventsOf(op.id);
+    assert.equal(events.at(-1)!.type, "OPERATION_CANCELLED");
+    assert.equal(events.at(-1)!.message, "Cancelled");
   } finally {
     await env.cleanup();
   }

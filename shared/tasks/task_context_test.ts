@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { createTaskTestEnv } from "./_test_env.ts";
 import { OperationCancelledError, TaskContext } from "./task_context.ts";
 import { waitFor } from "../testing/wait.ts";
+import { Redis } from "ioredis";
+import { EventPublisher, readOperationEvents } from "../events/event_publisher.ts";
+import { LeaseLostError } from "../queue/job.ts";
 
 Deno.test("updateProgress() coalesces 10,000 updates into a handful of events; the last value arrives", async () => {
   const env = await createTaskTestEnv();
@@ -121,3 +124,139 @@ Deno.test("fail() records the error on the operation and the collection", async 
     await env.cleanup();
   }
 });
+
+/** A publisher whose publishes wait while `hold` is set: a writer slow to publish after its commit. */
+class HeldPublisher extends EventPublisher {
+  hold: Promise<void> | undefined;
+  waiting = 0;
+  override async publish(...args: Parameters<EventPublisher["publish"]>) {
+    if (this.hold) {
+      this.waiting++;
+      await this.hold;
+    }
+    return await super.publish(...args);
+  }
+}
+
+Deno.test("a progress write that committed before the terminal one but publishes after it is refused: the terminal event stays last and keeps its expiry", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    const slow = new HeldPublisher(env.r.redis, env.keys, { retainSeconds: 3600 });
+    const handler = new TaskContext({ db: env.t.db, events: slow, log: env.log }, op);
+    await handler.updateStatus("processing", "Started");
+    const release = Promise.withResolvers<void>();
+    slow.hold = release.promise;
+    handler.updateProgress(40, "batch 4");
+    const progress = handler.flush();
+    await waitFor(
+      "the progress write to commit",
+      async () => (await env.row(op.id)).progress === 40,
+      {
+        timeoutMs: 3000,
+      },
+    );
+    await waitFor("its publish to wait", () => slow.waiting === 1, { timeoutMs: 3000 });
+    // Meanwhile reconcile fails the overdue operation and publishes that at once.
+    const reconcile = new TaskContext(
+      {
+        db: env.t.db,
+        events: new EventPublisher(env.r.redis, env.keys, { retainSeconds: 3600 }),
+        log: env.log,
+      },
+      await env.row(op.id),
+    );
+    assert.equal(await reconcile.fail("ran too long"), true);
+    release.resolve();
+    await progress;
+    const events = await env.eventsOf(op.id);
+    assert.deepEqual(events.map((e) => e.type), ["OPERATION_PROGRESS", "OPERATION_FAILED"]);
+    for (const key of [env.events.keys.stream(op.id), env.events.keys.seq(op.id)]) {
+      const ttl = await env.r.redis.ttl(key);
+      assert.ok(ttl > 0 && ttl <= 3600, `${key} keeps its expiry, got ${ttl}`);
+    }
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("a context whose job lost its lease writes nothing, and one of an attempt a newer one took over is fenced", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    const deps = { db: env.t.db, events: env.events, log: env.log };
+    const lease = new AbortController();
+    const old = new TaskContext(deps, op, { signal: lease.signal, attempt: 1 });
+    assert.equal(await old.updateStatus("processing", "Started", 1), true);
+    lease.abort(new LeaseLostError(op.id, "taken"));
+    assert.equal(await old.complete({ by: "old" }), false, "the lease is lost");
+    assert.equal((await env.row(op.id)).status, "processing");
+
+    // The signal has not fired yet, but the new owner's attempt 2 started: the row fences it.
+    const stalled = new TaskContext(deps, await env.row(op.id), { attempt: 1 });
+    const owner = new TaskContext(deps, await env.row(op.id), { attempt: 2 });
+    assert.equal(await owner.updateStatus("processing", "Attempt 2 of 3", 2), true);
+    assert.equal(await stalled.complete({ by: "stalled" }), false);
+    assert.equal(await stalled.fail("stalled"), false);
+    assert.equal((await env.row(op.id)).status, "processing");
+    assert.equal(await owner.complete({ by: "owner" }), true);
+    const row = await env.row(op.id);
+    assert.deepEqual([row.status, row.metadata.by], ["completed", "owner"]);
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("a process that dies right after publishing leaves an id floor behind: after a Redis flush the next id is new, and a resuming client gets the event", async () => {
+  const env = await createTaskTestEnv();
+  // The dying process's own connection: the publish script runs, then the process is gone.
+  const conn = new Redis(env.r.url);
+  let dead = false;
+  const dying = new Proxy(conn, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (prop === "semantikPublishEvent" && typeof v === "function") {
+        return async (...args: unknown[]) => {
+          const r = await v.apply(target, args);
+          if (dead) throw new Error("the process died here");
+          return r;
+        };
+      }
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  try {
+    const op = await env.seedOperation();
+    const first = new TaskContext(
+      { db: env.t.db, events: new EventPublisher(dying as Redis, env.keys), log: env.log },
+      op,
+    );
+    await first.updateStatus("processing", "Started");
+    dead = true;
+    first.updateProgress(10, "batch 1");
+    await first.flush();
+    const { events: before } = await readOperationEvents(env.r.redis, env.events.keys, op.id);
+    assert.deepEqual(before.map((e) => e.event_id), [1, 2], "event 2 went out before the death");
+    // Redis restarts empty (this operation's keys: the shared server serves other tests).
+    await env.r.redis.del(env.events.keys.stream(op.id), env.events.keys.seq(op.id));
+    const next = new TaskContext(deps(env), await env.row(op.id));
+    next.updateProgress(20, "batch 2");
+    await next.flush();
+    const resumed = await readOperationEvents(
+      env.r.redis,
+      env.events.keys,
+      op.id,
+      2,
+      Number((await env.row(op.id)).event_seq),
+    );
+    assert.equal(resumed.complete, true);
+    assert.deepEqual(resumed.events.map((e) => [e.event_id, e.message]), [[3, "batch 2"]]);
+  } finally {
+    conn.disconnect();
+    await env.cleanup();
+  }
+});
+
+function deps(env: Awaited<ReturnType<typeof createTaskTestEnv>>) {
+  return { db: env.t.db, events: env.events, log: env.log };
+}
