@@ -18,7 +18,7 @@ import {
   verifyToken,
 } from "@semantik/shared";
 import { OperationHub, type OperationHubOptions } from "./operation_hub.ts";
-import { OperationWatch, type WatchDeps } from "./operation_watch.ts";
+import { OperationWatch, ROW_CHECK_MS, type WatchDeps } from "./operation_watch.ts";
 import { CloseCode, SocketSession, type SocketSessionOptions } from "./socket_session.ts";
 import { upgradeSocket } from "./upgrade.ts";
 import { UserOperationsWatch } from "./user_operations_watch.ts";
@@ -49,6 +49,11 @@ export interface WsGatewayOptions {
   idleTimeoutS?: number;
   /** See `OperationWatchOptions.terminalGraceMs`. @default {2000} */
   terminalGraceMs?: number;
+  /**
+   * While a followed operation has no terminal frame, how often its row is re-read (events the
+   * hub missed, publishes that failed), in ms. @default {ROW_CHECK_MS (15 s)}
+   */
+  rowCheckMs?: number;
   /** Longest wait for sockets to finish closing on shutdown, in ms. @default {3000} */
   closeTimeoutMs?: number;
   /** Backpressure and client-frame limits of each socket. @default {SocketSession's defaults} */
@@ -66,6 +71,7 @@ export class WsGateway {
   readonly #watchDeps: WatchDeps;
   readonly #idleTimeoutS: number;
   readonly #graceMs: number;
+  readonly #rowCheckMs: number;
   readonly #closeTimeoutMs: number;
   readonly #sessionOptions: SocketSessionOptions;
   readonly #open = new Map<SocketSession, WsTarget["route"]>();
@@ -77,8 +83,15 @@ export class WsGateway {
   #closing: Promise<void> | undefined;
 
   constructor(deps: WsGatewayDeps, options: WsGatewayOptions = {}) {
-    const { idleTimeoutS = 60, terminalGraceMs = 2000, closeTimeoutMs = 3000 } = options;
-    for (const [k, v] of Object.entries({ idleTimeoutS, terminalGraceMs, closeTimeoutMs })) {
+    const {
+      idleTimeoutS = 60,
+      terminalGraceMs = 2000,
+      closeTimeoutMs = 3000,
+      rowCheckMs = ROW_CHECK_MS,
+    } = options;
+    for (
+      const [k, v] of Object.entries({ idleTimeoutS, terminalGraceMs, closeTimeoutMs, rowCheckMs })
+    ) {
       if (!Number.isInteger(v) || v < 1) {
         throw new RangeError(
           `Cannot create WebSocket gateway: ${k} must be a positive integer, got ${v}`,
@@ -88,6 +101,7 @@ export class WsGateway {
     this.#deps = deps;
     this.#idleTimeoutS = idleTimeoutS;
     this.#graceMs = terminalGraceMs;
+    this.#rowCheckMs = rowCheckMs;
     this.#closeTimeoutMs = closeTimeoutMs;
     this.#sessionOptions = options.session ?? {};
     this.hub = new OperationHub(
@@ -210,7 +224,9 @@ export class WsGateway {
       return;
     }
     if (target.route === "operations") {
-      await new UserOperationsWatch(session, this.#watchDeps, claims.sub).start();
+      await new UserOperationsWatch(session, this.#watchDeps, claims.sub, {
+        rowCheckMs: this.#rowCheckMs,
+      }).start();
       return;
     }
     let since = 0;
@@ -236,6 +252,7 @@ export class WsGateway {
     }
     await new OperationWatch(session, this.#watchDeps, row, since, {
       terminalGraceMs: this.#graceMs,
+      rowCheckMs: this.#rowCheckMs,
     }).start();
   }
 }
