@@ -206,7 +206,6 @@ Deno.test("event path: under random interleavings every client ends with the row
     const leaseA = new AbortController();
     const ctxA = new TaskContext({ db: t.db, events: pubs.A, log }, op, {
       signal: leaseA.signal,
-      attempt: 1,
     });
     let ctxB: TaskContext | undefined;
     /** Each writer's calls not known to be finished (a writer's calls run one after another). */
@@ -278,9 +277,7 @@ Deno.test("event path: under random interleavings every client ends with the row
           ctxB = new TaskContext(
             { db: t.db, events: pubs.B, log },
             (await getOperation(t.db, op.id))!,
-            {
-              attempt: 2,
-            },
+            {},
           );
           await write(pubs.B, () => ctxB!.updateStatus("processing", "Attempt 2 of 3", 2));
           break;

@@ -34,6 +34,7 @@ export function fakeRow(owner: string, over: Partial<OperationRow> = {}): Operat
     metadata: {},
     attempts: 1,
     event_seq: 0,
+    run_epoch: 0,
     cancel_requested_at: null,
     created_at: now,
     updated_at: now,

@@ -182,6 +182,7 @@ function fakeRow(): OperationRow {
     metadata: {},
     attempts: 1,
     event_seq: 0,
+    run_epoch: 0,
     cancel_requested_at: null,
     created_at: now,
     updated_at: now,

@@ -35,6 +35,8 @@ export interface OperationRow {
   metadata: Record<string, unknown>;
   attempts: number;
   event_seq: number;
+  /** Bumped by each start of a handler run; that run's writes require it (fencing). */
+  run_epoch: number;
   cancel_requested_at: Date | null;
   created_at: Date;
   updated_at: Date;

@@ -42,8 +42,8 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
   options: Omit<TaskContextOptions, "signal"> = {},
 ): TaskHandler<S, { status: string }> {
   const log = deps.log.child({ task: task.name });
-  const contextFor = (row: OperationRow, job: { signal?: AbortSignal; attempt?: number } = {}) =>
-    new TaskContext(deps, row, { ...options, signal: job.signal, attempt: job.attempt });
+  const contextFor = (row: OperationRow, signal?: AbortSignal) =>
+    new TaskContext(deps, row, { ...options, signal });
 
   return taskHandler(task, async (payload, job) => {
     const row = await getOperation(deps.db, payload.operation_id);
@@ -52,7 +52,7 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
       return { status: "missing" };
     }
     if (isTerminal(row.status)) return { status: row.status };
-    const ctx = contextFor(row, job);
+    const ctx = contextFor(row, job.signal);
     if (row.cancel_requested_at) {
       await ctx.cancelled("Cancelled before it started");
       return { status: "cancelled" };
@@ -62,7 +62,7 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
       job.attempt > 1 ? `Attempt ${job.attempt} of ${job.maxAttempts}` : "Started",
       job.attempt,
     );
-    // Finished meanwhile, or a newer attempt of this job owns the operation: nothing to run.
+    // Finished meanwhile (or this run's lease is already lost): nothing to run.
     if (!started) return { status: ctx.operation.status };
     try {
       const metadata = await work(ctx, ctx.operation, job);
@@ -86,9 +86,7 @@ export function operationTaskHandler<S extends z.ZodType<{ operation_id: string 
       // An operation's job id is the operation id.
       const row = await getOperation(deps.db, job.id);
       if (row && row.status === "processing") {
-        // Fenced by the attempt: a retry already started must not get this message over its own.
-        await contextFor(row, { attempt: job.attempt })
-          .retrying(error, job.attempt, job.maxAttempts, retry.delayMs);
+        await contextFor(row).retrying(error, job.attempt, job.maxAttempts, retry.delayMs);
       }
     },
     async onDead(payload, job, error) {

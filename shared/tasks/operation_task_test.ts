@@ -9,7 +9,7 @@ import { WorkerPool } from "../queue/_test_helpers.ts";
 import { waitFor } from "../testing/wait.ts";
 import { createRedis } from "../redis/redis.ts";
 import type { QueueWorker } from "../queue/queue_worker.ts";
-import type { TaskContext } from "./task_context.ts";
+import { TaskContext } from "./task_context.ts";
 import { RetryLaterError } from "../errors.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -310,6 +310,32 @@ Deno.test("cancelling a processing operation whose job waits in the delayed set 
     const events = await env.eventsOf(op.id);
     assert.equal(events.at(-1)!.type, "OPERATION_CANCELLED");
     assert.equal(events.at(-1)!.message, "Cancelled");
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("a job enqueued again from attempt 1 (reconcile after a Redis loss) runs an operation whose earlier run reached attempt 3", async () => {
+  const env = await createTaskTestEnv();
+  try {
+    const op = await env.seedOperation();
+    // Its earlier run: three attempts, then Redis lost the job; the row still says processing.
+    const earlier = new TaskContext({ db: env.t.db, events: env.events, log: env.log }, op);
+    await earlier.updateStatus("processing", "Attempt 3 of 3", 3);
+    await withWorker(env, (ctx) => {
+      ctx.updateProgress(50, "half");
+      return Promise.resolve({ documents_total: 2 });
+    }, async () => {
+      await enqueue(env, op.id);
+      await waitFor("completion", async () => (await env.row(op.id)).status === "completed", {
+        timeoutMs: 5000,
+      });
+    });
+    const row = await env.row(op.id);
+    assert.deepEqual(row.metadata, { documents_total: 2 });
+    assert.equal(row.run_epoch, 2, "each start took a new epoch");
+    // The earlier run's context is fenced off now.
+    assert.equal(await earlier.fail("late"), false);
   } finally {
     await env.cleanup();
   }

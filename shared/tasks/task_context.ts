@@ -5,9 +5,11 @@
  * event per `progressIntervalMs`, and the latest value always goes out (on the timer, or before
  * the next status change).
  *
- * Fencing: a context that runs for a job attempt writes only while the row's `attempts` is not
- * above that attempt (a newer attempt raised it on start: another worker took the job over), and
- * never once the job's signal says its lease was lost. Every write reserves its event in the same
+ * Fencing: a context that started a run (`updateStatus`) took a new `run_epoch` for it, and its
+ * later writes require that epoch: once another worker took the job over and started it again,
+ * this run writes nothing, not even a late completion. Nor does it once the job's signal says its
+ * lease was lost. Contexts that never start a run (reconcile, the API's cancel, a dead job's hook)
+ * are not fenced. Every write reserves its event in the same
  * UPDATE, so an event of a write that committed before a newer one already published is refused
  * in Redis instead of overtaking it (nothing follows a terminal event).
  */
@@ -41,12 +43,6 @@ export interface TaskContextOptions {
   cancelPollMs?: number;
   /** The job's signal: lease lost, shutdown, or a cancellation delivered to this process. */
   signal?: AbortSignal;
-  /**
-   * The job attempt this context writes for: its writes need the row's `attempts` at most this,
-   * so an attempt that a newer one took over writes nothing. @default {undefined: no fence (the
-   * API, reconcile, a dead job's hook)}
-   */
-  attempt?: number;
 }
 
 interface PendingProgress {
@@ -64,7 +60,8 @@ export class TaskContext {
   readonly #deps: TaskContextDeps;
   readonly #interval: number;
   readonly #cancelPollMs: number;
-  readonly #attempt: number | undefined;
+  /** The run epoch this context's start took; its later writes require it. */
+  #epoch: number | undefined;
   #row: OperationRow;
   #chain: Promise<unknown> = Promise.resolve();
   #pending: PendingProgress | undefined;
@@ -83,7 +80,6 @@ export class TaskContext {
     this.log = deps.log.child({ operation_id: row.id, operation_type: row.type });
     this.#interval = progressIntervalMs;
     this.#cancelPollMs = cancelPollMs;
-    this.#attempt = options.attempt;
   }
 
   /** The operation as last written by this context. */
@@ -137,13 +133,14 @@ export class TaskContext {
     params: unknown[],
     where = "status in ('pending', 'processing')",
     alongside?: (tx: Queryable, row: OperationRow) => Promise<void>,
+    starts = false,
   ): Promise<boolean> {
     if (!this.#mayWrite()) return false;
     const args = [this.#row.id, ...params];
     let fence = "";
-    if (this.#attempt !== undefined) {
-      args.push(this.#attempt);
-      fence = ` and attempts <= $${args.length}`;
+    if (this.#epoch !== undefined) {
+      args.push(this.#epoch);
+      fence = ` and run_epoch = $${args.length}`;
     }
     // What goes with the new state (the collection's status) commits with it, before the event
     // goes out: a client that reads the collection on the event sees the settled state.
@@ -165,6 +162,7 @@ export class TaskContext {
       return false;
     }
     this.#row = row;
+    if (starts) this.#epoch = Number(row.run_epoch);
     try {
       await this.#deps.events.publish(row);
     } catch (err) {
@@ -175,13 +173,17 @@ export class TaskContext {
     return true;
   }
 
-  /** Marks the operation `processing` (first start or a retry) and the collection busy. */
+  /**
+   * Starts a run: marks the operation `processing` (first start or a retry) and the collection
+   * busy, and takes a new run epoch, which this context's later writes require (an earlier run
+   * still writing is fenced off).
+   */
   updateStatus(status: Extract<OperationStatus, "processing">, message = "", attempt?: number) {
     return this.#serial(async () => {
       return await this.#write(
         `status = $2, message = $3, started_at = coalesce(started_at, now()),
-         attempts = greatest(attempts, $4)`,
-        [status, message, attempt ?? this.#attempt ?? this.#row.attempts],
+         attempts = greatest(attempts, $4), run_epoch = run_epoch + 1`,
+        [status, message, attempt ?? this.#row.attempts],
         undefined,
         async (tx, row) => {
           if (row.type === "delete") return;
@@ -191,6 +193,7 @@ export class TaskContext {
             [row.collection_id, COLLECTION_STATUS_ON_START],
           );
         },
+        true,
       );
     });
   }

@@ -180,28 +180,33 @@ Deno.test("a progress write that committed before the terminal one but publishes
   }
 });
 
-Deno.test("a context whose job lost its lease writes nothing, and one of an attempt a newer one took over is fenced", async () => {
+Deno.test("a context whose job lost its lease writes nothing, and a run that a newer start took over is fenced", async () => {
   const env = await createTaskTestEnv();
   try {
     const op = await env.seedOperation();
     const deps = { db: env.t.db, events: env.events, log: env.log };
     const lease = new AbortController();
-    const old = new TaskContext(deps, op, { signal: lease.signal, attempt: 1 });
-    assert.equal(await old.updateStatus("processing", "Started", 1), true);
+    const lost = new TaskContext(deps, op, { signal: lease.signal });
+    assert.equal(await lost.updateStatus("processing", "Started", 1), true);
     lease.abort(new LeaseLostError(op.id, "taken"));
-    assert.equal(await old.complete({ by: "old" }), false, "the lease is lost");
+    assert.equal(await lost.complete({ by: "lost" }), false, "the lease is lost");
     assert.equal((await env.row(op.id)).status, "processing");
 
-    // The signal has not fired yet, but the new owner's attempt 2 started: the row fences it.
-    const stalled = new TaskContext(deps, await env.row(op.id), { attempt: 1 });
-    const owner = new TaskContext(deps, await env.row(op.id), { attempt: 2 });
+    // Its signal has not fired (it renews rarely), but the job was taken over and started again.
+    const stalled = new TaskContext(deps, await env.row(op.id));
+    assert.equal(await stalled.updateStatus("processing", "Started", 1), true);
+    const owner = new TaskContext(deps, await env.row(op.id));
     assert.equal(await owner.updateStatus("processing", "Attempt 2 of 3", 2), true);
+    stalled.updateProgress(99, "stalled");
+    await stalled.flush();
     assert.equal(await stalled.complete({ by: "stalled" }), false);
     assert.equal(await stalled.fail("stalled"), false);
-    assert.equal((await env.row(op.id)).status, "processing");
+    const during = await env.row(op.id);
+    assert.deepEqual([during.status, during.message], ["processing", "Attempt 2 of 3"]);
     assert.equal(await owner.complete({ by: "owner" }), true);
     const row = await env.row(op.id);
     assert.deepEqual([row.status, row.metadata.by], ["completed", "owner"]);
+    assert.equal((await env.eventsOf(op.id)).at(-1)!.type, "OPERATION_COMPLETED");
   } finally {
     await env.cleanup();
   }
