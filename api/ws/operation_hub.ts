@@ -277,20 +277,18 @@ export class OperationHub {
    */
   async #createGroup(): Promise<boolean> {
     const { redis, keys } = this.#deps;
-    if (!("semantikCreateHubGroup" in redis)) {
-      redis.defineCommand("semantikCreateHubGroup", { numberOfKeys: 2, lua: CREATE_GROUP_LUA });
-    }
-    const create = (redis as unknown as {
-      semantikCreateHubGroup: (...a: string[]) => Promise<[string, number, number]>;
-    }).semantikCreateHubGroup;
-    const [from, count, flushed] = await create.call(
-      redis,
+    // Plain EVAL (it runs on start and recovery only): defined with defineCommand, this script
+    // broke the replies of the process's shared auto-pipelined connection (ioredis: "results[i]
+    // is not iterable", seen in tests/maintenance_cleanup_test.ts).
+    const [from, count, flushed] = await redis.eval(
+      CREATE_GROUP_LUA,
+      2,
       keys.global,
       keys.globalCount,
       this.group,
       this.#lastId ?? "$",
       this.#lastG === undefined ? "" : String(this.#lastG),
-    );
+    ) as [string, number, number];
     if (this.#lastId === undefined || flushed === 1) {
       this.#lastId = from;
       this.#lastG = Number(count);
@@ -321,17 +319,10 @@ export class OperationHub {
   async #checkQuietLag(): Promise<void> {
     if (this.#lastG === undefined) return;
     const { redis, keys } = this.#deps;
-    const replies = await redis.multi()
-      .get(keys.globalCount)
-      .xrange(keys.global, "-", "+", "COUNT", 1)
-      .exec();
-    if (!replies) return;
-    const [[countErr, countText], [rangeErr, first]] = replies as [
-      [Error | null, string | null],
-      [Error | null, [string, Fields][]],
-    ];
-    if (countErr || rangeErr) throw countErr ?? rangeErr;
-    const count = Number(countText ?? 0);
+    // The first entry before the count: an entry added in between raises the count but not the
+    // first entry's position, so it cannot look like a loss.
+    const first = await redis.xrange(keys.global, "-", "+", "COUNT", 1) as [string, Fields][];
+    const count = Number(await redis.get(keys.globalCount) ?? 0);
     const seen = this.#lastG;
     if (count <= seen) return;
     const firstG = first[0] ? gOf(first[0][1]) : undefined;
