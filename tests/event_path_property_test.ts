@@ -244,7 +244,10 @@ Deno.test("event path: under random interleavings every client ends with the row
     await addClient(1);
     const userSocket = new FakeSocket();
     const userSession = new SocketSession(userSocket);
-    await new UserOperationsWatch(userSession, deps(1), user, { rowCheckMs: WATCH.rowCheckMs })
+    await new UserOperationsWatch(userSession, deps(1), user, {
+      rowCheckMs: WATCH.rowCheckMs,
+      eventGraceMs: WATCH.terminalGraceMs,
+    })
       .start();
     await write(pubs.A, () => ctxA.updateStatus("processing", "Started", 1));
 

@@ -52,9 +52,10 @@ export const ROW_CHECK_MS = 15_000;
 /** Options of {@link OperationWatch}. */
 export interface OperationWatchOptions {
   /**
-   * When the row is finished but the client has not had its terminal frame, how long to wait for
-   * that event (the row is written just before the event is published) before a snapshot of the
-   * finished row stands in for it, in ms. @default {2000}
+   * When the row is finished but the client has not had its terminal frame, or a re-read finds
+   * the row changed without an event, how long to wait for that event (the row is written just
+   * before the event is published) before a snapshot of the row stands in for it, in ms.
+   * @default {2000}
    */
   terminalGraceMs?: number;
   /**
@@ -100,8 +101,10 @@ export class OperationWatch {
   #row: OperationRow;
   /** The highest event id the client has (from `since`, or sent). */
   #last: number;
-  /** The state of the last frame sent. */
-  #state: string | undefined;
+  /** What the client last learned of the state: the last frame sent, else the row it started from. */
+  #state: string;
+  /** A re-read found the row changed without an event: confirm it after the grace. */
+  #confirm: ReturnType<typeof setTimeout> | undefined;
   /** Live events held back while the stream is replayed; undefined when live. */
   #held: HubEvent[] | undefined;
   /** Another catch-up was asked for while one ran (the hub lagged again). */
@@ -128,6 +131,7 @@ export class OperationWatch {
     this.#session = session;
     this.#deps = deps;
     this.#row = row;
+    this.#state = stateOf(eventFromRow(row));
     this.#id = row.id;
     this.#last = since;
     this.#graceMs = terminalGraceMs;
@@ -187,13 +191,7 @@ export class OperationWatch {
     const initial = !this.#settled;
     do {
       this.#again = false;
-      const { events, complete } = await readOperationEvents(
-        redis,
-        keys,
-        this.#id,
-        this.#last,
-        Number(this.#row.event_seq ?? 0),
-      );
+      const { events, complete } = await readOperationEvents(redis, keys, this.#id, this.#last);
       if (this.#session.closed) return;
       if (!complete) {
         await this.#snapshot();
@@ -247,20 +245,34 @@ export class OperationWatch {
   /**
    * Every `rowCheckMs` until a terminal frame went out: events the client lacks are fetched from
    * the stream (the hub may have missed them), and a row that changed without an event (its
-   * publish failed) goes out as a snapshot.
+   * publish failed) goes out as a snapshot. A change is confirmed `terminalGraceMs` later first:
+   * the row is written just before its event is published, so a re-read may fall in between.
    */
-  async #checkRow(): Promise<void> {
+  async #checkRow(confirming = false): Promise<void> {
     if (this.#done || this.#session.closed || this.#held) return;
     const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
     if (this.#done || this.#session.closed || this.#held) return;
     if (!s) return this.#gone();
     this.#row = s.row;
-    if (s.eventId > this.#last) {
+    if (s.counter !== null && s.counter > this.#last) {
       this.#resync();
       return;
     }
     const snap = snapshotOf(s.row, this.#last);
-    if (stateOf(snap) !== this.#state) this.#emit(snap);
+    if (stateOf(snap) === this.#state) return;
+    if (confirming) {
+      this.#emit(snap);
+    } else if (this.#confirm === undefined) {
+      this.#confirm = setTimeout(() => {
+        this.#confirm = undefined;
+        this.#checkRow(true).catch((err) =>
+          this.#deps.log.warn("cannot re-read a followed operation", {
+            err,
+            operation_id: this.#id,
+          })
+        );
+      }, this.#graceMs);
+    }
   }
 
   /** Sends a snapshot of the row (when `when` agrees with its id). */
@@ -295,8 +307,10 @@ export class OperationWatch {
   #stopTimers(): void {
     if (this.#grace !== undefined) clearTimeout(this.#grace);
     if (this.#recheck !== undefined) clearInterval(this.#recheck);
+    if (this.#confirm !== undefined) clearTimeout(this.#confirm);
     this.#grace = undefined;
     this.#recheck = undefined;
+    this.#confirm = undefined;
   }
 
   #fail(err: unknown): void {

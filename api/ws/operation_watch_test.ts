@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type Db,
+  EVENT_RESERVATION,
   EventKeys,
   EventPublisher,
   getLogger,
@@ -460,6 +461,59 @@ Deno.test("a live watch re-reads the row and ends with it when its terminal even
       timeoutMs: 3000,
     });
     assert.deepEqual(allSocket.frames.at(-1).status, "failed");
+    session.handleClosed();
+    all.close(CloseCode.normal);
+    all.handleClosed();
+  });
+});
+
+Deno.test("row re-reads send nothing for an operation that waits without events, nor for a write whose event is on its way", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    let reads = 0;
+    const db: Queryable = {
+      async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
+        if (/select \* from operations where id = any/.test(sql)) reads++;
+        return await env.t.db.query<T>(sql, params);
+      },
+    };
+    const socket = new FakeSocket();
+    const session = new SocketSession(socket);
+    await new OperationWatch(session, { ...env.deps, db }, op, 0, {
+      rowCheckMs: 20,
+      terminalGraceMs: 200,
+    }).start();
+    const allSocket = new FakeSocket();
+    const all = new SocketSession(allSocket);
+    await new UserOperationsWatch(all, { ...env.deps, db }, env.user, {
+      rowCheckMs: 20,
+      eventGraceMs: 200,
+    }).start();
+    // Pending in the queue with no event yet: re-reads find what the client started from.
+    const before = reads;
+    await waitFor("several re-reads", () => reads >= before + 6, { timeoutMs: 3000 });
+    assert.deepEqual(socket.sent, []);
+    assert.deepEqual(allSocket.frames.map((f) => f.type), ["OPERATION_SNAPSHOT"]);
+    // A write committed, its publish still on the way while the watches re-read the row.
+    const [written] = await env.t.db.query<OperationRow>(
+      `update operations set status = 'processing', progress = 5, ${EVENT_RESERVATION}
+        where id = $1 returning *`,
+      [op.id],
+    );
+    const seen = reads;
+    await waitFor("a re-read of the written row", () => reads >= seen + 2, { timeoutMs: 3000 });
+    await env.pub.publish(written!);
+    await waitFor("the event", () => socket.sent.length === 1 && allSocket.sent.length === 2, {
+      timeoutMs: 3000,
+    });
+    const after = reads;
+    await waitFor("re-reads past the confirmation", () => reads >= after + 20, { timeoutMs: 5000 });
+    assert.deepEqual(socket.frames.map((f) => [f.type, f.event_id]), [["OPERATION_PROGRESS", 1]]);
+    assert.deepEqual(allSocket.frames.map((f) => [f.type, f.event_id]), [
+      ["OPERATION_SNAPSHOT", 0],
+      ["OPERATION_PROGRESS", 1],
+    ]);
+    session.close(CloseCode.normal);
     session.handleClosed();
     all.close(CloseCode.normal);
     all.handleClosed();

@@ -37,6 +37,12 @@ export interface UserOperationsWatchOptions {
   maxSnapshots?: number;
   /** How often to re-read the followed operations' rows, in ms. @default {ROW_CHECK_MS} */
   rowCheckMs?: number;
+  /**
+   * When a re-read finds a row changed without an event, how long to wait for that event (the row
+   * is written just before it is published) before a snapshot stands in for it, in ms.
+   * @default {2000}
+   */
+  eventGraceMs?: number;
 }
 
 const ACTIVE: readonly OperationStatus[] = ["pending", "processing"];
@@ -49,17 +55,24 @@ export class UserOperationsWatch {
   readonly #userId: string;
   readonly #max: number;
   readonly #rowCheckMs: number;
+  readonly #graceMs: number;
   /** Per followed operation without a terminal frame: the highest event id sent. */
   readonly #last = new Map<string, number>();
   /** Per followed operation: the state of the last frame sent. */
   readonly #state = new Map<string, string>();
   /** Operations whose terminal frame went out. */
   readonly #finished = new Set<string>();
+  /**
+   * Operations a re-read found changed without an event, with when it first did: sent once the
+   * change outlasted the grace without its event.
+   */
+  readonly #changed = new Map<string, number>();
   #held: HubEvent[] | undefined;
   #syncing = false;
   /** What the next sync must also do: look for new active operations, look at these ids. */
   #want: { active: boolean; ids: Set<string> } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #confirm: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     session: SocketSession,
@@ -67,18 +80,19 @@ export class UserOperationsWatch {
     userId: string,
     options: UserOperationsWatchOptions = {},
   ) {
-    const { maxSnapshots = 1000, rowCheckMs = ROW_CHECK_MS } = options;
+    const { maxSnapshots = 1000, rowCheckMs = ROW_CHECK_MS, eventGraceMs = 2000 } = options;
     if (!Number.isInteger(maxSnapshots) || maxSnapshots < 0) {
       throw new RangeError(
         `Cannot watch operations: maxSnapshots must be a non-negative integer, got ${maxSnapshots}`,
       );
     }
-    positiveMs("Cannot watch operations", { rowCheckMs });
+    positiveMs("Cannot watch operations", { rowCheckMs, eventGraceMs });
     this.#session = session;
     this.#deps = deps;
     this.#userId = userId;
     this.#max = maxSnapshots;
     this.#rowCheckMs = rowCheckMs;
+    this.#graceMs = eventGraceMs;
   }
 
   /** Subscribes, sends the snapshots and goes live. */
@@ -91,6 +105,7 @@ export class UserOperationsWatch {
       unsubscribe();
       offLag();
       if (this.#timer !== undefined) clearInterval(this.#timer);
+      if (this.#confirm !== undefined) clearTimeout(this.#confirm);
     });
     if (this.#session.closed) return;
     this.#syncing = true;
@@ -125,6 +140,7 @@ export class UserOperationsWatch {
 
   #send(event: OperationEvent, text?: string): void {
     const op = event.operation_id;
+    this.#changed.delete(op);
     this.#session.send(eventFrame(event, text));
     if (isFinalEvent(event)) {
       // A finished operation sends nothing more: forget it, but remember that it finished.
@@ -205,18 +221,12 @@ export class UserOperationsWatch {
       // The row is gone (its collection was deleted): nothing more will come.
       if (!seen.has(id)) this.#last.delete(id), this.#state.delete(id);
     }
-    for (const { row, eventId } of snaps) {
+    for (const { row, eventId, counter } of snaps) {
       if (this.#session.closed) return;
       const last = this.#last.get(row.id);
       if (last === undefined) continue;
-      if (eventId > last) {
-        const { events, complete } = await readOperationEvents(
-          redis,
-          keys,
-          row.id,
-          last,
-          Number(row.event_seq ?? 0),
-        );
+      if (counter !== null && counter > last) {
+        const { events, complete } = await readOperationEvents(redis, keys, row.id, last);
         if (this.#session.closed) return;
         if (!complete) {
           this.#send(snapshotOf(row, eventId));
@@ -227,8 +237,21 @@ export class UserOperationsWatch {
           }
         }
       } else {
+        // The row is written just before its event is published: a change is sent only when a
+        // second re-read, a moment later, still finds no event for it.
         const snap = snapshotOf(row, last);
-        if (stateOf(snap) !== this.#state.get(row.id)) this.#send(snap);
+        const since = this.#changed.get(row.id);
+        if (stateOf(snap) === this.#state.get(row.id)) {
+          this.#changed.delete(row.id);
+        } else if (since !== undefined && Date.now() - since >= this.#graceMs) {
+          this.#send(snap);
+        } else if (since === undefined) {
+          this.#changed.set(row.id, Date.now());
+          this.#confirm ??= setTimeout(() => {
+            this.#confirm = undefined;
+            this.#sync({});
+          }, this.#graceMs);
+        }
       }
     }
   }

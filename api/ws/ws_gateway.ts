@@ -47,7 +47,7 @@ export interface WsGatewayDeps {
 export interface WsGatewayOptions {
   /** Protocol keepalive: a silent socket is pinged at half of this and closed at the end, in s. @default {60} */
   idleTimeoutS?: number;
-  /** See `OperationWatchOptions.terminalGraceMs`. @default {2000} */
+  /** See `OperationWatchOptions.terminalGraceMs` (and the user watch's `eventGraceMs`). @default {2000} */
   terminalGraceMs?: number;
   /**
    * While a followed operation has no terminal frame, how often its row is re-read (events the
@@ -226,6 +226,7 @@ export class WsGateway {
     if (target.route === "operations") {
       await new UserOperationsWatch(session, this.#watchDeps, claims.sub, {
         rowCheckMs: this.#rowCheckMs,
+        eventGraceMs: this.#graceMs,
       }).start();
       return;
     }

@@ -134,16 +134,15 @@ export function decodeEventEntry(fields: string[]): OperationEvent | undefined {
 
 /**
  * The retained events of one operation with ids above `since`, in order, and whether they are
- * the whole history after `since` (false when older events were trimmed, expired or flushed).
- * `latestKnown` is the row's `event_seq`: when Redis has no counter for the operation (flushed,
- * or expired), no id above it has been published.
+ * the whole history after `since` (false when older events were trimmed). Without a counter
+ * (nothing published yet, or Redis lost it) there is nothing to replay: the next event's id, above
+ * every id published, shows a loss as a gap, and the watches re-read the row meanwhile.
  */
 export async function readOperationEvents(
   redis: Redis,
   keys: EventKeys,
   operationId: string,
   since = 0,
-  latestKnown = 0,
 ): Promise<{ events: OperationEvent[]; complete: boolean }> {
   // The range and the counter in one transaction: an event published between two separate
   // reads looked lost (counter above `since`, range empty) although it was retained, and a
@@ -165,8 +164,7 @@ export async function readOperationEvents(
     if (e) events.push(e);
   }
   if (events.length > 0) return { events, complete: events[0]!.event_id === since + 1 };
-  const latest = seqText === null ? latestKnown : Number(seqText);
-  return { events, complete: latest <= since };
+  return { events, complete: seqText === null || Number(seqText) <= since };
 }
 
 /**
@@ -178,7 +176,8 @@ export function latestIdOf(counter: string | null, row: Pick<OperationRow, "even
 }
 
 /**
- * Reads operation rows for snapshots, each with the event id its content covers. The counters
+ * Reads operation rows for snapshots, each with the event id its content covers (and the id
+ * counter as read, null when Redis has none: nothing published yet, or lost). The counters
  * are read before the rows: every event up to the id read was published after its write
  * committed, so the row read afterwards shows it (or something newer). An event published in
  * between has a higher id and reaches the client live; the snapshot's content already shows it,
@@ -190,7 +189,7 @@ export async function readSnapshots(
   redis: Redis,
   keys: EventKeys,
   operationIds: readonly string[],
-): Promise<{ row: OperationRow; eventId: number }[]> {
+): Promise<{ row: OperationRow; eventId: number; counter: number | null }[]> {
   if (operationIds.length === 0) return [];
   const counters = await redis.mget(...operationIds.map((id) => keys.seq(id)));
   const rows = await db.query<OperationRow>(
@@ -198,5 +197,12 @@ export async function readSnapshots(
     [operationIds],
   );
   const at = new Map(operationIds.map((id, i) => [id, counters[i] ?? null]));
-  return rows.map((row) => ({ row, eventId: latestIdOf(at.get(row.id) ?? null, row) }));
+  return rows.map((row) => {
+    const counter = at.get(row.id) ?? null;
+    return {
+      row,
+      eventId: latestIdOf(counter, row),
+      counter: counter === null ? null : Number(counter),
+    };
+  });
 }
