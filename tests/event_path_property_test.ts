@@ -24,7 +24,6 @@ import {
   LeaseLostError,
   Logger,
   type OperationEvent,
-  type OperationRow,
   readOperationEvents,
   TaskContext,
 } from "@semantik/shared";
