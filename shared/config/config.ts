@@ -107,6 +107,8 @@ const envSchema = z.object({
   MAX_FILE_SIZE_MB: z.preprocess(blankToUndefined, z.coerce.number().positive().default(50)),
   JWT_SECRET: opt(z.string().min(32, "must be at least 32 characters")),
   JWT_TTL_MINUTES: int(1440, 1),
+  SECRETS_KEY: opt(z.string().min(32, "must be at least 32 characters")),
+  SOURCE_ALLOW_PRIVATE_NETWORKS: bool(false),
   ALLOW_REGISTRATION: bool(true),
   CORS_ORIGINS: list,
   METRICS_TOKEN: opt(z.string().min(1)),
@@ -161,6 +163,10 @@ export interface Config {
   maxFileSizeBytes: number;
   jwtSecret: string | undefined;
   jwtTtlMinutes: number;
+  /** Key of the secrets sources store (Git tokens); see `resolveSecretsKey`. */
+  secretsKey: string | undefined;
+  /** Web sources may fetch loopback and private-network addresses. */
+  sourceAllowPrivateNetworks: boolean;
   allowRegistration: boolean;
   corsOrigins: string[];
   metricsToken: string | undefined;
@@ -251,6 +257,8 @@ export function loadConfig(
     maxFileSizeBytes: Math.round(e.MAX_FILE_SIZE_MB * 1024 * 1024),
     jwtSecret: e.JWT_SECRET,
     jwtTtlMinutes: e.JWT_TTL_MINUTES,
+    secretsKey: e.SECRETS_KEY,
+    sourceAllowPrivateNetworks: e.SOURCE_ALLOW_PRIVATE_NETWORKS,
     allowRegistration: e.ALLOW_REGISTRATION,
     corsOrigins: e.CORS_ORIGINS ?? [],
     metricsToken: e.METRICS_TOKEN,

@@ -150,3 +150,25 @@ Deno.test("METRICS_PORT takes a port or off and is left to the role's default wh
     assert.throws(() => loadConfig({ METRICS_PORT: bad }), /METRICS_PORT/);
   }
 });
+
+Deno.test("loadConfig() reads the source settings: private networks refused and no secrets key by default", () => {
+  const d = loadConfig({}, "/srv/app");
+  assert.equal(d.sourceAllowPrivateNetworks, false);
+  assert.equal(d.secretsKey, undefined);
+  const c = loadConfig({ SOURCE_ALLOW_PRIVATE_NETWORKS: "true", SECRETS_KEY: "k".repeat(32) });
+  assert.equal(c.sourceAllowPrivateNetworks, true);
+  assert.equal(c.secretsKey, "k".repeat(32));
+  assert.throws(
+    () => loadConfig({ SECRETS_KEY: "short", SOURCE_ALLOW_PRIVATE_NETWORKS: "maybe" }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.issues.some((i) => i.variable === "SECRETS_KEY") &&
+      err.issues.some((i) => i.variable === "SOURCE_ALLOW_PRIVATE_NETWORKS"),
+  );
+  // Production starts without a secrets key: it is required only once a secret is stored.
+  assert.equal(
+    loadConfig({ ENVIRONMENT: "production", JWT_SECRET: "x".repeat(40), DOCUMENT_ROOTS: "/d" })
+      .secretsKey,
+    undefined,
+  );
+});

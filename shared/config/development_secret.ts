@@ -1,0 +1,42 @@
+/**
+ * A development secret kept under DATA_DIR: generated once (32 random bytes, hex), written with
+ * mode 0600 and `createNew` so two processes starting at once keep one value, and read back on
+ * every later start. What `SECRETS_KEY` (and `JWT_SECRET`) fall back to outside production.
+ */
+import { join } from "node:path";
+import type { Logger } from "../log/logger.ts";
+
+export interface DevelopmentSecretOptions {
+  /** The setting it stands in for, named in the warning logged when it is generated. */
+  setting: string;
+  /** @default {none} */
+  log?: Logger;
+}
+
+/** The secret in `dataDir/fileName`, generated there first when missing or too short. */
+export async function developmentSecret(
+  dataDir: string,
+  fileName: string,
+  options: DevelopmentSecretOptions,
+): Promise<string> {
+  const path = join(dataDir, fileName);
+  try {
+    const existing = (await Deno.readTextFile(path)).trim();
+    if (existing.length >= 32) return existing;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  await Deno.mkdir(dataDir, { recursive: true });
+  const secret = Array.from(
+    crypto.getRandomValues(new Uint8Array(32)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  try {
+    await Deno.writeTextFile(path, secret + "\n", { createNew: true, mode: 0o600 });
+    options.log?.warn(`${options.setting} is not set: generated a development key`, { path });
+    return secret;
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) return (await Deno.readTextFile(path)).trim();
+    throw err;
+  }
+}
