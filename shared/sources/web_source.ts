@@ -35,6 +35,7 @@ import { parseSitemap } from "./sitemap.ts";
 import { SourceError } from "./source_error.ts";
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES, type WebSourceConfig } from "./source_schemas.ts";
 import { type FetchedResponse, FetchError, WebFetcher } from "./web_fetcher.ts";
+import { readBounded } from "./_read_bounded.ts";
 
 export interface WebSourceOptions {
   /** The source's own directory (`DATA_DIR/sources/<source id>`): the crawled copy lives in it. */
@@ -98,51 +99,12 @@ const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 const TEXT_TYPES = new Set(["text/plain", "text/markdown", "text/x-markdown"]);
 const PAGE_TYPES = new Set([...HTML_TYPES, ...TEXT_TYPES, "application/pdf"]);
 /** Links to these are not pages: not fetched at all. */
-const NOT_PAGES = new Set([
-  "png",
-  "jpg",
-  "jpeg",
-  "gif",
-  "webp",
-  "svg",
-  "ico",
-  "bmp",
-  "tif",
-  "tiff",
-  "avif",
-  "css",
-  "js",
-  "mjs",
-  "map",
-  "woff",
-  "woff2",
-  "ttf",
-  "otf",
-  "eot",
-  "zip",
-  "gz",
-  "tgz",
-  "bz2",
-  "xz",
-  "7z",
-  "rar",
-  "tar",
-  "dmg",
-  "exe",
-  "msi",
-  "deb",
-  "rpm",
-  "iso",
-  "mp3",
-  "mp4",
-  "m4a",
-  "webm",
-  "ogg",
-  "wav",
-  "avi",
-  "mov",
-  "mkv",
-]);
+const NOT_PAGES = new Set(
+  ("png jpg jpeg gif webp svg ico bmp tif tiff avif css js mjs map woff woff2 ttf otf eot zip gz " +
+    "tgz bz2 xz 7z rar tar dmg exe msi deb rpm iso mp3 mp4 m4a webm ogg wav avi mov mkv").split(
+      " ",
+    ),
+);
 /** What the crawl uses of a parsed robots.txt (npm robots-parser). */
 interface Robots {
   isAllowed(url: string, userAgent?: string): boolean | undefined;
