@@ -345,9 +345,17 @@ Deno.test("GitSource over smart HTTPS with a token: basic auth, the token never 
     try {
       const argvLog = join(root, "argv.log");
       const url = `${server.origin}/docs`;
+      // A user configuration with a credential store: git must neither use it nor fill it.
+      const home = join(root, "home");
+      await Deno.mkdir(home);
+      const credentials = join(home, "credentials");
+      await Deno.writeTextFile(
+        join(home, ".gitconfig"),
+        `[credential]\n\thelper = store --file ${credentials}\n`,
+      );
       const s = source(root, { url, token: TOKEN }, {
         git: await recordingGit(root, argvLog),
-        env: { GIT_SSL_CAINFO: tls.certPath },
+        env: { GIT_SSL_CAINFO: tls.certPath, HOME: home },
       });
       const one = await s.list();
       assert.deepEqual(files(one.entries).map((e) => e.uri), [
@@ -377,6 +385,11 @@ Deno.test("GitSource over smart HTTPS with a token: basic auth, the token never 
       assert.match(argv, /fetch/);
       assert.ok(!argv.includes(TOKEN), "the token is in a git command line");
       assert.deepEqual(await containsBytes(join(root, "state"), TOKEN), []);
+      await assert.rejects(
+        Deno.stat(credentials),
+        Deno.errors.NotFound,
+        "a credential store kept the token",
+      );
     } finally {
       await server.close();
     }
@@ -439,5 +452,25 @@ Deno.test("GitSource over ssh:// runs git through the ssh command it is given", 
     assert.equal(text(await s.open(files(l.entries)[0]!, { maxBytes: 100 })), "over ssh\n");
     assert.match(await Deno.readTextFile(log), /git@git\.example\.test .*git-upload-pack/);
     await s.close();
+  });
+});
+
+Deno.test("GitSource lets git use only the URL's own protocol, whatever the user's configuration rewrites it to", async () => {
+  await withDir(async (root) => {
+    const repo = await TestRepo.create(join(root, "origin"));
+    await repo.commit({ "a.md": "a\n" });
+    const home = join(root, "home");
+    await Deno.mkdir(home);
+    // An insteadOf rule turning an https:// source into a local read.
+    await Deno.writeTextFile(
+      join(home, ".gitconfig"),
+      `[url "file://${repo.dir}"]\n\tinsteadOf = https://git.example.test/team/docs\n`,
+    );
+    const s = source(root, { url: "https://git.example.test/team/docs" }, { env: { HOME: home } });
+    await assert.rejects(s.list(), (err: unknown) => {
+      assert.ok(err instanceof SourceError, String(err));
+      assert.equal(err.code, "not_allowed");
+      return true;
+    });
   });
 });

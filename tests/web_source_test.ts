@@ -532,6 +532,21 @@ Deno.test("WebSource keeps a page's last copy while it answers 503, and honours 
   });
 });
 
+Deno.test("WebSource fetches pages whole again when its local copy lost their bodies, instead of trusting a 304 it cannot serve", async () => {
+  await withSite(docsSite, async (site, dir) => {
+    const s = webSource(dir, { url: `${site.origin}/docs/a.html`, max_depth: 0 });
+    const one = await s.list();
+    await Deno.remove(join(dir, "state", "pages"), { recursive: true });
+    site.resetCounters();
+    const two = await s.list();
+    assert.equal(site.counters.conditional.size, 0);
+    assert.equal(site.counters.notModified, 0);
+    assert.deepEqual([...tokens(two.entries)], [...tokens(one.entries)]);
+    const a = files(two.entries)[0]!;
+    assert.match((await extractEntry(s, a, { maxBytes: MB })).text, /alpha words/);
+  });
+});
+
 Deno.test("WebSource fails clearly when robots.txt answers 5xx, the start page is gone or disallowed, or the host is down", async () => {
   await withSite(docsSite, async (site, dir) => {
     site.robots.status = 503;
