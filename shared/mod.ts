@@ -34,3 +34,4 @@ export * from "./tasks/mod.ts";
 export * from "./maintenance/mod.ts";
 export * from "./indexing/mod.ts";
 export * from "./metrics/mod.ts";
+export * from "./sources/mod.ts";
