@@ -5,12 +5,13 @@
  */
 import { fileURLToPath } from "node:url";
 import { resolveSourcePath } from "../extraction/resolve_source_path.ts";
+import { hasSpaceOrControl } from "./_control_chars.ts";
 
 export const GIT_PROTOCOLS = ["https:", "ssh:", "file:"] as const;
 
 /** Why `url` is not a Git source URL, or undefined when it is one. */
 export function gitUrlProblem(url: string): string | undefined {
-  if (/[\s\x00-\x1f\x7f]/.test(url)) return "must not contain spaces or control characters";
+  if (hasSpaceOrControl(url)) return "must not contain spaces or control characters";
   let u: URL;
   try {
     u = new URL(url);
@@ -43,7 +44,7 @@ export function gitUrlProblem(url: string): string | undefined {
  */
 export function isValidGitRef(ref: string): boolean {
   if (ref === "" || ref.length > 256 || ref === "@") return false;
-  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
+  if (hasSpaceOrControl(ref) || /[~^:?*[\\]/.test(ref)) return false;
   if (ref.includes("..") || ref.includes("@{") || ref.includes("//")) return false;
   if (ref.startsWith("-") || ref.startsWith("/") || ref.endsWith("/") || ref.endsWith(".")) {
     return false;

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { sourceSchema } from "../collections/collection_schemas.ts";
 import { gitUrlProblem, isValidGitRef } from "./git_url.ts";
+import { hasControlChar, hasSpaceOrControl } from "./_control_chars.ts";
 
 /** A crawl takes at most this many pages unless the source says otherwise. */
 export const DEFAULT_MAX_PAGES = 1000;
@@ -33,7 +34,7 @@ export const gitSourceSchema = z.strictObject({
   ref: z.string().refine(isValidGitRef, "must be a branch, tag or commit name").optional(),
   include: globs,
   exclude: globs,
-  token: z.string().min(1).max(4096).regex(/^[^\x00-\x1f\x7f]*$/, {
+  token: z.string().min(1).max(4096).refine((t) => !hasControlChar(t), {
     message: "must not contain control characters",
   }).optional(),
 });
@@ -66,7 +67,7 @@ export type SourceConfig = z.infer<typeof sourceConfigSchema>;
 
 /** Why `url` cannot start a crawl, or undefined when it can. */
 export function webUrlProblem(url: string): string | undefined {
-  if (/[\s\x00-\x1f\x7f]/.test(url)) return "must not contain spaces or control characters";
+  if (hasSpaceOrControl(url)) return "must not contain spaces or control characters";
   let u: URL;
   try {
     u = new URL(url);

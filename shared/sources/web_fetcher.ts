@@ -8,7 +8,7 @@
  * (scope, loops) and calls again, so each hop is checked too.
  */
 import { isPublicAddress } from "./private_address.ts";
-import { HostPacer, sharedHostPacer } from "./host_pacer.ts";
+import { type HostPacer, sharedHostPacer } from "./host_pacer.ts";
 import { readBounded } from "./_read_bounded.ts";
 
 /** Why a request did not give a response to work with. */
