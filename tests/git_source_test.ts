@@ -474,3 +474,15 @@ Deno.test("GitSource lets git use only the URL's own protocol, whatever the user
     });
   });
 });
+
+Deno.test("GitSource refuses a config the schema refuses before running git (an option-like ref, a password in the URL)", () => {
+  const options = { directory: "/nonexistent", documentRoots: [], maxFileSizeBytes: 1 };
+  assert.throws(
+    () => new GitSource({ type: "git", url: "https://h/r", ref: "--upload-pack=touch" }, options),
+    /Cannot create Git source: ref/,
+  );
+  assert.throws(
+    () => new GitSource({ type: "git", url: "https://u:pw@h/r" }, options),
+    /Cannot create Git source: url must not contain a password/,
+  );
+});

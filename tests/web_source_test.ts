@@ -676,3 +676,10 @@ Deno.test("WebSource checks every resolved address at every hop and connects to 
     );
   });
 });
+
+Deno.test("WebSource refuses a config the schema refuses", () => {
+  assert.throws(
+    () => new WebSource({ type: "web", url: "file:///etc/" }, { directory: "/nonexistent" }),
+    /Cannot create web source: url must be an http:\/\/ or https:\/\/ URL/,
+  );
+});

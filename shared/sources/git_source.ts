@@ -22,7 +22,7 @@ import type {
 import { gitEnvironment, runGit } from "./_git.ts";
 import { GitBlobReader } from "./_git_blob_reader.ts";
 import { checkGitUrl } from "./git_url.ts";
-import type { GitSourceConfig } from "./source_schemas.ts";
+import { type GitSourceConfig, gitSourceSchema } from "./source_schemas.ts";
 import { SourceError } from "./source_error.ts";
 import { ExtractionError } from "../extraction/extraction_error.ts";
 
@@ -66,8 +66,18 @@ export class GitSource implements DocumentSource {
   #env: Record<string, string> | undefined;
   #blobs: GitBlobReader | undefined;
 
-  /** `config.token` is the token in clear (the caller opens it with its `SecretBox`). */
+  /**
+   * `config.token` is the token in clear (the caller opens it with its `SecretBox`).
+   * @throws {TypeError} for a config `gitSourceSchema` refuses; {@link RangeError} for bad options.
+   */
   constructor(config: GitSourceConfig, options: GitSourceOptions) {
+    const checked = gitSourceSchema.safeParse(config);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new TypeError(
+        `Cannot create Git source: ${issue?.path.join(".") || "config"} ${issue?.message}`,
+      );
+    }
     if (!(options.maxFileSizeBytes >= 0)) {
       throw new RangeError(
         `Cannot create Git source: maxFileSizeBytes must not be negative, got ${options.maxFileSizeBytes}`,
@@ -120,7 +130,16 @@ export class GitSource implements DocumentSource {
 
     const { ref, want } = await this.#resolveRef(git, signal);
     await git(
-      ["fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", "--quiet", "origin", want],
+      [
+        "fetch",
+        "--depth=1",
+        "--no-tags",
+        "--no-recurse-submodules",
+        "--quiet",
+        "--end-of-options",
+        "origin",
+        want,
+      ],
       `fetch ${url}@${ref}`,
     );
     const commit = decode(

@@ -33,7 +33,12 @@ import { readPageLinks } from "./page_links.ts";
 import { normalizePageUrl, WebScope } from "./page_url.ts";
 import { parseSitemap } from "./sitemap.ts";
 import { SourceError } from "./source_error.ts";
-import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES, type WebSourceConfig } from "./source_schemas.ts";
+import {
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_PAGES,
+  type WebSourceConfig,
+  webSourceSchema,
+} from "./source_schemas.ts";
 import { type FetchedResponse, FetchError, WebFetcher } from "./web_fetcher.ts";
 import { readBounded } from "./_read_bounded.ts";
 
@@ -129,8 +134,15 @@ export class WebSource implements DocumentSource {
   /** Exclude alone: which pages are not even fetched. */
   readonly #fetched: PathFilter;
 
-  /** @throws {TypeError} when the config's URL cannot start a crawl. */
+  /** @throws {TypeError} for a config `webSourceSchema` refuses. */
   constructor(config: WebSourceConfig, options: WebSourceOptions) {
+    const checked = webSourceSchema.safeParse(config);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new TypeError(
+        `Cannot create web source: ${issue?.path.join(".") || "config"} ${issue?.message}`,
+      );
+    }
     this.#config = config;
     this.#options = options;
     this.#scope = new WebScope(config.url);
