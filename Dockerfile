@@ -35,7 +35,12 @@ ENV DENO_NO_UPDATE_CHECK=1 \
     HOST=0.0.0.0 \
     DATA_DIR=/var/lib/semantik \
     MODELS_DIR=/opt/semantik/models
-RUN install -d -o deno -g deno /var/lib/semantik /opt/semantik /opt/semantik/models
+# git (and ssh for ssh:// URLs) for Git sources: the worker runs the git binary (README, "Git
+# sources"); the image is also the CPU worker's.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -o deno -g deno /var/lib/semantik /opt/semantik /opt/semantik/models
 # The code stays root's (read-only to the roles).
 COPY . .
 # The runtime-only deno.json/deno.lock (the workspace without tests/ and bench/, node_modules used
@@ -83,7 +88,10 @@ ENV HOST=0.0.0.0 \
     DATA_DIR=/var/lib/semantik \
     MODELS_DIR=/opt/semantik/models \
     EMBEDDING_DEVICE=cuda
-RUN install -d -o deno -g deno /var/lib/semantik /opt/semantik /opt/semantik/models
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -o deno -g deno /var/lib/semantik /opt/semantik /opt/semantik/models
 COPY . .
 COPY --from=deps-gpu /app/deno.json /app/deno.lock ./
 COPY --from=deps-gpu /app/node_modules node_modules

@@ -6,8 +6,9 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
-import { AppError } from "@semantik/shared";
+import { AppError, dbErrorInfo } from "@semantik/shared";
 import type { ApiServices } from "./services.ts";
+import type { ApiApp, ApiEnv } from "./api_env.ts";
 import { httpMetrics } from "./middleware/metrics.ts";
 import { requestContext } from "./middleware/request_context.ts";
 import { requireAuth } from "./middleware/auth.ts";
@@ -16,20 +17,17 @@ import { registerCollectionRoutes } from "./routes/collections.ts";
 import { registerOperationRoutes } from "./routes/operations.ts";
 import { registerSearchRoutes } from "./routes/search.ts";
 import { registerDeadLetterRoutes } from "./routes/dead_letters.ts";
+import { registerApiKeyRoutes } from "./routes/api_keys.ts";
+import { registerMcpRoutes } from "./mcp/mcp_routes.ts";
+import { registerModelRoutes } from "./routes/models.ts";
+import { registerWebhookRoutes } from "./routes/webhooks.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
+import { registerSourceRoutes } from "./routes/sources.ts";
 import { registerDashboardRoutes } from "./dashboard/dashboard_routes.tsx";
 import { registerWsRoutes } from "./ws/ws_routes.ts";
 import { isDependencyUnavailable } from "./dependency_unavailable.ts";
 
-export interface ApiEnv {
-  Variables: {
-    user: { id: string; username: string };
-    /** The request's id (`x-request-id`, generated when absent). */
-    requestId: string;
-  };
-}
-
-export type ApiApp = OpenAPIHono<ApiEnv>;
+export type { ApiApp, ApiEnv };
 
 /** Largest request body accepted (413 above). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -73,19 +71,18 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
   if (rt.config.corsOrigins.length > 0) {
     app.use("*", cors({ origin: rt.config.corsOrigins, credentials: false, maxAge: 600 }));
   }
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError() {
-        throw new AppError(
-          "payload_too_large",
-          `Request body is larger than ${MAX_BODY_BYTES} bytes`,
-        );
-      },
-    }),
-  );
-  const auth = requireAuth(services.jwtSecret);
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError() {
+      throw new AppError(
+        "payload_too_large",
+        `Request body is larger than ${MAX_BODY_BYTES} bytes`,
+      );
+    },
+  });
+  app.use("/api/*", limitBody);
+  app.use("/mcp", limitBody);
+  const auth = requireAuth(services.tokens);
   app.use("/api/*", (c, next) => {
     if (c.req.path === "/api/auth/register" || c.req.path === "/api/auth/login") return next();
     return auth(c, next);
@@ -98,6 +95,11 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
   registerOperationRoutes(app, services);
   registerSearchRoutes(app, services);
   registerDeadLetterRoutes(app, services);
+  registerApiKeyRoutes(app, services);
+  registerMcpRoutes(app, services);
+  registerSourceRoutes(app, services);
+  registerModelRoutes(app, services);
+  registerWebhookRoutes(app, services);
   if (services.ws) registerWsRoutes(app, services.ws);
   options.extend?.(app);
 
@@ -124,6 +126,14 @@ export function createApp(services: ApiServices, options: CreateAppOptions = {})
         ? "Expected a JSON body with Content-Type: application/json"
         : err.message;
       return c.json({ error: { code, message } }, err.status);
+    }
+    // The caller's user went away after its token was checked (deleted on another replica while
+    // this one still trusted its cache): what the token names no longer exists.
+    const db = dbErrorInfo(err);
+    if (db?.code === "23503" && db.constraint?.endsWith("owner_id_fkey")) {
+      return c.json({
+        error: { code: "unauthorized", message: "The token's user no longer exists" },
+      }, 401);
     }
     if (isDependencyUnavailable(err)) {
       rt.log.warn("a dependency is unavailable", { err, path: c.req.path });

@@ -5,22 +5,40 @@
  */
 import { Counter, Gauge } from "prom-client";
 import {
-  AppError,
-  cancelOperation,
-  type CollectionDeps,
+  checkWithin,
+  CrossEncoder,
   currentLogFields,
   dispatchOperation,
   type embedBatchPayload,
   generateEmbeddingsBatchTask,
-  RateLimiter,
+  lazySecretBox,
   ReplyClient,
-  resolveJwtSecret,
+  type rerankBatchPayload,
+  rerankBatchTask,
+  resolveSecretsKey,
   resolveSourcePath,
-  retryOperation,
   type Runtime,
-  search,
+  SecretBox,
 } from "@semantik/shared";
-import type { ApiServices, DeadLetterJson, ReadinessReport } from "./services.ts";
+import {
+  createWebhook,
+  deleteWebhook,
+  listWebhookDeliveries,
+  listWebhooks,
+  type WebhookDeps,
+} from "./webhooks/webhooks.ts";
+import { RateLimiter } from "./auth/rate_limiter.ts";
+import { TokenAuthenticator } from "./auth/token_authenticator.ts";
+import { resolveJwtSecret } from "./auth/tokens.ts";
+import type { CollectionDeps } from "./collections/collections.ts";
+import {
+  cancelMatchingOperations,
+  cancelOperation,
+  retryOperation,
+} from "./operations/operation_controls.ts";
+import { search } from "./search/search.ts";
+import type { ApiServices, ReadinessReport } from "./services.ts";
+import { listDeadLetters, requeueDeadLetter } from "./dead_letters/dead_letters.ts";
 import { WsGateway, type WsGatewayOptions } from "./ws/ws_gateway.ts";
 
 /** Options of {@link buildServices}. */
@@ -42,8 +60,11 @@ export async function buildServices(
     db,
     defaultEmbeddingModel: config.defaultEmbeddingModel,
     documentRoots: config.documentRoots,
+    maxFileSizeBytes: config.maxFileSizeBytes,
     models: rt.models,
     resolveSourcePath,
+    secretBox: lazySecretBox(config, log),
+    allowPrivateNetworks: config.sourceAllowPrivateNetworks,
     // Inside a request, the job carries the request's id (set by the request-context middleware).
     dispatch: (op) =>
       dispatchOperation(rt.queues, op, {
@@ -54,7 +75,11 @@ export async function buildServices(
   };
 
   let replies: ReplyClient | undefined;
-  const embedQuery = async (model: string, text: string) => {
+  const embedQuery = async (
+    model: string,
+    text: string,
+    precision?: "fp32" | "fp16" | "int8" | null,
+  ) => {
     if (config.embedQueries === "worker") {
       replies ??= new ReplyClient(rt.queues, rt.keys, () => rt.redisFactory("replies", true), log, {
         timeoutMs: options.embedTimeoutMs ?? 30_000,
@@ -64,16 +89,40 @@ export async function buildServices(
         { vectors: number[][] }
       >(
         generateEmbeddingsBatchTask,
-        { texts: [text], model, mode: "query" },
+        { texts: [text], model, mode: "query", ...(precision ? { precision } : {}) },
       );
       return res.vectors[0]!;
     }
-    const embedder = await rt.models.get(model);
+    const embedder = await rt.models.get(model, precision ? { precision } : {});
     const [vector] = await embedder.embedTexts([text], "query");
     return vector!;
   };
+  // The cross-encoder (RERANK_MODEL), where queries are embedded: in this process, loaded on
+  // first use, or on a worker through request/reply.
+  let reranker: Promise<CrossEncoder> | undefined;
+  const rerank = config.rerankModel === undefined ? undefined : async (
+    query: string,
+    passages: string[],
+  ): Promise<number[]> => {
+    if (config.embedQueries === "worker") {
+      replies ??= new ReplyClient(rt.queues, rt.keys, () => rt.redisFactory("replies", true), log, {
+        timeoutMs: options.embedTimeoutMs ?? 30_000,
+      });
+      const res = await replies.request<typeof rerankBatchPayload, { scores: number[] }>(
+        rerankBatchTask,
+        { query, passages },
+      );
+      return res.scores;
+    }
+    reranker ??= CrossEncoder.load(config.rerankModel!).catch((err) => {
+      reranker = undefined;
+      throw err;
+    });
+    return await (await reranker).score(query, passages);
+  };
   rt.onClose(async () => {
     await replies?.close();
+    await (await reranker?.catch(() => undefined))?.close();
   });
 
   // The runtime's registry: under `deno task dev` the worker's and scheduler's metrics are in it too.
@@ -113,73 +162,30 @@ export async function buildServices(
     },
   });
 
-  // An operation's job id is the operation id: a dead job is the caller's when its id names one
-  // of the caller's operations. Other dead jobs (embedding batches, maintenance) are nobody's.
-  const ownedOperations = async (userId: string, ids: string[]) =>
-    ids.length === 0 ? new Set<string>() : new Set(
-      (await db.query<{ id: string }>(
-        "select id from operations where owner_id = $1 and id = any($2::uuid[])",
-        [userId, ids.filter((id) => UUID.test(id))],
-      )).map((r) => r.id),
-    );
-
+  const deadLetterDeps = { db, queues: rt.queues, events: rt.events, log };
   const deadLetters: ApiServices["deadLetters"] = {
-    async list(userId, limit) {
-      const jobs = await rt.queues.listDeadLetters({ limit: 1000 });
-      const owned = await ownedOperations(userId, jobs.map((j) => j.id));
-      return jobs.filter((j) => owned.has(j.id)).slice(0, limit).map((j): DeadLetterJson => ({
-        id: j.id,
-        task: j.name,
-        queue: j.queue,
-        operation_id: j.id,
-        attempts: j.attempts,
-        error: j.error,
-        failed_at: new Date(j.failedAt).toISOString(),
-      }));
-    },
-    async requeue(userId, id) {
-      const job = (await rt.queues.listDeadLetters({ limit: 1000 })).find((j) => j.id === id);
-      const [row] = job && UUID.test(id)
-        ? await db.query<{ owner_id: string }>("select owner_id from operations where id = $1", [
-          id,
-        ])
-        : [];
-      if (!job || !row) throw new AppError("not_found", `No dead letter with id ${id}`);
-      if (row.owner_id !== userId) {
-        throw new AppError("forbidden", `Dead letter ${id} belongs to another user`);
-      }
-      // The operation failed with its job; it becomes pending again so the job can run it.
-      const [reopened] = await db.query<{ id: string }>(
-        `update operations set status = 'pending', error_message = null, completed_at = null,
-                cancel_requested_at = null, message = 'Requeued', updated_at = now()
-          where id = $1 and status = 'failed'
-            and not exists (select 1 from operations o where o.collection_id = operations.collection_id
-                              and o.id <> operations.id and o.status in ('pending', 'processing'))
-          returning id`,
-        [id],
-      );
-      if (!reopened) {
-        throw new AppError(
-          "conflict",
-          `Cannot requeue ${id}: its operation is not failed, or its collection is busy`,
-        );
-      }
-      // An operation's job is rebuilt from its operation id, whatever the dead job kept.
-      if (!(await rt.queues.requeueDeadLetter(id, job.queue, { payload: { operation_id: id } }))) {
-        throw new AppError("conflict", `Dead letter ${id} was requeued or removed meanwhile`);
-      }
-    },
+    list: (userId, limit) => listDeadLetters(deadLetterDeps, { userId, limit }),
+    requeue: (userId, id) => requeueDeadLetter(deadLetterDeps, { userId, id }),
+  };
+
+  let secrets: Promise<SecretBox> | undefined;
+  const webhookDeps: WebhookDeps = {
+    db,
+    // Resolved on first use, so a deployment without webhooks needs no SECRETS_KEY.
+    secrets: () => secrets ??= resolveSecretsKey(config, log).then((k) => SecretBox.fromKey(k)),
+    allowPrivate: config.webhookAllowPrivate,
+    log,
+  };
+  const webhooks: ApiServices["webhooks"] = {
+    create: (userId, input) => createWebhook(webhookDeps, { userId, input }),
+    list: (userId) => listWebhooks(webhookDeps, userId),
+    remove: (userId, id) => deleteWebhook(webhookDeps, { userId, webhookId: id }),
+    deliveries: (userId, o) => listWebhookDeliveries(webhookDeps, userId, o),
   };
 
   async function readiness(): Promise<ReadinessReport> {
-    const check = async (fn: () => Promise<void>): Promise<{ ok: boolean; reason?: string }> => {
-      try {
-        await withTimeout(fn(), 3000);
-        return { ok: true };
-      } catch (err) {
-        return { ok: false, reason: err instanceof Error ? err.message : String(err) };
-      }
-    };
+    const check = (fn: () => Promise<void>) => checkWithin(fn, 3000);
+    const replica = rt.readPool?.probe();
     const [database, redis, vectors] = await Promise.all([
       check(async () => {
         await db.query("select 1");
@@ -192,16 +198,20 @@ export async function buildServices(
         if (!r.ok) throw new Error(r.reason);
       }),
     ]);
-    const checks = { database, redis, vector_store: vectors };
+    const checks: ReadinessReport["checks"] = { database, redis, vector_store: vectors };
+    // The read replica is reported, not required: search falls back to the primary without it.
+    if (replica) checks.database_replica = await replica;
     return { ok: database.ok && redis.ok && vectors.ok, checks };
   }
 
+  const tokens = new TokenAuthenticator(db, jwtSecret);
   const ws = new WsGateway({
     db,
     redis: rt.redis,
     openReader: () => rt.redisFactory("hub", true),
     keys: rt.events.keys,
     jwtSecret,
+    tokens,
     log: log.child({}, "ws"),
     metrics,
   }, options.ws);
@@ -211,46 +221,33 @@ export async function buildServices(
     rt,
     jwtSecret,
     collections,
+    tokens,
     loginLimits: {
-      perUser: new RateLimiter(rt.redis, rt.keys.key("ratelimit", "login", ""), {
-        limit: 10,
+      limiter: new RateLimiter(rt.redis, rt.keys.key("ratelimit", "login", ""), {
         windowSeconds: 900,
       }),
-      perAddress: new RateLimiter(rt.redis, rt.keys.key("ratelimit", "login", ""), {
-        limit: 50,
-        windowSeconds: 900,
-      }),
+      perNameAndAddress: 10,
+      perAddress: 50,
     },
     operations: {
-      cancel: (userId, id) => cancelOperation(rt, userId, id),
-      retry: (userId, id) => retryOperation(collections, userId, id),
+      cancel: (userId, id) => cancelOperation(rt, { userId, operationId: id }),
+      cancelMatching: (userId, filter) => cancelMatchingOperations(rt, { userId, filter }),
+      retry: (userId, id) => retryOperation(collections, { userId, operationId: id }),
     },
     search: (userId, request) =>
-      search(
-        {
-          db,
-          vectors: rt.vectors,
-          defaultEmbeddingModel: config.defaultEmbeddingModel,
-          embedQuery,
-        },
-        userId,
-        request,
-      ),
+      search({
+        // DATABASE_READ_URL: the replica (falling back to the primary), else the primary.
+        db: rt.readDb,
+        primary: rt.readPool ? db : undefined,
+        vectors: rt.vectors,
+        defaultEmbeddingModel: config.defaultEmbeddingModel,
+        embedQuery,
+        rerank,
+      }, { userId, request }),
     deadLetters,
+    webhooks,
     readiness,
     metrics,
     ws,
   };
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

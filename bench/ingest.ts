@@ -6,7 +6,12 @@
  * - the embedder alone on exactly the chunks the pipeline made (one `embedTexts` call: the
  *   ceiling; `efficiency` = pipeline / embedder alone);
  * - a naive pipeline that takes one document at a time: extract, chunk, embed that document's
- *   chunks, upsert them, record it, then the next (`vs_naive` = pipeline / naive).
+ *   chunks, upsert them, record it, then the next (`vs_naive` = pipeline / naive);
+ * - the same pipeline with the embedding settings before CPU tuning (fp32, one onnxruntime
+ *   thread, a 4096-token batch budget): `vs_today` = pipeline / that.
+ *
+ * The pipeline and the embedder alone run at the configured precision (`EMBEDDING_PRECISION`,
+ * int8 on a CPU by default), so `efficiency` compares like with like.
  *
  * Usage: deno task bench:ingest [--docs N] [--rounds N] [--device D] [--seed N]
  *   [--vectors server|inprocess]
@@ -19,16 +24,27 @@
  * on the worker's main thread); Redis at REDIS_URL under a random prefix (removed afterwards). The model is DEFAULT_EMBEDDING_MODEL (all-MiniLM-L6-v2, converted
  * on first use). Each figure is the best of `--rounds` alternating rounds after one warm-up.
  *
- * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,"vs_naive":..}
+ * On a loaded machine the best-of figures swing with the neighbours, so each round also prints the
+ * CPU seconds of the pipeline (this process by kind of thread, plus the vector server's process;
+ * the shared Postgres and Redis are not counted) and of the embedder alone, and the last line
+ * adds the median over rounds of the per-round ratios: `efficiency_median` (wall) and
+ * `efficiency_cpu` (embedder-alone CPU / pipeline CPU). The embedder alone is timed twice: on all
+ * the chunks in one call (it plans its own batches over all of them: the ceiling) and on the very
+ * batches the pipeline handed it, one call each in order (`efficiency_same_batches`, wall, and
+ * `efficiency_same_batches_cpu`: what the pipeline's other work costs, batch shapes aside).
+ *
+ * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,
+ * "efficiency_median":..,"efficiency_cpu":..,"efficiency_same_batches":..,
+ * "efficiency_same_batches_cpu":..,"vs_naive":..,"today_chunks_per_s":..,"vs_today":..,
+ * "precision":..,"vector_store":..}
  */
-import { BENCH_WORDS, positiveArg, seededRandom } from "./_common.ts";
+import { BENCH_WORDS, median, positiveArg, seededRandom } from "./_common.ts";
+import { type CpuSample, cpuSince, sampleCpu } from "./_cpu.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   chunkDocument,
-  type CollectionDeps,
   connectPostgres,
-  createCollection,
   createRedis,
   createRuntime,
   type Db,
@@ -45,10 +61,13 @@ import {
   scanSource,
   type VectorStore,
 } from "@semantik/shared";
+import { type CollectionDeps, createCollection } from "../api/collections/collections.ts";
 import { createServerTestDb, deleteByPrefix, type TestDb } from "@semantik/shared/testing";
 import { startWorker } from "@semantik/worker";
-import { chunkPointId, documentIdFor, generationCollectionName } from "../shared/indexing/mod.ts";
+import { generationCollectionName } from "../shared/collections/collection_names.ts";
+import { chunkPointId, documentIdFor } from "../worker/indexing/mod.ts";
 import { configureLogging, getLogger } from "../shared/log/logger.ts";
+import type { Precision } from "../shared/embedding/precision.ts";
 import { startPgliteServer } from "../tests/helpers/pglite_server.ts";
 
 const { values } = parseArgs({
@@ -102,10 +121,17 @@ async function writeCorpus(dir: string, n: number): Promise<void> {
   }
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+/** Processes whose CPU counts with the pipeline's: the vector server, when the bench started one. */
+const cpuOf: { vectors?: number } = {};
+
+async function timed<T>(
+  fn: () => Promise<T>,
+): Promise<{ seconds: number; cpu: CpuSample; value: T }> {
+  const before = sampleCpu(cpuOf);
   const started = performance.now();
   const value = await fn();
-  return { seconds: (performance.now() - started) / 1000, value };
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, cpu: cpuSince(before, sampleCpu(cpuOf)), value };
 }
 
 configureLogging({ level: "warn" });
@@ -131,6 +157,7 @@ const db: Db = config.databaseUrl
 const server = !config.vectorDatabaseUrl && values.vectors === "server"
   ? await startPgliteServer()
   : undefined;
+cpuOf.vectors = server?.pid;
 const vectorUrl = config.vectorDatabaseUrl ?? server?.url;
 const vectorDb = vectorUrl ? undefined : await openPglite();
 const vectors: VectorStore = vectorDb
@@ -143,9 +170,16 @@ const vectors: VectorStore = vectorDb
  */
 class TimedRegistry extends ModelRegistry {
   busyMs = 0;
-  override async get(name: string): Promise<Embedder> {
-    const e = await super.get(name);
+  /** The texts of each embedding call of the last pipeline run, in order. */
+  batches: string[][] = [];
+  /** While set, the worker gets the embedder of the settings before CPU tuning. */
+  today: ModelRegistry | undefined;
+  override async get(name: string, options?: { precision?: Precision }): Promise<Embedder> {
+    const e = this.today
+      ? await this.today.get(name, { precision: "fp32" })
+      : await super.get(name, options);
     const timed = async (...args: Parameters<Embedder["embedTexts"]>) => {
+      if (!this.today) this.batches.push(args[0]);
       const started = performance.now();
       try {
         return await e.embedTexts(...args);
@@ -165,6 +199,15 @@ class TimedRegistry extends ModelRegistry {
 const models = new TimedRegistry({
   modelsDir: config.modelsDir,
   device: config.embeddingDevice,
+  precision: config.embeddingPrecision,
+  log,
+});
+const todayModels = new ModelRegistry({
+  modelsDir: config.modelsDir,
+  device: config.embeddingDevice,
+  precision: "fp32",
+  intraOpNumThreads: 1,
+  maxBatchTokens: 4096,
   log,
 });
 const rt = await createRuntime(config, { role: "bench", db, vectors, models });
@@ -173,6 +216,7 @@ try {
   await startWorker(rt);
   // The bench's own calls (embedder alone, naive) go around the timing wrapper.
   const embedder = await ModelRegistry.prototype.get.call(models, config.defaultEmbeddingModel);
+  await todayModels.get(config.defaultEmbeddingModel, { precision: "fp32" });
   const [user] = await db.query<{ id: string }>(
     "insert into users (id, username, password_hash) values ($1, $2, 'x') returning id",
     [crypto.randomUUID(), `bench-${crypto.randomUUID().slice(0, 8)}`],
@@ -190,10 +234,14 @@ try {
   /** The real thing: an index operation through the queue, run by the worker. */
   const pipeline = async () => {
     models.busyMs = 0;
-    const { value: op, seconds } = await timed(async () => {
-      const { operation } = await createCollection(deps, user!.id, {
-        name: `pipeline-${collections++}`,
-        source: { type: "directory", path: corpusDir },
+    models.batches = [];
+    const { value: op, seconds, cpu } = await timed(async () => {
+      const { operation } = await createCollection(deps, {
+        userId: user!.id,
+        input: {
+          name: `pipeline-${collections++}`,
+          source: { type: "directory", path: corpusDir },
+        },
       });
       for (;;) {
         const [row] = await db.query<{ status: string; metadata: Record<string, number> }>(
@@ -209,6 +257,7 @@ try {
     if (op.status !== "completed") throw new Error(`Bench index operation ended ${op.status}`);
     return {
       seconds,
+      cpu,
       chunks: op.metadata.chunks_created!,
       collectionId: op.collection_id,
       busy: models.busyMs / 1000 / seconds,
@@ -216,9 +265,21 @@ try {
   };
 
   /** One document at a time: extract, chunk, embed, upsert, record; no batching across documents, no overlap. */
+  const pipelineToday = async () => {
+    models.today = todayModels;
+    try {
+      return await pipeline();
+    } finally {
+      models.today = undefined;
+    }
+  };
+
   const naive = async () => {
-    const { collection } = await createCollection(deps, user!.id, {
-      name: `naive-${collections++}`,
+    const { collection } = await createCollection(deps, {
+      userId: user!.id,
+      input: {
+        name: `naive-${collections++}`,
+      },
     });
     const physical = generationCollectionName(collection.id, 1);
     await vectors.ensureCollection(physical, embedder.dimension);
@@ -236,7 +297,10 @@ try {
       for (const f of files) {
         let doc;
         try {
-          doc = await extractFile(f.uri, { maxBytes: config.maxFileSizeBytes });
+          doc = await extractFile(f.uri, {
+            documentRoots: [corpusDir],
+            maxBytes: config.maxFileSizeBytes,
+          });
         } catch (err) {
           if (err instanceof ExtractionError) continue;
           throw err;
@@ -248,7 +312,9 @@ try {
         });
         const vecs = await embedder.embedTexts(parts.map((p) => p.text), "document");
         const docId = documentIdFor(collection.id, f.uri);
-        const ids = parts.map((p) => chunkPointId(collection.id, 1, f.uri, p.ordinal));
+        const ids = parts.map((p) =>
+          chunkPointId(collection.id, { generation: 1, uri: f.uri, ordinal: p.ordinal })
+        );
         await vectors.upsert(
           physical,
           parts.map((p, i) => ({
@@ -300,23 +366,45 @@ try {
   )).map((r) => r.text);
   await embedder.embedTexts(texts, "document");
   await naive();
+  await pipelineToday();
 
-  let best = { pipeline: Infinity, embedder: Infinity, naive: Infinity, busy: 0 };
+  let best = { pipeline: Infinity, embedder: Infinity, naive: Infinity, today: Infinity, busy: 0 };
+  /** Per round, pipeline against the embedder alone run right after it: wall and CPU time. */
+  const wallRatios: number[] = [];
+  const cpuRatios: number[] = [];
+  /** The same against the embedder alone on the pipeline's own batches. */
+  const shapedRatios: number[] = [];
+  const shapedCpuRatios: number[] = [];
+  let pipelineBatches: number[] = [];
+  const cpuTotal = (c: CpuSample) =>
+    c.main + c.inference + c.other + Object.values(c.processes).reduce((a, b) => a + b, 0);
   let chunks = warm.chunks;
   for (let r = 0; r < rounds; r++) {
     const p = await pipeline();
     const e = await timed(() => embedder.embedTexts(texts, "document"));
+    // The embedder alone again, on the batches the pipeline handed it (same shapes, in order).
+    const shaped = models.batches;
+    const eb = await timed(async () => {
+      for (const b of shaped) await embedder.embedTexts(b, "document");
+    });
     const n = await naive();
-    if (p.chunks !== texts.length || n.chunks !== texts.length) {
+    const t = await pipelineToday();
+    if (p.chunks !== texts.length || n.chunks !== texts.length || t.chunks !== texts.length) {
       throw new Error(
         `Bench runs disagree on the chunks: pipeline ${p.chunks}, naive ${n.chunks}, embedder ${texts.length}`,
       );
     }
     chunks = p.chunks;
+    wallRatios.push(e.seconds / p.seconds);
+    cpuRatios.push(cpuTotal(e.cpu) / cpuTotal(p.cpu));
+    shapedRatios.push(eb.seconds / p.seconds);
+    shapedCpuRatios.push(cpuTotal(eb.cpu) / cpuTotal(p.cpu));
+    pipelineBatches = shaped.map((b) => b.length);
     best = {
       pipeline: Math.min(best.pipeline, p.seconds),
       embedder: Math.min(best.embedder, e.seconds),
       naive: Math.min(best.naive, n.seconds),
+      today: Math.min(best.today, t.seconds),
       busy: p.seconds < best.pipeline ? p.busy : best.busy,
     };
     console.log(JSON.stringify({
@@ -326,7 +414,13 @@ try {
       pipeline_s: Number(p.seconds.toFixed(3)),
       embedder_only_s: Number(e.seconds.toFixed(3)),
       naive_s: Number(n.seconds.toFixed(3)),
+      today_s: Number(t.seconds.toFixed(3)),
       embedder_busy: Number(p.busy.toFixed(3)),
+      pipeline_cpu: p.cpu,
+      embedder_only_cpu: e.cpu,
+      same_batches_s: Number(eb.seconds.toFixed(3)),
+      same_batches_cpu: eb.cpu,
+      pipeline_batches: pipelineBatches,
     }));
   }
   const rate = (s: number) => Number((chunks / s).toFixed(2));
@@ -335,7 +429,19 @@ try {
     chunks_per_s: rate(best.pipeline),
     embedder_only_chunks_per_s: rate(best.embedder),
     efficiency: Number((best.embedder / best.pipeline).toFixed(3)),
+    efficiency_median: Number(median(wallRatios).toFixed(3)),
+    efficiency_cpu: Number(median(cpuRatios).toFixed(3)),
+    efficiency_same_batches: Number(median(shapedRatios).toFixed(3)),
+    efficiency_same_batches_cpu: Number(median(shapedCpuRatios).toFixed(3)),
     vs_naive: Number((best.naive / best.pipeline).toFixed(3)),
+    today_chunks_per_s: rate(best.today),
+    vs_today: Number((best.today / best.pipeline).toFixed(3)),
+    precision: embedder.precision,
+    vector_store: config.vectorDatabaseUrl
+      ? "pgvector (VECTOR_DATABASE_URL)"
+      : values.vectors === "server"
+      ? "pgvector (pglite-server, own process)"
+      : "pgvector (PGlite in process)",
   };
   await Deno.mkdir("bench/results", { recursive: true });
   await Deno.writeTextFile(
@@ -350,10 +456,11 @@ try {
 } finally {
   await rt.close();
   await models.close();
+  await todayModels.close();
   await vectors.close();
   await vectorDb?.close();
   await server?.stop();
-  const redis = createRedis(config.redisUrl, { name: "bench:cleanup" });
+  const redis = createRedis(config.redis, { name: "bench:cleanup" });
   await deleteByPrefix(redis, prefix).catch(() => {});
   redis.disconnect();
   await testDb?.cleanup();

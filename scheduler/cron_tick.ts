@@ -5,7 +5,7 @@
  * hair early) compute the same tick, and the tick names the dedup key of the job they enqueue.
  */
 import type { Cron } from "croner";
-import { parseCronSchedule } from "@semantik/shared";
+import { errorMessage, parseCronSchedule } from "@semantik/shared";
 
 /** Options of {@link cronTick}. */
 export interface CronTickOptions {
@@ -38,7 +38,7 @@ export function parseSchedule(schedule: string): Cron {
       throw new TypeError(
         `Cannot read cron schedule: expected 5 fields (minute hour day month weekday), got ${
           JSON.stringify(schedule)
-        } (${err instanceof Error ? err.message : String(err)})`,
+        } (${errorMessage(err)})`,
       );
     }
     parsed.set(schedule, cron);

@@ -25,7 +25,7 @@ configureLogging({
   format: config.environment === "production" ? "json" : "pretty",
 });
 const log = getLogger("scheduler");
-const redis = createRedis(config.redisUrl, { name: "scheduler:cmd" });
+const redis = createRedis(config.redis, { name: "scheduler:cmd" });
 let redisDown = false;
 redis.on("error", (err) => {
   // ioredis reconnects by itself; a firing that cannot enqueue is retried by Deno.cron.
@@ -55,7 +55,9 @@ try {
 let stopping = false;
 let endpoint;
 try {
-  endpoint = await serveRoleMetrics(config, "scheduler", metrics, {
+  endpoint = await serveRoleMetrics(config, {
+    role: "scheduler",
+    registry: metrics,
     log,
     readiness: async () => ({
       redis: await checkWithin(() => redis.ping()),

@@ -1,6 +1,6 @@
 /**
  * The scheduler's jobs: which task each schedule enqueues. The scheduler only enqueues; a worker
- * runs the task (handlers in `worker/tasks/`). A new periodic task is one entry here plus its
+ * runs the task (its entry in `worker/build_handlers.ts`). A new periodic task is one entry here plus its
  * `SCHEDULE_*` setting (docs/EXTENDING.md).
  */
 import {
@@ -8,6 +8,7 @@ import {
   cleanupOperationsTask,
   type Config,
   reconcileTask,
+  sweepWebhookDeliveriesTask,
   type TaskDefinition,
 } from "@semantik/shared";
 import type { z } from "zod";
@@ -29,7 +30,10 @@ export interface ScheduledJob {
 
 /** The system's periodic jobs with the schedules of `config`. */
 export function scheduledJobs(
-  config: Pick<Config, "scheduleSyncCheck" | "scheduleCleanup" | "scheduleReconcile">,
+  config: Pick<
+    Config,
+    "scheduleSyncCheck" | "scheduleCleanup" | "scheduleReconcile" | "scheduleWebhookSweep"
+  >,
 ): ScheduledJob[] {
   return [
     {
@@ -49,6 +53,12 @@ export function scheduledJobs(
       task: reconcileTask,
       schedule: config.scheduleReconcile,
       setting: "SCHEDULE_RECONCILE",
+    },
+    {
+      name: "webhook_sweep",
+      task: sweepWebhookDeliveriesTask,
+      schedule: config.scheduleWebhookSweep,
+      setting: "SCHEDULE_WEBHOOK_SWEEP",
     },
   ];
 }

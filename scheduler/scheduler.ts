@@ -32,7 +32,10 @@ function denoCron(): CronRegistrar {
 
 /** What the scheduler needs from the process: settings, the queues and a logger. */
 export interface SchedulerRuntime {
-  readonly config: Pick<Config, "scheduleSyncCheck" | "scheduleCleanup" | "scheduleReconcile">;
+  readonly config: Pick<
+    Config,
+    "scheduleSyncCheck" | "scheduleCleanup" | "scheduleReconcile" | "scheduleWebhookSweep"
+  >;
   readonly queues: QueueClient;
   readonly log: Logger;
   /** When given, the scheduler counts its firings there (`semantik_scheduler_*`). */

@@ -7,6 +7,7 @@ import {
   QueueClient as Queues,
   QueueWorker,
   reconcileTask,
+  sweepWebhookDeliveriesTask,
   taskHandler,
 } from "@semantik/shared";
 import { type TestRedis, waitFor, withTestRedis } from "@semantik/shared/testing";
@@ -23,6 +24,7 @@ const CONFIG = {
   scheduleSyncCheck: "*/5 * * * *",
   scheduleCleanup: "0 3 * * *",
   scheduleReconcile: "* * * * *",
+  scheduleWebhookSweep: "*/2 * * * *",
 };
 
 /** A stand-in for Deno.cron: records each job's handler so a test fires it at a chosen time. */
@@ -90,6 +92,7 @@ Deno.test("scheduledJobs() maps each SCHEDULE_* setting to its task", () => {
       [checkContinuousSyncTask.name, "*/5 * * * *", "SCHEDULE_SYNC_CHECK"],
       [cleanupOperationsTask.name, "0 3 * * *", "SCHEDULE_CLEANUP"],
       [reconcileTask.name, "* * * * *", "SCHEDULE_RECONCILE"],
+      [sweepWebhookDeliveriesTask.name, "*/2 * * * *", "SCHEDULE_WEBHOOK_SWEEP"],
     ],
   );
 });
@@ -171,7 +174,7 @@ Deno.test("a replica firing late, after the tick's job already ran, does not enq
     const worker = new QueueWorker(
       "default",
       [taskHandler(checkContinuousSyncTask, (p) => void ran.push(p.tick))],
-      { redisUrl: r.url, prefix: r.prefix, consumer: "test", blockMs: 200 },
+      { redisUrl: r.target, prefix: r.prefix, consumer: "test", blockMs: 200 },
     );
     const running = worker.run();
     try {
@@ -246,6 +249,7 @@ Deno.test("close() and the signal unregister every cron job; close() is idempote
     "semantik-check_continuous_sync",
     "semantik-cleanup_operations",
     "semantik-reconcile",
+    "semantik-webhook_sweep",
   ]);
   ac.abort();
   await s.close();

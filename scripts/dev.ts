@@ -8,6 +8,7 @@
 import {
   configureLogging,
   createRuntime,
+  describeRedisTarget,
   getLogger,
   hasBinary,
   loadConfigOrExit,
@@ -39,7 +40,11 @@ Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
 Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
 
 let privateRedis: PrivateRedis | undefined;
-if (!(await pingRedis(config.redisUrl))) {
+if (!(await pingRedis(config.redis))) {
+  if (config.redis.mode !== "single") {
+    log.error(`Cannot start: Redis does not answer at ${describeRedisTarget(config.redis)}`);
+    Deno.exit(1);
+  }
   if (env.REDIS_URL) {
     log.error(`Cannot start: Redis does not answer at REDIS_URL=${config.redisUrl}`);
     Deno.exit(1);
@@ -53,6 +58,7 @@ if (!(await pingRedis(config.redisUrl))) {
   }
   privateRedis = await startPrivateRedis();
   config.redisUrl = privateRedis.url;
+  config.redis = { ...config.redis, mode: "single", url: privateRedis.url };
   log.info("started a private redis-server for this session", { url: privateRedis.url });
 }
 
@@ -63,7 +69,7 @@ try {
   log.info("embedded mode", {
     database: config.databaseUrl ? "postgres" : `pglite (${config.dataDir}/pglite)`,
     vector_store: config.vectorStore,
-    redis: config.redisUrl,
+    redis: describeRedisTarget(config.redis),
   });
   await startWorker(rt);
   startScheduler(rt);

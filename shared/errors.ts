@@ -12,9 +12,12 @@ export type ErrorCode =
   | "conflict"
   | "payload_too_large"
   | "path_not_allowed"
+  | "address_not_allowed"
   | "unknown_model"
   | "chunk_too_large"
   | "model_mismatch"
+  | "reranker_unavailable"
+  | "unsupported"
   | "rate_limited"
   | "unavailable"
   | "internal";
@@ -27,9 +30,12 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   payload_too_large: 413,
   path_not_allowed: 422,
+  address_not_allowed: 422,
   unknown_model: 422,
   chunk_too_large: 422,
   model_mismatch: 422,
+  reranker_unavailable: 422,
+  unsupported: 422,
   rate_limited: 429,
   unavailable: 503,
   internal: 500,
@@ -60,4 +66,29 @@ export class RetryLaterError extends Error {
     this.name = "RetryLaterError";
     this.delayMs = delayMs;
   }
+}
+
+const MAX_ERROR = 4000;
+
+/**
+ * A readable, bounded message for anything thrown: an Error's message (its name when empty), a
+ * string, or the JSON of anything else; cut at `maxLength` characters.
+ */
+export function errorMessage(err: unknown, maxLength = MAX_ERROR): string {
+  let msg: string;
+  if (err instanceof Error) msg = err.message || err.name;
+  else if (typeof err === "string") msg = err;
+  else {
+    try {
+      msg = JSON.stringify(err) ?? String(err);
+    } catch {
+      msg = String(err);
+    }
+  }
+  return msg.length > maxLength ? msg.slice(0, maxLength) + "…" : msg;
+}
+
+/** `err` as an Error (wrapping what is not one). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(errorMessage(err));
 }

@@ -3,8 +3,9 @@
  * (nobody else), with its error; requeue makes the operation pending again and runs the job.
  */
 import assert from "node:assert/strict";
-import { operationTaskHandler, processSourceTask } from "@semantik/shared";
-import { waitFor } from "@semantik/shared/testing";
+import { processSourceTask } from "@semantik/shared";
+import { operationTaskHandler } from "../worker/operation_task.ts";
+import { OPERATION_MS, waitFor } from "@semantik/shared/testing";
 import { startWorker } from "@semantik/worker";
 import { createApiTestEnv } from "./helpers/api_env.ts";
 
@@ -14,10 +15,13 @@ Deno.test("dead letters: listed for the owner only, and requeue runs the operati
     let healthy = false;
     await startWorker(env.rt, {
       registry: (ctx) => [
-        operationTaskHandler(processSourceTask, () => {
-          if (!healthy) throw new Error("the disk is on fire");
-          return Promise.resolve({ documents_total: 0 });
-        }, { db: ctx.runtime.db, events: ctx.runtime.events, log: ctx.runtime.log }),
+        operationTaskHandler(processSourceTask, {
+          work: () => {
+            if (!healthy) throw new Error("the disk is on fire");
+            return Promise.resolve({ documents_total: 0 });
+          },
+          deps: { db: ctx.runtime.db, events: ctx.runtime.events, log: ctx.runtime.log },
+        }),
       ],
     });
     const alice = await env.user();
@@ -42,6 +46,7 @@ Deno.test("dead letters: listed for the owner only, and requeue runs the operati
       async () =>
         (await env.call("GET", `/api/v2/operations/${op!.id}`, { token: alice.token })).body
           .status === "failed",
+      { timeoutMs: OPERATION_MS },
     );
 
     const mine = await env.call("GET", "/api/v2/dead-letters", { token: alice.token });
@@ -74,6 +79,7 @@ Deno.test("dead letters: listed for the owner only, and requeue runs the operati
       async () =>
         (await env.call("GET", `/api/v2/operations/${op!.id}`, { token: alice.token })).body
           .status === "completed",
+      { timeoutMs: OPERATION_MS },
     );
     assert.deepEqual(
       (await env.call("GET", "/api/v2/dead-letters", { token: alice.token })).body.jobs,

@@ -56,6 +56,30 @@ Deno.test("auth: register, login, me; duplicate, bad input and wrong password", 
   }
 });
 
+Deno.test("auth: production keeps registration closed unless ALLOW_REGISTRATION=true", async () => {
+  for (const [setting, status] of [[undefined, 403], ["true", 201]] as const) {
+    const env = await createApiTestEnv({
+      env: {
+        ENVIRONMENT: "production",
+        ...(setting === undefined ? {} : { ALLOW_REGISTRATION: setting }),
+      },
+    });
+    try {
+      const reg = await env.call("POST", "/api/auth/register", {
+        body: { username: "alice", password: "correct-horse" },
+      });
+      assert.equal(
+        reg.status,
+        status,
+        `ALLOW_REGISTRATION=${setting}: ${JSON.stringify(reg.body)}`,
+      );
+      if (status === 403) assert.ok(isError(reg.body, "forbidden"));
+    } finally {
+      await env.cleanup();
+    }
+  }
+});
+
 Deno.test("auth: registration can be closed, and login is rate limited per user", async () => {
   const env = await createApiTestEnv({ env: { ALLOW_REGISTRATION: "false" } });
   try {
@@ -226,6 +250,13 @@ Deno.test("collections: validation, paths outside the roots, unknown models, dup
         "path_not_allowed",
       ],
       [{ name: "x", source: { type: "s3", path: "/x" } }, 400, "invalid_request"],
+      [{ name: "x", source: { type: "git", url: "file:///etc" } }, 422, "path_not_allowed"],
+      [{ name: "x", source: { type: "git", url: "http://git.example/x" } }, 400, "invalid_request"],
+      [
+        { name: "x", source: { type: "web", url: "http://127.0.0.1:9/docs/" } },
+        422,
+        "address_not_allowed",
+      ],
       [{ name: "x", embedding_model: "no/such-model" }, 422, "unknown_model"],
       [{ name: "x", chunk_size: 4000 }, 422, "chunk_too_large"],
       [{ name: "x", chunk_size: 50, chunk_overlap: 60 }, 400, "invalid_request"],
@@ -268,6 +299,61 @@ Deno.test("collections: validation, paths outside the roots, unknown models, dup
   }
 });
 
+Deno.test("collections: a Git source with a token is shown with has_token, never the token; a web source with its limits", async () => {
+  // No DNS here: the host check (tested with an address above) is off.
+  const env = await createApiTestEnv({ env: { SOURCE_ALLOW_PRIVATE_NETWORKS: "true" } });
+  try {
+    const { token } = await env.user();
+    const secret = "glpat-routes-secret-0123";
+    const created = await env.call("POST", "/api/v2/collections", {
+      token,
+      body: {
+        name: "g",
+        source: { type: "git", url: "https://git.example/team/docs.git", token: secret },
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.collection.id;
+    const got = await env.call("GET", `/api/v2/collections/${id}`, { token });
+    assert.ok(!JSON.stringify(got.body).includes(secret));
+    const { created_at, ...source } = got.body.sources[0];
+    assert.equal(typeof created_at, "string");
+    assert.deepEqual(source, {
+      id: source.id,
+      type: "git",
+      url: "https://git.example/team/docs.git",
+      ref: null,
+      resolved_ref: null,
+      revision: null,
+      include: [],
+      exclude: [],
+      has_token: true,
+      listed_at: null,
+    });
+    const plain = await env.call("POST", "/api/v2/collections", {
+      token,
+      body: {
+        name: "w",
+        source: { type: "web", url: "https://docs.example/guide/", max_depth: 2 },
+      },
+    });
+    assert.equal(plain.status, 201, JSON.stringify(plain.body));
+    const { created_at: _, id: __, ...w } = plain.body.collection.sources[0];
+    assert.deepEqual(w, {
+      type: "web",
+      url: "https://docs.example/guide/",
+      max_pages: 1000,
+      max_depth: 2,
+      include: [],
+      exclude: [],
+      has_token: false,
+      listed_at: null,
+    });
+  } finally {
+    await env.cleanup();
+  }
+});
+
 Deno.test("collections: list pages with a cursor", async () => {
   const env = await createApiTestEnv();
   try {
@@ -297,6 +383,7 @@ Deno.test("search: validation and an empty result for a user without collections
     assert.equal(empty.status, 200);
     assert.deepEqual(empty.body.results, []);
     assert.equal(typeof empty.body.took_ms, "number");
+    assert.deepEqual(empty.body.lexical_pending, []);
     for (
       const body of [{}, { query: "" }, { query: "x".repeat(1001) }, { query: "x", k: 0 }, {
         query: "x",
@@ -389,10 +476,58 @@ Deno.test("/openapi.json lists every route in docs/API.md", async () => {
       ["post", "/api/v2/search"],
       ["get", "/api/v2/dead-letters"],
       ["post", "/api/v2/dead-letters/{id}/requeue"],
+      ["get", "/api/v2/collections/{id}/documents/{document_id}"],
+      ["get", "/api/v2/collections/{id}/documents/{document_id}/chunks/{chunk_index}"],
+      ["post", "/api/v2/api-keys"],
+      ["get", "/api/v2/api-keys"],
+      ["delete", "/api/v2/api-keys/{id}"],
+      ["post", "/api/v2/operations/cancel"],
+      ["post", "/api/v2/collections/{id}/sync/pause"],
+      ["post", "/api/v2/collections/{id}/sync/resume"],
+      ["get", "/api/v2/collections/{id}/sync/runs"],
+      ["post", "/api/v2/collections/{id}/documents/{document_id}/retry"],
+      ["post", "/api/v2/collections/{id}/documents/retry-failed"],
+      ["get", "/api/v2/collections/{id}/documents/{document_id}/content"],
+      ["post", "/api/v2/sources/preview"],
+      ["get", "/api/v2/models"],
+      ["post", "/api/v2/webhooks"],
+      ["get", "/api/v2/webhooks"],
+      ["delete", "/api/v2/webhooks/{id}"],
+      ["get", "/api/v2/webhooks/{id}/deliveries"],
     ];
     for (const [method, path] of expected) {
       assert.ok(spec.paths?.[path]?.[method], `${method.toUpperCase()} ${path} missing`);
     }
+  } finally {
+    await env.cleanup();
+  }
+});
+
+Deno.test("models: the ones that load, the default marked; a broken folder is left out", async () => {
+  const env = await createApiTestEnv();
+  try {
+    // A folder that looks like a model's but cannot be read as one.
+    const broken = join(env.docs, "..", "models", "broken", "model");
+    await Deno.mkdir(broken, { recursive: true });
+    await Deno.writeTextFile(join(broken, "config.json"), "{not json");
+    const { token } = await env.user("alice");
+    const res = await env.call("GET", "/api/v2/models", { token });
+    assert.equal(res.status, 200);
+    // The tiny model (the default here), and the project's default model, always offered (its
+    // graphs depend on the shared cache: converted on first use).
+    const [real, tiny] = res.body.models;
+    assert.equal(res.body.models.length, 2);
+    assert.deepEqual(tiny, {
+      name: "test/tiny-bert",
+      dimension: 32,
+      // The tiny model's 256 tokens less its two special ones ([CLS], [SEP]).
+      max_chunk_tokens: 254,
+      precisions: ["fp32"],
+      default: true,
+    });
+    assert.equal(real.name, "sentence-transformers/all-MiniLM-L6-v2");
+    assert.equal(real.dimension, 384);
+    assert.equal(real.default, false);
   } finally {
     await env.cleanup();
   }
@@ -420,5 +555,96 @@ Deno.test("CORS is closed by default and open to configured origins", async () =
     assert.notEqual(other.headers.get("access-control-allow-origin"), "https://evil.example");
   } finally {
     await open.cleanup();
+  }
+});
+
+Deno.test("paging: 1,000 rows sharing one microsecond timestamp are each listed exactly once", async () => {
+  const env = await createApiTestEnv();
+  try {
+    const { token, id: owner } = await env.user();
+    // All rows get one time, as the indexing sink's one statement with now() gives them; the time
+    // has microseconds that a millisecond cursor drops. (A literal: a Date or string parameter
+    // would reach the server rounded to milliseconds by the driver.)
+    const at = "timestamptz '2026-03-04 05:06:07.123456+00'";
+    await env.rt.db.query(
+      `insert into collections (id, owner_id, name, embedding_model, vector_dim, chunk_size,
+                                chunk_overlap, vector_store_name, created_at, updated_at)
+       select gen_random_uuid(), $1, 'bulk-' || g, 'm', 4, 200, 40, 'col_bulk_' || g, ${at}, ${at}
+         from generate_series(1, 999) g`,
+      [owner],
+    );
+    const made = await env.call("POST", "/api/v2/collections", { token, body: { name: "host" } });
+    assert.equal(made.status, 201);
+    const col = made.body.collection.id as string;
+    await env.rt.db.query(`update collections set created_at = ${at} where id = $1`, [col]);
+    await env.rt.db.query(
+      `insert into documents (id, collection_id, uri, status, created_at, updated_at)
+       select gen_random_uuid(), $1, '/bulk/' || g, 'completed', ${at}, ${at}
+         from generate_series(1, 1000) g`,
+      [col],
+    );
+    await env.rt.db.query(
+      `insert into operations (id, collection_id, owner_id, type, status, created_at, updated_at)
+       select gen_random_uuid(), $1, $2, 'sync', 'completed', ${at}, ${at}
+         from generate_series(1, 1000) g`,
+      [col, owner],
+    );
+    const stored = await env.rt.db.query<{ t: string }>(
+      `select distinct created_at::text as t from documents where collection_id = $1`,
+      [col],
+    );
+    assert.deepEqual(stored.map((r) => r.t), ["2026-03-04 05:06:07.123456+00"]);
+    const expected = async (table: string, column: string, value: string) =>
+      (await env.rt.db.query<{ id: string }>(`select id from ${table} where ${column} = $1`, [
+        value,
+      ])).map((r) => r.id).sort();
+
+    const cases: [string, string, string, string[]][] = [
+      [
+        "/api/v2/collections",
+        "collections",
+        "collections",
+        await expected("collections", "owner_id", owner),
+      ],
+      [
+        `/api/v2/collections/${col}/documents`,
+        "documents",
+        "documents",
+        await expected("documents", "collection_id", col),
+      ],
+      [
+        `/api/v2/collections/${col}/operations`,
+        "operations",
+        "collection operations",
+        await expected("operations", "collection_id", col),
+      ],
+      [
+        "/api/v2/operations",
+        "operations",
+        "operations",
+        await expected("operations", "owner_id", owner),
+      ],
+    ];
+    for (const [path, key, what, ids] of cases) {
+      assert.equal(ids.length, 1000, `${what}: the test set up 1,000 rows`);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+        const page = await env.call("GET", `${path}?limit=100${q}`, { token });
+        assert.equal(page.status, 200, `${what}: ${JSON.stringify(page.body)}`);
+        for (const r of page.body[key]) {
+          assert.ok(!("cursor_key" in r), `${what}: the cursor key leaked into a row`);
+          seen.push(r.id);
+        }
+        cursor = page.body.next_cursor;
+        assert.ok(++pages <= 11, `${what}: more pages than 1,000 rows need`);
+      } while (cursor);
+      assert.equal(seen.length, 1000, `${what}: listed ${seen.length} rows, not 1,000`);
+      assert.deepEqual([...seen].sort(), ids, `${what}: not each row exactly once`);
+    }
+  } finally {
+    await env.cleanup();
   }
 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { testModelsDir, testRedisUrl } from "@semantik/shared/testing";
+import { PROCESS_START_MS, testModelsDir, testRedisUrl } from "@semantik/shared/testing";
 import { spawnDeno } from "./helpers/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -63,7 +63,9 @@ Deno.test({
     });
     const problems: string[] = [];
     try {
-      const [, url] = await proc.waitForLine(/api listening url=(\S+)/);
+      // dev.ts starts PGlite, migrates and starts three roles before it listens: several process
+      // starts (on two shared cores under load it has taken over a minute).
+      const [, url] = await proc.waitForLine(/api listening url=(\S+)/, 4 * PROCESS_START_MS);
       const page = await browser.newPage();
       page.on("console", (m) => {
         if (m.type() === "error") problems.push(`console: ${m.text()}`);

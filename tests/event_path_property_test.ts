@@ -318,7 +318,9 @@ Deno.test("event path: under random interleavings every client ends with the row
           break;
         }
         case "groupLoss":
-          await r.redis.xgroup("DESTROY", keys.global, hubs[a.hub].group);
+          for (let p = 0; p < keys.partitions; p++) {
+            await r.redis.xgroup("DESTROY", keys.global(p), hubs[a.hub].group);
+          }
           break;
         case "pause":
           if (!paused[a.hub]) {
@@ -328,7 +330,9 @@ Deno.test("event path: under random interleavings every client ends with the row
           break;
         case "trim":
           // Below a paused hub's position: entries it has not read yet are gone.
-          await r.redis.xtrim(keys.global, "MAXLEN", a.keep);
+          for (let p = 0; p < keys.partitions; p++) {
+            await r.redis.xtrim(keys.global(p), "MAXLEN", a.keep);
+          }
           break;
         case "resume":
           gates[a.hub].open();
@@ -392,7 +396,7 @@ Deno.test("event path: under random interleavings every client ends with the row
         }
       }
     }
-    const { events } = await readOperationEvents(r.redis, keys, op.id);
+    const { events } = await readOperationEvents(r.redis, { keys, operationId: op.id });
     const terminalAt = events.findIndex(isFinalEvent);
     if (terminalAt >= 0) {
       assert.equal(terminalAt, events.length - 1, "nothing is published after the terminal event");

@@ -37,7 +37,10 @@ Deno.test("fixture corpus: scan and extraction give each file the expected text 
         continue;
       }
       try {
-        const doc = await extractFile(entry.uri, { maxBytes: corpus.maxFileSizeBytes });
+        const doc = await extractFile(entry.uri, {
+          documentRoots: [corpus.root],
+          maxBytes: corpus.maxFileSizeBytes,
+        });
         outcomes.set(entry.path, { status: "completed", uri: entry.uri, doc });
       } catch (err) {
         if (!(err instanceof ExtractionError)) throw err;
@@ -118,7 +121,9 @@ Deno.test("fixture corpus: the PDF topic keeps its pages through chunking", asyn
   const dir = await Deno.makeTempDir({ prefix: "extraction_corpus_pdf_test_" });
   try {
     const corpus = await writeFixtureCorpus(dir, { hostile: false });
-    const doc = await extractFile(join(corpus.root, "topics", "chess-openings.pdf"));
+    const doc = await extractFile(join(corpus.root, "topics", "chess-openings.pdf"), {
+      documentRoots: [corpus.root],
+    });
     assert.deepEqual(doc.pages?.map((p) => p.page), [1, 2, 3]);
     const tokenizer = await loadMiniLmTokenizer();
     const chunks = chunkDocument(doc, { chunkSize: 200, chunkOverlap: 40, tokenizer });

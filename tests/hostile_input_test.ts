@@ -4,14 +4,19 @@
  * requests, wrong types, unknown fields, path traversal (`..`, absolute paths outside
  * DOCUMENT_ROOTS, symlinks out of them), SQL-looking names and queries, and a directory of hostile
  * files indexed end to end (binary, empty, invalid UTF-8, corrupt PDF, DOCX zip bomb, a link that
- * leads nowhere, an unreadable file, a FIFO, files over the size limit).
+ * leads nowhere, an unreadable file, a FIFO, files over the size limit), and a file swapped for a
+ * symlink out of DOCUMENT_ROOTS after the scan.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { createCollection } from "../api/collections/collections.ts";
+import { search } from "../api/search/search.ts";
+import { indexSources, type OperationRef, type OperationReporter } from "../worker/indexing/mod.ts";
 import { startWorker } from "@semantik/worker";
-import { waitFor } from "@semantik/shared/testing";
+import { OPERATION_MS, TINY_MODEL_NAME, waitFor } from "@semantik/shared/testing";
 import { writeFixtureCorpus } from "./fixtures/corpus.ts";
 import { createApiTestEnv } from "./helpers/api_env.ts";
+import { withIndexingEnv, writeFiles } from "./indexing_env.ts";
 
 const errorShape = (body: any) =>
   typeof body?.error?.code === "string" && typeof body?.error?.message === "string" &&
@@ -283,7 +288,7 @@ Deno.test("a directory of hostile files indexes to completion with a clear statu
     const op = await waitFor("the operation to finish", async () => {
       const res = await env.call("GET", `/api/v2/operations/${opId}`, { token });
       return ["completed", "failed", "cancelled"].includes(res.body.status) ? res.body : undefined;
-    }, { timeoutMs: 180_000 });
+    }, { timeoutMs: OPERATION_MS });
     assert.equal(op.status, "completed", JSON.stringify(op));
     assert.equal(op.metadata.documents_processed, corpus.counts.completed);
     assert.equal(op.metadata.documents_skipped, corpus.counts.skipped);
@@ -332,4 +337,132 @@ Deno.test("a directory of hostile files indexes to completion with a clear statu
     await env.cleanup();
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("a file swapped for a symlink out of the roots between scan and extraction is skipped, never indexed nor found", async () => {
+  await withIndexingEnv({ worker: false }, async (env) => {
+    const src = await writeFiles(join(env.root, "src"), {
+      "a.md": "Apple orchards bloom in spring, and the bees visit every blossom.",
+      "b.md": "Bread rises slowly in a cold kitchen overnight.",
+    });
+    const outside = await writeFiles(join(env.dir, "outside"), {
+      "secret.txt": "ZEBRAFISH launch codes: the outside secret that must never be indexed.",
+    });
+    const { collection, operation } = await createCollection(env.deps, {
+      userId: env.userId,
+      input: {
+        name: "swapped",
+        source: { type: "directory", path: src },
+      },
+    });
+    const [op] = await env.db.db.query<OperationRef>(
+      "select id, collection_id, config, metadata from operations where id = $1",
+      [operation!.id],
+    );
+    // indexSources checks in after scanning each source and before each document: the first
+    // check-in is after the scan listed b.md as a regular file and before anything is extracted.
+    let swapped = false;
+    const reporter: OperationReporter = {
+      signal: new AbortController().signal,
+      updateProgress() {},
+      async checkpoint() {
+        if (swapped) return;
+        swapped = true;
+        await Deno.remove(join(src, "b.md"));
+        await Deno.symlink(join(outside, "secret.txt"), join(src, "b.md"));
+      },
+    };
+    const deps = {
+      db: env.db.db,
+      vectors: env.vectors,
+      models: env.models,
+      documentRoots: env.config.documentRoots,
+      maxFileSizeBytes: env.config.maxFileSizeBytes,
+    };
+    const summary = await indexSources(deps, { reporter, op: op! });
+    assert.ok(swapped, "the swap step never ran");
+    assert.equal(summary.documents_processed, 1);
+    assert.equal(summary.documents_skipped, 1);
+
+    const docs = await env.db.db.query<{ uri: string; status: string; error: string | null }>(
+      "select uri, status, error from documents where collection_id = $1 order by uri",
+      [collection.id],
+    );
+    assert.deepEqual(docs, [
+      { uri: join(src, "a.md"), status: "completed", error: null },
+      { uri: join(src, "b.md"), status: "skipped", error: "link leaving the roots" },
+    ]);
+    const leaked = await env.db.db.query<{ text: string }>(
+      "select text from chunks where collection_id = $1 and text like '%ZEBRAFISH%'",
+      [collection.id],
+    );
+    assert.deepEqual(leaked, []);
+    const { results } = await search({
+      db: env.db.db,
+      vectors: env.vectors,
+      defaultEmbeddingModel: TINY_MODEL_NAME,
+      embedQuery: async (model, text) =>
+        (await (await env.models.get(model)).embedTexts([text], "query"))[0]!,
+    }, {
+      userId: env.userId,
+      request: {
+        query: "ZEBRAFISH launch codes outside secret",
+        collection_ids: [collection.id],
+        k: 100,
+      },
+    });
+    assert.ok(results.length > 0, "search found nothing at all: the check below would be empty");
+    assert.ok(
+      results.every((r) => !r.text.includes("ZEBRAFISH")),
+      `search returned the outside file: ${JSON.stringify(results.map((r) => r.text))}`,
+    );
+  });
+});
+
+Deno.test("files whose names are not valid UTF-8 are indexed under distinct uris", async () => {
+  await withIndexingEnv({}, async (env) => {
+    const src = await writeFiles(join(env.root, "src"), {
+      "a%FFb.txt": "A valid name holding a percent sign: tulips and daffodils.",
+    });
+    // Two names that differ only in a byte that is not UTF-8: Deno shows both as "a\uFFFDb.txt".
+    for (
+      const [byte, text] of [["377", "Bees dance in the hive."], ["376", "Volcanoes spit ash."]]
+    ) {
+      const out = await new Deno.Command("sh", {
+        args: ["-c", `printf '%s' "$2" > "$(printf "a\\\\$1b.txt")"`, "sh", byte!, text!],
+        cwd: src,
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    }
+    const { collection, operation } = await createCollection(env.deps, {
+      userId: env.userId,
+      input: {
+        name: "raw names",
+        source: { type: "directory", path: src },
+      },
+    });
+    const op = await env.waitForOperation(operation!.id);
+    assert.equal(op.status, "completed", op.error_message ?? "");
+    const docs = await env.db.db.query<{ uri: string; status: string; error: string | null }>(
+      "select uri, status, error from documents where collection_id = $1 order by uri",
+      [collection.id],
+    );
+    assert.deepEqual(docs, [
+      { uri: `${src}/a%25FFb.txt`, status: "completed", error: null },
+      { uri: `${src}/a%FEb.txt`, status: "completed", error: null },
+      { uri: `${src}/a%FFb.txt`, status: "completed", error: null },
+    ]);
+    const chunks = await env.db.db.query<{ uri: string; text: string }>(
+      `select d.uri, c.text from chunks c join documents d on d.id = c.document_id
+        where c.collection_id = $1 order by d.uri`,
+      [collection.id],
+    );
+    assert.deepEqual(chunks.map((c) => [c.uri.slice(src.length + 1), c.text]), [
+      ["a%25FFb.txt", "A valid name holding a percent sign: tulips and daffodils."],
+      ["a%FEb.txt", "Volcanoes spit ash."],
+      ["a%FFb.txt", "Bees dance in the hive."],
+    ]);
+    const counts = await env.counts(collection.id);
+    assert.equal(counts.vectors, 3);
+  });
 });

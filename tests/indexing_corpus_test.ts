@@ -2,18 +2,16 @@
  * `indexing.process_source` end to end with a worker: the fixture corpus (good and hostile
  * files) indexes with the right per-document statuses and metadata, and the counts agree
  * (points = chunk rows = the documents' chunk counts); indexing again changes nothing; a
- * modified file has only its own chunks replaced.
+ * modified file has only its own chunks replaced. A long text file is streamed and its progress
+ * moves inside the document ("Embedding long.txt: 120 of 480 chunks").
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  createCollection,
-  getCollection,
-  type OperationRow,
-  startOperation,
-} from "@semantik/shared";
+import { type OperationRow } from "@semantik/shared";
+import { createCollection, getCollection, startOperation } from "../api/collections/collections.ts";
+import { indexSources, type OperationRef } from "../worker/indexing/mod.ts";
 import { writeFixtureCorpus } from "./fixtures/corpus.ts";
-import { withIndexingEnv } from "./indexing_env.ts";
+import { withIndexingEnv, writeFiles } from "./indexing_env.ts";
 
 const MAX_BYTES = 256 * 1024;
 
@@ -34,9 +32,12 @@ Deno.test("process_source indexes the fixture corpus with the right statuses and
   }, async (env) => {
     const corpus = await writeFixtureCorpus(env.dir, { maxFileSizeBytes: MAX_BYTES });
     assert.equal(corpus.root, env.root);
-    const { collection, operation } = await createCollection(env.deps, env.userId, {
-      name: "corpus",
-      source: { type: "directory", path: corpus.root },
+    const { collection, operation } = await createCollection(env.deps, {
+      userId: env.userId,
+      input: {
+        name: "corpus",
+        source: { type: "directory", path: corpus.root },
+      },
     });
     assert.ok(operation);
     const done = await env.waitForOperation(operation.id);
@@ -77,7 +78,7 @@ Deno.test("process_source indexes the fixture corpus with the right statuses and
     assert.equal(counts.chunkCountSum, counts.chunks);
     assert.equal(counts.documents, corpus.counts.completed);
 
-    const json = await getCollection(env.deps, env.userId, collection.id);
+    const json = await getCollection(env.deps, { userId: env.userId, collectionId: collection.id });
     assert.equal(json.status, "ready");
     assert.equal(json.document_count, corpus.counts.completed);
     assert.equal(json.chunk_count, json.vector_count);
@@ -170,12 +171,72 @@ async function rerun(
   collectionId: string,
   sourceId: string,
 ): Promise<OperationRow> {
-  const op = await startOperation(
-    env.deps,
-    env.userId,
+  const op = await startOperation(env.deps, {
+    userId: env.userId,
     collectionId,
-    "index",
-    () => Promise.resolve({ source_id: sourceId }),
-  );
+    type: "index",
+    prepare: () => Promise.resolve({ source_id: sourceId }),
+  });
   return await env.waitForOperation(op.id);
 }
+
+Deno.test("indexing a long text file reports chunk progress inside the document and stores the same chunks", async () => {
+  await withIndexingEnv({ worker: false }, async (env) => {
+    const paragraph = (i: number) =>
+      `Paragraph ${i} tells of bees, hives and the flowers they visit in the spring.`;
+    const src = await writeFiles(join(env.root, "src"), {
+      "long.txt": Array.from({ length: 3000 }, (_, i) => paragraph(i)).join("\n\n"),
+      "short.md": "# Short\n\nA short note.",
+    });
+    const { collection, operation } = await createCollection(env.deps, {
+      userId: env.userId,
+      input: {
+        name: "long",
+        source: { type: "directory", path: src },
+      },
+    });
+    const [op] = await env.db.db.query<OperationRef>(
+      "select id, collection_id, config, metadata from operations where id = $1",
+      [operation!.id],
+    );
+    const updates: { progress: number; message: string | undefined }[] = [];
+    const summary = await indexSources({
+      db: env.db.db,
+      vectors: env.vectors,
+      models: env.models,
+      documentRoots: env.config.documentRoots,
+      maxFileSizeBytes: env.config.maxFileSizeBytes,
+      streamTextAboveBytes: 64 * 1024,
+      batchChunks: 32,
+    }, {
+      reporter: {
+        signal: new AbortController().signal,
+        updateProgress: (progress, message) => updates.push({ progress, message }),
+        checkpoint: () => Promise.resolve(),
+      },
+      op: op!,
+    });
+    assert.equal(summary.documents_processed, 2);
+    const [doc] = await env.db.db.query<{ chunk_count: number; status: string }>(
+      "select chunk_count, status from documents where collection_id = $1 and uri = $2",
+      [collection.id, join(src, "long.txt")],
+    );
+    assert.equal(doc!.status, "completed");
+    const total = doc!.chunk_count;
+    const inside = updates.filter((u) => u.message?.startsWith("Embedding long.txt:"));
+    assert.ok(inside.length >= 3, JSON.stringify(updates.slice(0, 20)));
+    for (const u of inside) {
+      const m = /^Embedding long\.txt: (\d+) of (?:about )?(\d+) chunks$/.exec(u.message!);
+      assert.ok(m, u.message);
+      assert.ok(Number(m[1]) <= Number(m[2]), u.message);
+    }
+    // Progress moved while the document was still being embedded, not only at its end.
+    const firstWritten = Number(/: (\d+) of/.exec(inside[0]!.message!)![1]);
+    assert.ok(firstWritten < total, `first report ${inside[0]!.message}, ${total} chunks`);
+    assert.ok(inside.at(-1)!.progress > inside[0]!.progress);
+    assert.equal(inside.at(-1)!.message, `Embedding long.txt: ${total} of ${total} chunks`);
+    const counts = await env.counts(collection.id);
+    assert.equal(counts.chunks, counts.vectors);
+    assert.equal(counts.chunkCountSum, counts.chunks);
+  });
+});

@@ -6,15 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { EventKeys, KeySpace } from "@semantik/shared";
 import {
   addSource,
   createCollection,
   deleteCollection,
-  EventKeys,
   getCollection,
-  KeySpace,
   removeSource,
-} from "@semantik/shared";
+} from "../api/collections/collections.ts";
 import { waitFor } from "@semantik/shared/testing";
 import { withIndexingEnv, writeFiles } from "./indexing_env.ts";
 
@@ -34,15 +33,22 @@ for (const driver of ["postgres", "pglite"] as const) {
         "four.md": para("bananas", 10),
         "five.txt": para("blueberries", 6),
       });
-      const { collection, operation } = await createCollection(env.deps, env.userId, {
-        name: "fruit",
-        source: { type: "directory", path: a },
+      const { collection, operation } = await createCollection(env.deps, {
+        userId: env.userId,
+        input: {
+          name: "fruit",
+          source: { type: "directory", path: a },
+        },
       });
       const indexed = await env.waitForOperation(operation!.id);
       assert.equal(indexed.status, "completed", indexed.error_message ?? "");
-      const appended = await addSource(env.deps, env.userId, collection.id, {
-        type: "directory",
-        path: b,
+      const appended = await addSource(env.deps, {
+        userId: env.userId,
+        collectionId: collection.id,
+        source: {
+          type: "directory",
+          path: b,
+        },
       });
       assert.equal(appended.operation.type, "append");
       const done = await env.waitForOperation(appended.operation.id);
@@ -58,9 +64,14 @@ for (const driver of ["postgres", "pglite"] as const) {
       );
       const bChunks = bDocs.reduce((n, d) => n + d.chunk_count, 0);
 
-      const aSource = (await getCollection(env.deps, env.userId, collection.id)).sources
-        .find((s) => s.path === a)!;
-      const removal = await removeSource(env.deps, env.userId, collection.id, aSource.id);
+      const aSource =
+        (await getCollection(env.deps, { userId: env.userId, collectionId: collection.id })).sources
+          .find((s) => s.type === "directory" && s.path === a)!;
+      const removal = await removeSource(env.deps, {
+        userId: env.userId,
+        collectionId: collection.id,
+        sourceId: aSource.id,
+      });
       const removed = await env.waitForOperation(removal.id);
       assert.equal(removed.status, "completed", removed.error_message ?? "");
       const rm = removed.metadata as Record<string, number>;
@@ -73,8 +84,10 @@ for (const driver of ["postgres", "pglite"] as const) {
         documents: 2,
         chunkCountSum: bChunks,
       });
-      const sources = (await getCollection(env.deps, env.userId, collection.id)).sources;
-      assert.deepEqual(sources.map((s) => s.path), [b]);
+      const sources =
+        (await getCollection(env.deps, { userId: env.userId, collectionId: collection.id }))
+          .sources;
+      assert.deepEqual(sources.map((s) => (s.type === "directory" ? s.path : null)), [b]);
       // The remaining points are all source b's.
       const hits = await env.vectors.search(alias(collection.id), unit(32), { k: 1000 });
       const bIds = new Set(bDocs.map((d) => d.id));
@@ -89,7 +102,10 @@ for (const driver of ["postgres", "pglite"] as const) {
       const physical = await env.vectors.resolveAlias(alias(collection.id));
       assert.ok(physical);
 
-      const del = await deleteCollection(env.deps, env.userId, collection.id);
+      const del = await deleteCollection(env.deps, {
+        userId: env.userId,
+        collectionId: collection.id,
+      });
       const deleted = await env.waitForOperation(del.id);
       assert.equal(deleted.status, "completed", deleted.error_message ?? "");
       const dm = deleted.metadata as Record<string, number>;

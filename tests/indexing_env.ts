@@ -7,10 +7,10 @@
  */
 import { join } from "node:path";
 import {
-  type CollectionDeps,
   type Config,
   createRuntime,
   dispatchOperation,
+  lazySecretBox,
   loadConfig,
   ModelRegistry,
   openPglite,
@@ -20,16 +20,18 @@ import {
   type Runtime,
   type VectorStore,
 } from "@semantik/shared";
+import type { CollectionDeps } from "../api/collections/collections.ts";
 import {
   createTestDb,
   createTestRedis,
+  OPERATION_MS,
   type TestDb,
   type TestRedis,
   TINY_MODEL_NAME,
   waitFor,
   writeTinyModel,
 } from "@semantik/shared/testing";
-import { startWorker, type WorkerRuntime } from "@semantik/worker";
+import { startWorker, type StartWorkerOptions, type WorkerRuntime } from "@semantik/worker";
 
 /** Queue settings that make takeovers quick in tests. */
 export const FAST_QUEUE = {
@@ -51,6 +53,10 @@ export interface IndexingEnvOptions {
   maxTokens?: number;
   /** Extra settings. @default {{}} */
   env?: Record<string, string>;
+  /** The tiny model also has an int8 graph (the CPU's default precision then). @default {false} */
+  int8?: boolean;
+  /** Builds the worker's handlers. @default {buildHandlers} */
+  registry?: StartWorkerOptions["registry"];
 }
 
 export interface IndexingEnv {
@@ -86,12 +92,12 @@ export async function withIndexingEnv(
   options: IndexingEnvOptions,
   fn: (env: IndexingEnv) => Promise<void>,
 ): Promise<void> {
-  const { driver = "postgres", worker = true, maxTokens = 256, env = {} } = options;
+  const { driver = "postgres", worker = true, maxTokens = 256, env = {}, int8 = false } = options;
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "semantik-indexing-" }));
   const root = join(dir, "docs");
   const modelsDir = join(dir, "models");
   await Deno.mkdir(root, { recursive: true });
-  await writeTinyModel(join(modelsDir, ...TINY_MODEL_NAME.split("/")), { maxTokens });
+  await writeTinyModel(join(modelsDir, ...TINY_MODEL_NAME.split("/")), { maxTokens, int8 });
   const db = await createTestDb(driver);
   const redis = await createTestRedis();
   const cleanups: (() => Promise<void>)[] = [
@@ -112,7 +118,7 @@ export async function withIndexingEnv(
       cleanups.unshift(() => own.close());
     }
     const config = loadConfig({
-      REDIS_URL: redis.url,
+      ...redis.env,
       REDIS_PREFIX: redis.prefix,
       DATA_DIR: join(dir, "data"),
       MODELS_DIR: modelsDir,
@@ -139,9 +145,14 @@ export async function withIndexingEnv(
       resolveSourcePath,
       dispatch: (op) => dispatchOperation(rt.queues, op).then(() => {}),
       countVectors: (name) => vectors!.count(name),
+      secretBox: lazySecretBox(config),
+      allowPrivateNetworks: config.sourceAllowPrivateNetworks,
     };
     const w = worker
-      ? await startWorker(rt, { overrides: { queueOptions: FAST_QUEUE } })
+      ? await startWorker(rt, {
+        overrides: { queueOptions: FAST_QUEUE },
+        ...(options.registry ? { registry: options.registry } : {}),
+      })
       : undefined;
     await fn({
       db,
@@ -156,7 +167,7 @@ export async function withIndexingEnv(
       userId: user!.id,
       deps,
       worker: w,
-      waitForOperation: (id, timeoutMs = 120_000) => waitForOperation(db.db, id, timeoutMs),
+      waitForOperation: (id, timeoutMs = OPERATION_MS) => waitForOperation(db.db, id, timeoutMs),
       counts: (id) => countsOf(db.db, vectors!, id),
     });
   } finally {
@@ -167,12 +178,18 @@ export async function withIndexingEnv(
 export async function waitForOperation(
   db: { query: TestDb["db"]["query"] },
   id: string,
-  timeoutMs = 120_000,
+  timeoutMs = OPERATION_MS,
 ): Promise<OperationRow> {
+  let last: OperationRow | undefined;
   return await waitFor(`operation ${id} to finish`, async () => {
     const [row] = await db.query<OperationRow>("select * from operations where id = $1", [id]);
+    last = row;
     return row && ["completed", "failed", "cancelled"].includes(row.status) ? row : undefined;
-  }, { timeoutMs, intervalMs: 50 });
+  }, {
+    timeoutMs,
+    intervalMs: 50,
+    seen: () => last && { status: last.status, progress: last.progress, message: last.message },
+  });
 }
 
 export async function countsOf(

@@ -8,9 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  type CollectionDeps,
   connectPostgres,
-  createCollection,
   dispatchOperation,
   ModelRegistry,
   type OperationRow,
@@ -18,9 +16,11 @@ import {
   QueueClient,
   resolveSourcePath,
 } from "@semantik/shared";
+import { type CollectionDeps, createCollection } from "../api/collections/collections.ts";
 import {
   createTestDb,
   createTestRedis,
+  OPERATION_MS,
   TINY_MODEL_NAME,
   waitFor,
   writeTinyModel,
@@ -68,7 +68,9 @@ Deno.test("a worker SIGKILLed mid-operation: another finishes it, counts agree, 
   };
   const procs: Proc[] = [];
   try {
-    const first = spawnDeno(WORKER, { env });
+    // The first worker stops admitting model batches after a few: it is mid-operation when
+    // killed, whatever the machine's speed.
+    const first = spawnDeno(WORKER, { env: { ...env, PAUSE_AFTER_BATCHES: "2" } });
     procs.push(first);
     await first.waitForLine(/^ready$/);
     const [user] = await t.db.query<{ id: string }>(
@@ -84,9 +86,12 @@ Deno.test("a worker SIGKILLed mid-operation: another finishes it, counts agree, 
       resolveSourcePath,
       dispatch: (op) => dispatchOperation(queues, op).then(() => {}),
     };
-    const { collection, operation } = await createCollection(deps, user!.id, {
-      name: "killed",
-      source: { type: "directory", path: root },
+    const { collection, operation } = await createCollection(deps, {
+      userId: user!.id,
+      input: {
+        name: "killed",
+        source: { type: "directory", path: root },
+      },
     });
     const completedDocs = async () =>
       (await t.db.query<{ n: number }>(
@@ -97,7 +102,7 @@ Deno.test("a worker SIGKILLed mid-operation: another finishes it, counts agree, 
       "the first worker to record some documents",
       async () => (await completedDocs()) > 0,
       {
-        timeoutMs: 120_000,
+        timeoutMs: OPERATION_MS,
       },
     );
     const second = spawnDeno(WORKER, { env: { ...env, BATCH_DELAY_MS: "0" } });
@@ -106,6 +111,7 @@ Deno.test("a worker SIGKILLed mid-operation: another finishes it, counts agree, 
     first.child.kill("SIGKILL");
     await first.status;
     const before = await completedDocs();
+    console.log(`documents completed by the first worker: ${before}`);
     assert.ok(before < FILES, `the first worker finished everything (${before}) before the kill`);
 
     const done: OperationRow = await waitForOperation(t.db, operation!.id, 180_000);

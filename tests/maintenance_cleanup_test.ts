@@ -59,7 +59,8 @@ Deno.test("cleanup removes old operations and gone processes' leftovers, and kee
 
     // A hub of an API process that is gone: its group, no heartbeat.
     const goneGroup = `hub:${crypto.randomUUID()}`;
-    await redis.xgroup("CREATE", keys.global, goneGroup, "0", "MKSTREAM");
+    const lastPartition = keys.global(keys.partitions - 1);
+    await redis.xgroup("CREATE", lastPartition, goneGroup, "0", "MKSTREAM");
     // A dead letter from long ago.
     const dead = rt.queues.queue("default").keys.dead;
     await redis.xadd(dead, `${Date.now() - 40 * 86_400_000}-0`, "id", "old", "err", "x", "a", "1");
@@ -83,9 +84,11 @@ Deno.test("cleanup removes old operations and gone processes' leftovers, and kee
     }
     assert.equal(await redis.xlen(dead), 0);
 
-    const groups = ((await redis.call("XINFO", ["GROUPS", keys.global])) as string[][])
-      .map((g) => g[1]);
-    assert.deepEqual(groups, [hub.group]);
+    for (let p = 0; p < keys.partitions; p++) {
+      const groups = ((await redis.call("XINFO", ["GROUPS", keys.global(p)])) as string[][])
+        .map((g) => g[1]);
+      assert.deepEqual(groups, [hub.group], `partition ${p}`);
+    }
     for (const queue of ["default", "embed"]) {
       const stream = rt.queues.queue(queue).keys.stream;
       const consumers =

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { OperationRow } from "@semantik/shared";
-import { waitFor } from "@semantik/shared/testing";
+import { OPERATION_MS, waitFor } from "@semantik/shared/testing";
 import { startWorker } from "@semantik/worker";
 import { type CronRegistrar, startScheduler } from "@semantik/scheduler";
 import { createApiTestEnv } from "./helpers/api_env.ts";
@@ -54,7 +54,7 @@ Deno.test("a continuous collection picks up an added and a modified file with no
     const first = await waitFor("the first index", async () => {
       const [op] = await ops();
       return op && ["completed", "failed", "cancelled"].includes(op.status) ? op : undefined;
-    });
+    }, { timeoutMs: OPERATION_MS });
     assert.equal(first.status, "completed", first.error_message ?? "");
 
     // Not due yet: a check starts nothing.
@@ -80,7 +80,7 @@ Deno.test("a continuous collection picks up an added and a modified file with no
     const sync = await waitFor("the sync to finish", async () => {
       const op = (await ops())[1];
       return op && ["completed", "failed", "cancelled"].includes(op.status) ? op : undefined;
-    });
+    }, { timeoutMs: OPERATION_MS });
     assert.equal(sync.status, "completed", sync.error_message ?? "");
     assert.equal(sync.type, "sync");
     assert.equal(sync.config.trigger, "schedule");

@@ -6,9 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Redis } from "ioredis";
-import { type OperationRow, readOperationEvents, startPrivateRedis } from "@semantik/shared";
-import { waitFor } from "@semantik/shared/testing";
+import {
+  createRedis,
+  type OperationRow,
+  readOperationEvents,
+  startPrivateRedis,
+} from "@semantik/shared";
+import { OPERATION_MS, waitFor } from "@semantik/shared/testing";
 import { buildHandlers, Semaphore, startWorker } from "@semantik/worker";
 import { type CronRegistrar, startScheduler } from "@semantik/scheduler";
 import { createApiTestEnv } from "./helpers/api_env.ts";
@@ -58,7 +62,7 @@ const finished = (op: OperationRow | undefined) =>
 Deno.test("an operation whose jobs Redis lost in a flush completes, with the right counts, after reconcile", async () => {
   const redisServer = await startPrivateRedis();
   const env = await createApiTestEnv({ env: { REDIS_URL: redisServer.url } });
-  const admin = new Redis(redisServer.url);
+  const admin = createRedis(redisServer.url, { name: "test:admin" });
   try {
     const corpus = join(env.docs, "corpus");
     await Deno.mkdir(corpus);
@@ -112,6 +116,7 @@ Deno.test("an operation whose jobs Redis lost in a flush completes, with the rig
     const controlOp = await waitFor(
       "the control run",
       async () => finished(await opOf(control.operation.id)),
+      { timeoutMs: OPERATION_MS },
     );
     assert.equal(controlOp.status, "completed", controlOp.error_message ?? "");
     assert.ok(
@@ -153,7 +158,9 @@ Deno.test("an operation whose jobs Redis lost in a flush completes, with the rig
     const fire = await scheduler.fire("reconcile");
     assert.equal(fire.created, true);
 
-    const done = await waitFor("the operation to finish", async () => finished(await opOf(opId)));
+    const done = await waitFor("the operation to finish", async () => finished(await opOf(opId)), {
+      timeoutMs: OPERATION_MS,
+    });
     assert.equal(done.status, "completed", done.error_message ?? "");
     for (
       const k of [
@@ -185,7 +192,10 @@ Deno.test("an operation whose jobs Redis lost in a flush completes, with the rig
       chunks!.n,
     );
     // Event ids went on from where Postgres had them, through the flush, without a gap.
-    const { events } = await readOperationEvents(env.rt.redis, env.rt.events.keys, opId);
+    const { events } = await readOperationEvents(env.rt.redis, {
+      keys: env.rt.events.keys,
+      operationId: opId,
+    });
     assert.ok(events.length > 0);
     assert.ok(events[0]!.event_id > Number(before.event_seq));
     assert.deepEqual(

@@ -181,3 +181,33 @@ Deno.test("SIGTERM with a handler that ignores its signal: the job stays pending
     await assertAllDone(ctx, ["stubborn"]);
   });
 });
+
+Deno.test("jobs a worker read ahead (prefetch) are taken over by another when it is killed with SIGKILL", async () => {
+  await withProcesses(async (ctx) => {
+    const a = await ctx.procs.start("a", { CONCURRENCY: "1", PREFETCH: "3", LEASE_MS: "1000" });
+    await ctx.q.enqueue(workTask, { ms: 60_000 }, { jobId: "long" });
+    await waitFor("a to start the long job", async () => (await starts(ctx, "long")).length === 1);
+    const ids = ["p0", "p1", "p2"];
+    for (const id of ids) await ctx.q.enqueue(workTask, { ms: 20 }, { jobId: id });
+    // Read ahead: delivered to a (active, not waiting) while its one slot runs the long job.
+    await waitFor("a to hold the three", async () => {
+      const d = await ctx.q.depth();
+      return d.active === 4 && d.waiting === 0;
+    });
+    a.kill("SIGKILL");
+    assert.equal((await a.status).signal, "SIGKILL");
+    await gone(ctx, a.pid, ["long", ...ids]);
+    const b = await ctx.procs.start("b", { CONCURRENCY: "1", MAX_WORK_MS: "20" });
+    await waitFor(
+      "b to complete all four",
+      async () => Number(await ctx.redis.get(ctx.k("effects"))) === 4,
+    );
+    await assertAllDone(ctx, ["long", ...ids]);
+    for (const id of ids) {
+      const s = await starts(ctx, id);
+      assert.equal(s.length, 1, `${id} started once: ${JSON.stringify(s)}`);
+      assert.equal(s[0]!.pid, b.pid, `${id} ran on b`);
+      assert.equal(s[0]!.attempt, 2, `${id}: the lost delivery counted as an attempt`);
+    }
+  });
+});

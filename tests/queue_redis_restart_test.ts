@@ -4,13 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { Redis } from "ioredis";
 import { freePort, hasBinary } from "../shared/redis/private_server.ts";
-import { pingRedis } from "../shared/redis/redis.ts";
+import { createRedis, pingRedis } from "../shared/redis/redis.ts";
 import { Queue } from "../shared/queue/queue.ts";
 import { taskHandler } from "../shared/queue/queue_worker.ts";
 import { defineTask } from "../shared/queue/task.ts";
 import { waitFor } from "../shared/queue/_test_helpers.ts";
+import { PROCESS_START_MS } from "../shared/testing/wait.ts";
 import { WorkerRuntime } from "../worker/worker_runtime.ts";
 
 const task = defineTask("test.restart", z.object({ n: z.number() }));
@@ -38,7 +38,9 @@ class Server {
       stdout: "null",
       stderr: "null",
     }).spawn();
-    await waitFor("redis-server to answer", () => pingRedis(this.url, 200));
+    await waitFor("redis-server to answer", () => pingRedis(this.url, 200), {
+      timeoutMs: PROCESS_START_MS,
+    });
   }
   async kill(): Promise<void> {
     try {
@@ -56,7 +58,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "semantik-redis-restart-" });
     const server = new Server(await freePort(), dir);
     await server.start();
-    const producer = new Redis(server.url, { maxRetriesPerRequest: null });
+    const producer = createRedis(server.url, { name: "test:producer", maxRetriesPerRequest: null });
     producer.on("error", () => {});
     const done: number[] = [];
     const worker = new WorkerRuntime({

@@ -3,9 +3,9 @@
  * timed out, and a worker that dies between acking a job and sending its reply.
  */
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import {
   AppError,
+  createRedis,
   generateEmbeddingsBatchTask,
   getLogger,
   KeySpace,
@@ -29,7 +29,12 @@ Deno.test("a reply that arrives after its request timed out is dropped; the call
   const r = await createTestRedis();
   const pool = new WorkerPool(r);
   const queues = new QueueClient(r.redis, { prefix: r.prefix });
-  const client = new ReplyClient(queues, new KeySpace(r.prefix), () => new Redis(r.url), log);
+  const client = new ReplyClient(
+    queues,
+    new KeySpace(r.prefix),
+    () => createRedis(r.target, { name: "test:replies", blocking: true }),
+    log,
+  );
   try {
     const started = Promise.withResolvers<void>();
     const release = Promise.withResolvers<void>();
@@ -69,9 +74,19 @@ Deno.test("a worker that dies between acking a job and sending its reply: the ca
   const r = await createTestRedis();
   const pool = new WorkerPool(r);
   const queues = new QueueClient(r.redis, { prefix: r.prefix });
-  const client = new ReplyClient(queues, new KeySpace(r.prefix), () => new Redis(r.url), log);
-  // The connection the worker replies on is gone, as when its process dies right after the ack.
-  const gone = new Redis(r.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  const client = new ReplyClient(
+    queues,
+    new KeySpace(r.prefix),
+    () => createRedis(r.target, { name: "test:replies", blocking: true }),
+    log,
+  );
+  // The connection the worker replies on is gone, as when its process dies right after the ack
+  // (one closed node connection, whether the tests run on one node or a cluster).
+  const gone = createRedis(r.url, {
+    name: "test:gone",
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
   gone.disconnect();
   try {
     let runs = 0;

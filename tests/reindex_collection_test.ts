@@ -8,19 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { OperationCancelledError, type VectorPoint, type VectorStore } from "@semantik/shared";
 import {
   createCollection,
   getCollection,
-  OperationCancelledError,
   reindexCollection,
-  search,
-  type SearchDeps,
   syncCollection,
-  type VectorPoint,
-  type VectorStore,
-} from "@semantik/shared";
+} from "../api/collections/collections.ts";
+import { search, type SearchDeps } from "../api/search/search.ts";
 import { TINY_MODEL_NAME, writeTinyModel } from "@semantik/shared/testing";
-import { reindexCollectionData, type ReindexReporter } from "../shared/indexing/mod.ts";
+import { reindexCollectionData, type ReindexReporter } from "../worker/indexing/mod.ts";
 import { type IndexingEnv, withIndexingEnv, writeFiles } from "./indexing_env.ts";
 
 const para = (topic: string, n: number) =>
@@ -46,9 +43,12 @@ async function indexed(env: IndexingEnv, files: number): Promise<string> {
       Array.from({ length: files }, (_, i) => [`doc-${i}.md`, para(`topic ${i}`, 6)]),
     ),
   );
-  const { collection, operation } = await createCollection(env.deps, env.userId, {
-    name: `reindexed-${crypto.randomUUID().slice(0, 6)}`,
-    source: { type: "directory", path: src },
+  const { collection, operation } = await createCollection(env.deps, {
+    userId: env.userId,
+    input: {
+      name: `reindexed-${crypto.randomUUID().slice(0, 6)}`,
+      source: { type: "directory", path: src },
+    },
   });
   const done = await env.waitForOperation(operation!.id);
   assert.equal(done.status, "completed", done.error_message ?? "");
@@ -85,10 +85,13 @@ Deno.test("reindex to another chunk size: searches answer throughout, then only 
     const loop = (async () => {
       while (!stop) {
         try {
-          const results = await search(searchDeps(env), env.userId, {
-            query: "passage on a topic",
-            collection_ids: [id],
-            k: 5,
+          const { results } = await search(searchDeps(env), {
+            userId: env.userId,
+            request: {
+              query: "passage on a topic",
+              collection_ids: [id],
+              k: 5,
+            },
           });
           if (results.length === 0) throw new Error("a search found nothing");
           const old = results.filter((r) => oldKeys.has(key(r))).length;
@@ -99,12 +102,24 @@ Deno.test("reindex to another chunk size: searches answer throughout, then only 
       }
     })();
 
+    // A collection still waiting for its lexical backfill: the full reindex writes every point
+    // with its terms, so the switch makes its lexical index ready.
+    await env.db.db.query("update collections set lexical_ready = false where id = $1", [id]);
     let op;
     try {
       await waitForSearches(seen, 3);
-      op = await reindexCollection(env.deps, env.userId, id, { chunk_size: 40, chunk_overlap: 8 });
+      op = await reindexCollection(env.deps, {
+        userId: env.userId,
+        collectionId: id,
+        input: { chunk_size: 40, chunk_overlap: 8 },
+      });
       const done = await env.waitForOperation(op.id);
       assert.equal(done.status, "completed", done.error_message ?? "");
+      const [row] = await env.db.db.query<{ lexical_ready: boolean }>(
+        "select lexical_ready from collections where id = $1",
+        [id],
+      );
+      assert.equal(row!.lexical_ready, true);
       await waitForSearches(seen, seen.length + 3);
     } finally {
       stop = true;
@@ -116,7 +131,7 @@ Deno.test("reindex to another chunk size: searches answer throughout, then only 
     assert.ok(firstNew > 0, `searches saw: ${seen.join(",")}`);
     assert.ok(seen.slice(firstNew).every((s) => s === "new"), seen.join(","));
 
-    const json = await getCollection(env.deps, env.userId, id);
+    const json = await getCollection(env.deps, { userId: env.userId, collectionId: id });
     assert.equal(json.status, "ready");
     assert.equal(json.chunk_size, 40);
     assert.equal(json.chunk_overlap, 8);
@@ -212,11 +227,14 @@ Deno.test("a reindex that fails midway leaves the old generation as it was; the 
       ))[0];
     const oldSettings = await settings();
     const found = async () =>
-      (await search(searchDeps(env), env.userId, {
-        query: "passage",
-        collection_ids: [id],
-        k: 100,
-      })).length;
+      (await search(searchDeps(env), {
+        userId: env.userId,
+        request: {
+          query: "passage",
+          collection_ids: [id],
+          k: 100,
+        },
+      })).results.length;
     const op = {
       id: crypto.randomUUID(),
       collection_id: id,
@@ -240,7 +258,7 @@ Deno.test("a reindex that fails midway leaves the old generation as it was; the 
     // First attempt: the store fails after two batches.
     const flaky = failingStore(env.vectors, 2);
     await assert.rejects(
-      reindexCollectionData(deps(flaky), reporter(op.metadata), op, { switchGraceMs: 0 }),
+      reindexCollectionData(deps(flaky), { reporter: reporter(op.metadata), op, switchGraceMs: 0 }),
       /vector store went away/,
     );
     assert.deepEqual(await settings(), oldSettings);
@@ -257,12 +275,11 @@ Deno.test("a reindex that fails midway leaves the old generation as it was; the 
 
     // Second attempt resumes: only the documents not staged yet are embedded again.
     const counting = failingStore(env.vectors, Infinity);
-    const summary = await reindexCollectionData(
-      deps(counting),
-      reporter(op.metadata),
-      { ...op },
-      { switchGraceMs: 0 },
-    );
+    const summary = await reindexCollectionData(deps(counting), {
+      reporter: reporter(op.metadata),
+      op: { ...op },
+      switchGraceMs: 0,
+    });
     assert.equal(summary.documents_processed, 10);
     const [built] = await env.db.db.query<{ n: number }>(
       "select count(*)::int as n from chunks where collection_id = $1",
@@ -291,15 +308,14 @@ Deno.test("a reindex that fails midway leaves the old generation as it was; the 
     let docs = 0;
     const cancelOp = { ...op, id: crypto.randomUUID(), metadata: {} };
     await assert.rejects(
-      reindexCollectionData(
-        deps(env.vectors),
-        reporter(cancelOp.metadata, () => {
+      reindexCollectionData(deps(env.vectors), {
+        reporter: reporter(cancelOp.metadata, () => {
           if (++docs > 4) return Promise.reject(new OperationCancelledError(cancelOp.id));
           return Promise.resolve();
         }),
-        { ...cancelOp, config: { ...op.config, chunk_size: 20, chunk_overlap: 0 } },
-        { switchGraceMs: 0 },
-      ),
+        op: { ...cancelOp, config: { ...op.config, chunk_size: 20, chunk_overlap: 0 } },
+        switchGraceMs: 0,
+      }),
       OperationCancelledError,
     );
     assert.deepEqual(await settings(), switched);
@@ -343,7 +359,9 @@ Deno.test("a switch committed in Postgres but not in the vector store is finishe
       documentRoots: env.config.documentRoots,
       maxFileSizeBytes: env.config.maxFileSizeBytes,
     };
-    const built = await reindexCollectionData(deps, reporter(op.metadata), op, {
+    const built = await reindexCollectionData(deps, {
+      reporter: reporter(op.metadata),
+      op,
       switchGraceMs: 0,
     });
     const after = await env.counts(id);
@@ -369,7 +387,9 @@ Deno.test("a switch committed in Postgres but not in the vector store is finishe
     );
 
     // Its next attempt finishes the switch without building anything again.
-    const again = await reindexCollectionData(deps, reporter(op.metadata), { ...op }, {
+    const again = await reindexCollectionData(deps, {
+      reporter: reporter(op.metadata),
+      op: { ...op },
       switchGraceMs: 0,
     });
     assert.equal(again.generation, 2);
@@ -387,7 +407,7 @@ Deno.test("a switch committed in Postgres but not in the vector store is finishe
       [id, crypto.randomUUID(), doc!.id],
     );
     const sync = await env.waitForOperation(
-      (await syncCollection(env.deps, env.userId, id)).id,
+      (await syncCollection(env.deps, { userId: env.userId, collectionId: id })).id,
     );
     assert.equal(sync.status, "completed", sync.error_message ?? "");
     assert.equal(await env.vectors.resolveAlias(alias(id)), `${alias(id)}_g2`);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { sign } from "hono/jwt";
-import { issueToken } from "@semantik/shared";
+import { issueToken } from "../api/auth/tokens.ts";
 import { closeAll, connect, createWsTestEnv, JWT_SECRET, type WsClient } from "./ws_env.ts";
 
 const b64url = (obj: unknown) =>
@@ -27,12 +27,31 @@ Deno.test("WebSocket routes refuse missing, forged and expired tokens (4001) and
       ["HS512", await sign(claims, JWT_SECRET, "HS512")],
       [
         "an expired token",
-        (await issueToken(
-          JWT_SECRET,
-          { id: alice.id, username: "alice" },
-          1,
-          Date.now() - 3_600_000,
-        )).token,
+        (await issueToken(JWT_SECRET, {
+          user: { id: alice.id, username: "alice" },
+          ttlMinutes: 1,
+          now: Date.now() - 3_600_000,
+        })).token,
+      ],
+      // Issue 18: signed with the right key, but never ending, naming nobody, or revoked.
+      [
+        "a token without exp",
+        await sign({ sub: alice.id, username: "alice" }, JWT_SECRET, "HS256"),
+      ],
+      [
+        "an unknown user's token",
+        (await issueToken(JWT_SECRET, {
+          user: { id: crypto.randomUUID(), username: "ghost" },
+          ttlMinutes: 10,
+        })).token,
+      ],
+      [
+        "a token of another token version",
+        (await issueToken(JWT_SECRET, {
+          user: { id: alice.id, username: "alice", tokenVersion: 3 },
+          ttlMinutes: 10,
+        }))
+          .token,
       ],
     ];
     for (const path of [`/ws/operations/${op.id}`, "/ws/operations"]) {

@@ -5,13 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  createCollection,
-  getCollection,
-  search,
-  type SearchDeps,
-  syncCollection,
-} from "@semantik/shared";
+import { createCollection, getCollection, syncCollection } from "../api/collections/collections.ts";
+import { search, type SearchDeps } from "../api/search/search.ts";
 import { TINY_MODEL_NAME } from "@semantik/shared/testing";
 import { type IndexingEnv, withIndexingEnv, writeFiles } from "./indexing_env.ts";
 
@@ -30,10 +25,14 @@ function searchDeps(env: IndexingEnv): SearchDeps {
 
 /** Every chunk text search returns for `query` (k covers the whole collection). */
 async function found(env: IndexingEnv, collectionId: string, query: string): Promise<string[]> {
-  const results = await search(searchDeps(env), env.userId, {
-    query,
-    collection_ids: [collectionId],
-    k: 100,
+  const { results } = await search(searchDeps(env), {
+    userId: env.userId,
+    request: {
+      query,
+      collection_ids: [collectionId],
+      k: 100,
+      mode: "dense",
+    },
   });
   return results.map((r) => r.text);
 }
@@ -46,9 +45,12 @@ Deno.test("sync applies an added, a modified, a deleted and a renamed file; a sy
       "delete.md": para("deleting", 3),
       "rename-from.md": para("moving", 5),
     });
-    const { collection, operation } = await createCollection(env.deps, env.userId, {
-      name: "synced",
-      source: { type: "directory", path: src },
+    const { collection, operation } = await createCollection(env.deps, {
+      userId: env.userId,
+      input: {
+        name: "synced",
+        source: { type: "directory", path: src },
+      },
     });
     const first = await env.waitForOperation(operation!.id);
     assert.equal(first.status, "completed", first.error_message ?? "");
@@ -70,7 +72,7 @@ Deno.test("sync applies an added, a modified, a deleted and a renamed file; a sy
     await Deno.mkdir(join(src, "sub"));
     await Deno.rename(join(src, "rename-from.md"), join(src, "sub", "rename-to.md"));
 
-    const op = await syncCollection(env.deps, env.userId, collection.id);
+    const op = await syncCollection(env.deps, { userId: env.userId, collectionId: collection.id });
     assert.equal(op.type, "sync");
     const synced = await env.waitForOperation(op.id);
     assert.equal(synced.status, "completed", synced.error_message ?? "");
@@ -94,7 +96,7 @@ Deno.test("sync applies an added, a modified, a deleted and a renamed file; a sy
     assert.equal(counts.documents, 4);
     assert.equal(counts.vectors, counts.chunks);
     assert.equal(counts.chunkCountSum, counts.chunks);
-    const json = await getCollection(env.deps, env.userId, collection.id);
+    const json = await getCollection(env.deps, { userId: env.userId, collectionId: collection.id });
     assert.equal(json.status, "ready");
     assert.equal(json.document_count, 4);
     assert.equal(json.chunk_count, json.vector_count);
@@ -129,7 +131,7 @@ Deno.test("sync applies an added, a modified, a deleted and a renamed file; a sy
       );
     const still = await snapshot();
     const again = await env.waitForOperation(
-      (await syncCollection(env.deps, env.userId, collection.id)).id,
+      (await syncCollection(env.deps, { userId: env.userId, collectionId: collection.id })).id,
     );
     assert.equal(again.status, "completed", again.error_message ?? "");
     const m2 = again.metadata as Record<string, number>;
@@ -145,19 +147,25 @@ Deno.test("sync applies an added, a modified, a deleted and a renamed file; a sy
 Deno.test("a sync whose source directory is gone fails at once and leaves the documents as they were", async () => {
   await withIndexingEnv({}, async (env) => {
     const src = await writeFiles(join(env.root, "vanishing"), { "a.md": para("leaving", 3) });
-    const { collection, operation } = await createCollection(env.deps, env.userId, {
-      name: "vanishing",
-      source: { type: "directory", path: src },
+    const { collection, operation } = await createCollection(env.deps, {
+      userId: env.userId,
+      input: {
+        name: "vanishing",
+        source: { type: "directory", path: src },
+      },
     });
     assert.equal((await env.waitForOperation(operation!.id)).status, "completed");
     const before = await env.counts(collection.id);
     await Deno.remove(src, { recursive: true });
-    const op = await syncCollection(env.deps, env.userId, collection.id);
+    const op = await syncCollection(env.deps, { userId: env.userId, collectionId: collection.id });
     const failed = await env.waitForOperation(op.id);
     assert.equal(failed.status, "failed");
     assert.match(failed.error_message ?? "", /does not exist/);
     assert.equal(failed.attempts, 1, "not retried: another attempt cannot fix it");
     assert.deepEqual(await env.counts(collection.id), before);
-    assert.equal((await getCollection(env.deps, env.userId, collection.id)).status, "error");
+    assert.equal(
+      (await getCollection(env.deps, { userId: env.userId, collectionId: collection.id })).status,
+      "error",
+    );
   });
 });

@@ -3,7 +3,7 @@
  * finished by another worker, and its events keep ids 1..n with no gap and no repeat.
  */
 import assert from "node:assert/strict";
-import { createTestDb, createTestRedis, waitFor } from "@semantik/shared/testing";
+import { createTestDb, createTestRedis, OPERATION_MS, waitFor } from "@semantik/shared/testing";
 import {
   EventPublisher,
   insertOperation,
@@ -54,10 +54,13 @@ Deno.test("events keep ids 1..n without gap or repeat across a worker SIGKILL", 
       "completion by the second worker",
       async () => (await row()).status === "completed",
       {
-        timeoutMs: 120_000,
+        timeoutMs: OPERATION_MS,
       },
     );
-    const { events: all, complete } = await readOperationEvents(r.redis, events.keys, op.id);
+    const { events: all, complete } = await readOperationEvents(r.redis, {
+      keys: events.keys,
+      operationId: op.id,
+    });
     assert.equal(complete, true);
     const ids = all.map((e) => e.event_id);
     assert.deepEqual(ids, ids.map((_, i) => i + 1), `ids: ${ids.join(",")}`);
@@ -65,8 +68,15 @@ Deno.test("events keep ids 1..n without gap or repeat across a worker SIGKILL", 
     // Both workers wrote events: the first until it died, the second to the end.
     const writers = new Set(all.map((e) => /by (\d+)$/.exec(e.message)?.[1]).filter(Boolean));
     assert.equal(writers.size, 2, [...writers].join());
+    // Every published id is at most the reservation count (ids are never ahead of the writes that
+    // reserved them); the count can be higher than the ids: a write the SIGKILL caught between its
+    // commit and its publish reserved a number that no event carries (no gap: ids follow the
+    // counter, docs/RELIABILITY.md "The event path").
     const final = await row();
-    assert.equal(final.event_seq, ids.length);
+    assert.ok(
+      final.event_seq >= ids.length,
+      `event_seq ${final.event_seq} below the ${ids.length} ids published`,
+    );
   } finally {
     await first.stop("SIGKILL");
     await second?.stop("SIGKILL");

@@ -15,6 +15,7 @@ import { CollectionNotFoundError, DimensionMismatchError } from "../shared/vecto
 import { PgvectorStore } from "../shared/vector/pgvector_store.ts";
 import { pointId } from "../shared/vector/point_id.ts";
 import { QdrantStore } from "../shared/vector/qdrant_store.ts";
+import { rrfFuse } from "../shared/vector/fusion.ts";
 import { matchesUriPrefix } from "../shared/vector/uri_prefix.ts";
 import type {
   VectorHit,
@@ -143,7 +144,7 @@ function makePoints(
   const next = rng(seed);
   return DOCS.flatMap((d) =>
     Array.from({ length: d.chunks }, (_, i) => ({
-      id: pointId(collectionId, d.uri, i),
+      id: pointId(collectionId, { uri: d.uri, ordinal: i }),
       vector: Float32Array.from(randomVector(next)),
       payload: {
         collection_id: collectionId,
@@ -213,12 +214,172 @@ async function withNames(store: VectorStore, n: number, fn: (...names: string[])
   }
 }
 
+/** Chunks whose text names identifiers, in several spellings, and one without text. */
+const TEXTS: { doc: string; uri: string; text?: string }[] = [
+  { doc: "doc-a", uri: "/data/x/a.txt", text: "COPY takes FORCE_NOT_NULL to read empty strings." },
+  { doc: "doc-a", uri: "/data/x/a.txt", text: "Values that are not null are kept; force them." },
+  {
+    doc: "doc-b",
+    uri: "/data/x/sub/b.md",
+    text: "LISTEN waits; pg_notify(channel, payload) wakes it.",
+  },
+  { doc: "doc-b", uri: "/data/x/sub/b.md", text: "Notify the team when the deploy is done." },
+  {
+    doc: "doc-c",
+    uri: "/data2/c.txt",
+    text: "Workers claim jobs: SELECT ... FOR UPDATE SKIP LOCKED.",
+  },
+  { doc: "doc-c", uri: "/data2/c.txt", text: "Call getUserName() to read the account's name." },
+  {
+    doc: "doc-d",
+    uri: "/data/y/d.pdf",
+    text: "Skip this section if the file is locked by another user.",
+  },
+  { doc: "doc-d", uri: "/data/y/d.pdf" },
+];
+
+function lexicalPoints(collectionId: string, seed = 5): VectorPoint[] {
+  const next = rng(seed);
+  return TEXTS.map((t, i) => ({
+    id: pointId(collectionId, { uri: t.uri, ordinal: i }),
+    vector: Float32Array.from(randomVector(next)),
+    payload: { collection_id: collectionId, document_id: t.doc, uri: t.uri, chunk_index: i },
+    ...(t.text === undefined ? {} : { text: t.text }),
+  }));
+}
+
+/** The chunk index (position in TEXTS) of each hit. */
+const chunkIndexes = (hits: VectorHit[]) => hits.map((h) => h.payload.chunk_index);
+
 // ---------------------------------------------------------------------------------------------
 // The contract.
 
 type Step = (o: Opened) => Promise<void>;
 
 const CONTRACT: Record<string, Step> = {
+  "lexicalSearch() finds identifiers whole and by their parts, best match first": ({ store }) =>
+    withNames(store, 1, async (name) => {
+      await store.ensureCollection(name, DIM);
+      await store.upsert(name, lexicalPoints("lex"));
+      const top = async (query: string, o: VectorSearchOptions = { k: 10 }) => {
+        const hits = await store.lexicalSearch(name, query, o);
+        for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score);
+        assert.ok(hits.every((h) => h.score > 0), `${query}: positive scores`);
+        return chunkIndexes(hits);
+      };
+      // The identifier whole beats chunks holding only some of its parts.
+      assert.equal((await top("FORCE_NOT_NULL"))[0], 0);
+      assert.equal((await top("pg_notify"))[0], 2);
+      assert.equal((await top("SKIP LOCKED"))[0], 4);
+      assert.deepEqual((await top("getUserName")).slice(0, 1), [5]);
+      // Parts alone still find the identifier.
+      assert.ok((await top("notify")).includes(2));
+      assert.ok((await top("user name")).includes(5));
+      // Case and punctuation do not matter; stopwords do not match everything.
+      assert.equal((await top("How do I use force_not_null?"))[0], 0);
+      assert.deepEqual(await top("the kubernetes"), []);
+      // A query of stopwords only keeps them.
+      assert.deepEqual((await top("the")).sort(), [3, 5, 6]);
+      // Filters hold; a point without text is never found; k holds.
+      assert.deepEqual(await top("skip", { k: 10, documentIds: ["doc-d"] }), [6]);
+      assert.deepEqual(
+        (await top("notify skip locked", { k: 10, uriPrefix: "/data/x" })).sort(),
+        [2, 3],
+      );
+      assert.deepEqual(await top("skip", { k: 10, documentIds: [] }), []);
+      assert.equal((await top("null not force skip notify name", { k: 2 })).length, 2);
+      assert.deepEqual(await store.lexicalSearch(fresh(), "pg_notify", { k: 5 }), []);
+    }),
+
+  "setLexical() indexes existing points' text without touching vectors or payloads": ({ store }) =>
+    withNames(store, 2, async (name, withText) => {
+      await store.ensureCollection(name, DIM);
+      await store.ensureCollection(withText, DIM);
+      const points = lexicalPoints("backfill");
+      // Written before lexical retrieval: vectors and payloads only.
+      await store.upsert(name, points.map(({ text: _text, ...p }) => p));
+      await store.upsert(withText, points);
+      assert.deepEqual(await store.lexicalSearch(name, "pg_notify", { k: 5 }), []);
+      const query = Array.from(points[3]!.vector);
+      const before = await store.search(name, query, { k: 8 });
+      const texts = points.filter((p) => p.text !== undefined).map((p) => ({
+        id: p.id,
+        text: p.text!,
+      }));
+      // An id that is not in the collection is skipped, not an error.
+      const stranger = {
+        id: pointId("backfill", { uri: "/nowhere.txt", ordinal: 0 }),
+        text: "pg_notify",
+      };
+      await store.setLexical(name, [...texts, stranger]);
+      assert.equal(await store.count(name), points.length);
+      // The same lexical answers as points upserted with their text, scores included.
+      for (const q of ["pg_notify", "FORCE_NOT_NULL", "skip locked", "user name"]) {
+        const got = await store.lexicalSearch(name, q, { k: 10 });
+        const want = await store.lexicalSearch(withText, q, { k: 10 });
+        assert.ok(want.length > 0, q);
+        assert.deepEqual(got.map((h) => h.id), want.map((h) => h.id), q);
+        got.forEach((h, i) => assert.ok(Math.abs(h.score - want[i]!.score) < TOLERANCE, q));
+      }
+      // Dense vectors and payloads are as they were.
+      const after = await store.search(name, query, { k: 8 });
+      assert.deepEqual(after.map((h) => [h.id, h.payload]), before.map((h) => [h.id, h.payload]));
+      after.forEach((h, i) => assert.ok(Math.abs(h.score - before[i]!.score) < TOLERANCE));
+      const hybrid = await store.hybridSearch(name, query, "pg_notify", { k: 8 });
+      assert.ok(hybrid.some((h) => h.payload.chunk_index === 2 && h.lexical !== null));
+      await store.setLexical(name, []);
+      await assert.rejects(
+        () => store.setLexical(fresh(), texts),
+        (err) => err instanceof CollectionNotFoundError,
+      );
+      await assert.rejects(
+        () => store.setLexical(name, [{ id: "not-a-uuid", text: "x" }]),
+        TypeError,
+      );
+    }),
+
+  "hybridSearch() fuses the dense and lexical lists by reciprocal rank": ({ store }) =>
+    withNames(store, 1, async (name) => {
+      await store.ensureCollection(name, DIM);
+      const points = lexicalPoints("hyb");
+      await store.upsert(name, points);
+      const query = Array.from(points[7]!.vector); // the chunk without text, nearest by vector
+      for (const o of [{ k: 5, rrfK: 60 }, { k: 3, rrfK: 1, depth: 6 }, { k: 8, rrfK: 10 }]) {
+        const depth = o.depth ?? 50;
+        const hits = await store.hybridSearch(name, query, "pg_notify SKIP LOCKED", o);
+        const dense = await store.search(name, query, { k: depth });
+        const lexical = await store.lexicalSearch(name, "pg_notify SKIP LOCKED", { k: depth });
+        const key = (h: VectorHit) => h.id;
+        const expected = rrfFuse([{ items: dense, key }, { items: lexical, key }], o.rrfK)
+          .slice(0, o.k);
+        assert.deepEqual(hits.map((h) => h.id), expected.map((f) => f.key), JSON.stringify(o));
+        hits.forEach((h, i) => {
+          const f = expected[i]!;
+          assert.ok(Math.abs(h.score - f.score) < TOLERANCE, `fused score of ${h.id}`);
+          assert.equal(h.dense === null, f.from[0] === undefined);
+          assert.equal(h.lexical === null, f.from[1] === undefined);
+          if (h.dense !== null) assert.ok(Math.abs(h.dense - f.from[0]!.score) < TOLERANCE);
+          if (h.lexical !== null) assert.ok(Math.abs(h.lexical - f.from[1]!.score) < TOLERANCE);
+          assert.equal(
+            h.payload.chunk_index,
+            points.find((p) => p.id === h.id)!.payload.chunk_index,
+          );
+        });
+      }
+      // The text-less chunk is found by vector only; the exact terms' chunks by both.
+      const hits = await store.hybridSearch(name, query, "pg_notify SKIP LOCKED", { k: 8 });
+      const byIndex = new Map(hits.map((h) => [h.payload.chunk_index, h]));
+      assert.equal(byIndex.get(7)!.lexical, null);
+      assert.ok(byIndex.get(2)!.lexical !== null && byIndex.get(4)!.lexical !== null);
+      // Filters apply to both lists.
+      const filtered = await store.hybridSearch(name, query, "pg_notify SKIP LOCKED", {
+        k: 8,
+        documentIds: ["doc-c"],
+      });
+      assert.deepEqual(chunkIndexes(filtered).sort(), [4, 5]);
+      assert.deepEqual(await store.hybridSearch(fresh(), query, "pg_notify", { k: 5 }), []);
+    }),
+
   "ready() reports the store usable": async ({ store }) => {
     assert.deepEqual(await store.ready(), { ok: true });
   },
@@ -384,7 +545,7 @@ const CONTRACT: Record<string, Step> = {
       await store.deleteByIds(name, [
         left[0]!.id,
         left[1]!.id.toUpperCase(),
-        pointId("c", "/x", 9),
+        pointId("c", { uri: "/x", ordinal: 9 }),
       ]);
       assert.equal(await store.count(name), left.length - 2);
       const hits = await store.search(name, q, { k: 100 });
@@ -408,7 +569,7 @@ const CONTRACT: Record<string, Step> = {
       assert.equal(await store.count(name), 0);
       assert.deepEqual(await store.search(name, randomVector(rng(1)), { k: 3 }), []);
       await store.deleteByDocument(name, ["doc-a"]);
-      await store.deleteByIds(name, [pointId("c", "/a", 0)]);
+      await store.deleteByIds(name, [pointId("c", { uri: "/a", ordinal: 0 })]);
       await store.drop(name);
       await assert.rejects(store.upsert(name, makePoints("c").slice(0, 1)), (err: unknown) => {
         assert.ok(err instanceof CollectionNotFoundError, String(err));

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { withTestRedis } from "../shared/testing/redis.ts";
 import { createServerTestDb } from "../shared/testing/db.ts";
 import { waitFor } from "../shared/queue/_test_helpers.ts";
+import { PROCESS_START_MS } from "../shared/testing/wait.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -55,7 +56,7 @@ Deno.test("deno task worker runs until SIGTERM and exits 0; worker:health follow
       const alive = await waitFor("the health check to pass", async () => {
         const h = await health(env);
         return h.code === 0 ? h : undefined;
-      }, { intervalMs: 200 });
+      }, { intervalMs: 200, timeoutMs: PROCESS_START_MS });
       assert.match(alive.text, /healthy: .*default,embed/);
 
       // The compiled binary checks itself the same way: `semantik-worker health`.

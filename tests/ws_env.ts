@@ -4,20 +4,22 @@
  * connections the API process holds (by the names its runtime gives them).
  */
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import {
+  createRedis,
   createRuntime,
   EventPublisher,
   insertOperation,
-  issueToken,
   KeySpace,
   loadConfig,
+  masterNodes,
   ModelRegistry,
   openPglite,
   type OperationRow,
   PgvectorStore,
   type Runtime,
 } from "@semantik/shared";
+import { issueToken } from "../api/auth/tokens.ts";
 import {
   createTestDb,
   createTestRedis,
@@ -53,7 +55,7 @@ export interface WsTestEnv {
   newOp(ownerId: string): Promise<OperationRow>;
   /** Applies `set` to the row, then publishes it, as the task context does. */
   step(op: OperationRow, set?: Partial<OperationRow>): Promise<void>;
-  /** Names of the Redis connections the API runtime holds now. */
+  /** Names of the Redis connections the API runtime holds now (on a cluster: each name once). */
   apiConnections(): Promise<string[]>;
   cleanup(): Promise<void>;
 }
@@ -78,7 +80,8 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
   const sharedRedis = options.redisUrl ? undefined : await createTestRedis();
   const redisUrl = options.redisUrl ?? sharedRedis!.url;
   const prefix = sharedRedis?.prefix ?? `test:${randomSuffix()}:`;
-  const redis = sharedRedis?.redis ?? new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = sharedRedis?.redis ??
+    createRedis(redisUrl, { name: "test:ws", maxRetriesPerRequest: 3 });
   const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "semantik-ws-" }));
   const docs = join(tmp, "docs");
   const modelsDir = join(tmp, "models");
@@ -86,7 +89,8 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
   const role = `wstest_${randomSuffix()}`;
   const config = loadConfig({
     DATA_DIR: join(tmp, "data"),
-    REDIS_URL: redisUrl,
+    // The shared test Redis may be a cluster (`deno task test:cluster`).
+    ...(sharedRedis ? sharedRedis.env : { REDIS_URL: redisUrl }),
     REDIS_PREFIX: prefix,
     DOCUMENT_ROOTS: docs,
     MODELS_DIR: modelsDir,
@@ -144,7 +148,7 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
         id,
         username,
       ]);
-      const { token } = await issueToken(JWT_SECRET, { id, username }, 60);
+      const { token } = await issueToken(JWT_SECRET, { user: { id, username }, ttlMinutes: 60 });
       return { id, token };
     },
     newOp: (ownerId) =>
@@ -153,11 +157,15 @@ export async function createWsTestEnv(options: WsTestEnvOptions = {}): Promise<W
       await writeAndPublish(t.db, events, op.id, set);
     },
     async apiConnections() {
-      const list = String(await redis.client("LIST"));
-      return list.split("\n")
+      // On a cluster, the API's connections are spread over the masters, and each cluster
+      // client connects to another master when it first needs it: there each name counts once.
+      const nodes = masterNodes(redis);
+      const lists = await Promise.all(nodes.map((n) => n.client("LIST")));
+      const names = lists.map(String).join("\n").split("\n")
         .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? "")
         .filter((name) => name.startsWith(`${role}:`))
         .sort();
+      return nodes.length > 1 ? [...new Set(names)] : names;
     },
     async cleanup() {
       await server?.close();
@@ -188,6 +196,12 @@ export interface WsClient {
   waitForFrames(n: number): Promise<void>;
 }
 
+/** A frame without its large fields, for failure messages. */
+function frameHead(f: Record<string, unknown>) {
+  const { type, event_id, operation_id, status } = f;
+  return { type, event_id, operation_id, status };
+}
+
 export function connect(url: string, protocols?: string | string[]): WsClient {
   const ws = new WebSocket(url, protocols);
   const client: WsClient = {
@@ -205,7 +219,15 @@ export function connect(url: string, protocols?: string | string[]): WsClient {
         resolve(client.closeEvent);
       }, { once: true });
     }),
-    waitForFrames: (n) => waitFor(`${n} frames`, () => client.frames.length >= n).then(() => {}),
+    waitForFrames: (n) =>
+      waitFor(`${n} frames`, () => client.frames.length >= n, {
+        // Counts and the last frames' heads, not whole frames: a test's frames can be large.
+        seen: () => ({
+          count: client.frames.length,
+          last: client.frames.slice(-3).map(frameHead),
+          close: client.closeEvent,
+        }),
+      }).then(() => {}),
   };
   // A failed handshake also rejects `opened`; tests that expect it await it themselves.
   client.opened.catch(() => {});

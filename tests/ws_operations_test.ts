@@ -7,10 +7,10 @@ import {
   createRuntime,
   dispatchOperation,
   type OperationRow,
-  operationTaskHandler,
   processSourceTask,
   type Runtime,
 } from "@semantik/shared";
+import { operationTaskHandler } from "../worker/operation_task.ts";
 import { waitFor } from "@semantik/shared/testing";
 import { startWorker } from "@semantik/worker";
 import { closeAll, connect, createWsTestEnv, type WsClient, type WsTestEnv } from "./ws_env.ts";
@@ -31,17 +31,20 @@ async function startTestWorker(env: WsTestEnv, holdAt = 0) {
   });
   await startWorker(rt, {
     registry: () => [
-      operationTaskHandler(processSourceTask, async (ctx) => {
-        for (let i = 1; i <= STEPS; i++) {
-          await ctx.checkpoint();
-          ctx.updateProgress((100 * i) / STEPS, `step ${i} of ${STEPS}`, {
-            documents_processed: i,
-          });
-          await ctx.flush();
-          if (i === holdAt) await gate.promise;
-        }
-        return { documents_total: STEPS, documents_processed: STEPS };
-      }, { db: rt.db, events: rt.events, log: rt.log }),
+      operationTaskHandler(processSourceTask, {
+        work: async (ctx) => {
+          for (let i = 1; i <= STEPS; i++) {
+            await ctx.checkpoint();
+            ctx.updateProgress((100 * i) / STEPS, `step ${i} of ${STEPS}`, {
+              documents_processed: i,
+            });
+            await ctx.flush();
+            if (i === holdAt) await gate.promise;
+          }
+          return { documents_total: STEPS, documents_processed: STEPS };
+        },
+        deps: { db: rt.db, events: rt.events, log: rt.log },
+      }),
     ],
   });
   return { rt, release: () => gate.resolve() };

@@ -117,7 +117,16 @@ Deno.test({
       clients.push(fast);
       await fast.opened;
       slow = await slowClient(env.wsUrl, `/ws/operations?token=${alice.token}`);
-      await waitFor("both sockets", () => env!.server.services.ws!.openSockets === 2);
+      // Open sockets are not yet followed: wait until both watches listen and the hub reads (its
+      // groups exist). An event published before that is not read by the hub (its groups start
+      // after the streams' last entries), and these operations have no rows to snapshot.
+      const hub = env.server.services.ws!.hub;
+      await waitFor(
+        "both watches to listen to a reading hub",
+        () =>
+          env!.server.services.ws!.openSockets === 2 && hub.listenerCount === 2 &&
+          hub.readerCount > 0,
+      );
       // Each operation's first frame changes its status: nothing can be dropped. The operations
       // exist only in their events (no rows), so neither socket snapshots any of them.
       const template = { ...(await env.newOp(alice.id)), status: "processing" as const };

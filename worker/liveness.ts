@@ -8,8 +8,9 @@
  * stops it too, which is what a container health check should see. Maintenance can drop the
  * consumers of workers that are not alive from the consumer groups.
  */
-import { Redis } from "ioredis";
-import { KeySpace } from "../shared/redis/redis.ts";
+import type { Redis } from "ioredis";
+import { createRedis, KeySpace, type RedisTarget } from "@semantik/shared/redis";
+import { errorMessage } from "@semantik/shared/errors";
 
 /** What a worker says about itself in its heartbeat. */
 export interface WorkerBeat {
@@ -157,12 +158,13 @@ export interface HealthCheckOptions {
 
 /** Whether a worker on `host` is alive, with a line saying so. Never throws. */
 export async function checkWorkerHealth(
-  redisUrl: string,
+  redisUrl: RedisTarget | string,
   options: HealthCheckOptions = {},
 ): Promise<{ ok: boolean; message: string; workers: WorkerBeat[] }> {
   const { prefix = "semantik:", host = Deno.hostname(), timeoutMs = 3000 } = options;
   // A health check must answer quickly: no reconnect loop, one try.
-  const redis = new Redis(redisUrl, {
+  const redis = createRedis(redisUrl, {
+    name: "worker:health",
     lazyConnect: true,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,
@@ -179,7 +181,7 @@ export async function checkWorkerHealth(
     const list = workers.map((w) => `${w.consumer} (${w.queues.join(",")}, running ${w.running})`);
     return { ok: true, message: `healthy: ${list.join("; ")}`, workers };
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
+    const msg = errorMessage(err);
     return { ok: false, message: `unhealthy: cannot read worker heartbeats: ${msg}`, workers: [] };
   } finally {
     redis.disconnect();

@@ -7,10 +7,13 @@
  * `worker/main.ts health` runs the health check instead (`deno task worker:health`), so that a
  * compiled worker binary can check itself: `semantik-worker health`.
  */
-import { loadConfigOrExit } from "../shared/config/config.ts";
-import { configureLogging } from "../shared/log/logger.ts";
-import { createRuntime } from "../shared/runtime/runtime.ts";
-import { checkWithin, serveRoleMetrics } from "../shared/metrics/metrics_server.ts";
+import {
+  checkWithin,
+  configureLogging,
+  createRuntime,
+  loadConfigOrExit,
+  serveRoleMetrics,
+} from "@semantik/shared";
 import { exitOnSignals } from "./signals.ts";
 import { startWorker } from "./start_worker.ts";
 
@@ -25,7 +28,9 @@ if (Deno.args[0] === "health") {
   const rt = await createRuntime(config, { role: "worker" });
   const worker = await startWorker(rt);
   let stopping = false;
-  const endpoint = await serveRoleMetrics(config, "worker", rt.metrics, {
+  const endpoint = await serveRoleMetrics(config, {
+    role: "worker",
+    registry: rt.metrics,
     log: rt.log,
     readiness: async () => {
       const [redis, database] = await Promise.all([

@@ -1,7 +1,8 @@
 /** @semantik/worker: the worker role (queue consumers, liveness, embedding semaphore). */
 export { jobSlots, WorkerRuntime, type WorkerRuntimeOptions } from "./worker_runtime.ts";
 export { startWorker, type StartWorkerOptions } from "./start_worker.ts";
-export { buildHandlers, type WorkerContext } from "./registry.ts";
+export { buildHandlers } from "./build_handlers.ts";
+export type { WorkerContext } from "./worker_context.ts";
 export { Semaphore } from "./semaphore.ts";
 export {
   checkWorkerHealth,

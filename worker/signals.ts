@@ -2,7 +2,7 @@
  * SIGTERM/SIGINT handling of a worker process: the first signal closes gracefully and exits 0
  * when done; a second one forces the close (running handlers are aborted at once).
  */
-import type { Logger } from "../shared/log/logger.ts";
+import type { Logger } from "@semantik/shared";
 
 /** Options of {@link exitOnSignals}. */
 export interface ExitOnSignalsOptions {

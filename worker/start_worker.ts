@@ -1,5 +1,5 @@
 /**
- * Starts the worker role on a process {@link Runtime}: builds the handlers from the registry and
+ * Starts the worker role on a process {@link Runtime}: builds the handlers from the table (`buildHandlers`) and
  * runs a {@link WorkerRuntime} with the runtime's settings. Used by `worker/main.ts` and by
  * `deno task dev`, which runs every role in one process.
  */
@@ -12,13 +12,15 @@ import {
 } from "@semantik/shared";
 import { withJobLogContext } from "./job_log_context.ts";
 import { registerWorkerMetrics } from "./worker_metrics.ts";
-import { buildHandlers, type WorkerContext } from "./registry.ts";
+import { buildHandlers } from "./build_handlers.ts";
+import type { WorkerContext } from "./worker_context.ts";
 import { Semaphore } from "./semaphore.ts";
+import { startLexicalBackfills } from "./maintenance/mod.ts";
 import { jobSlots, WorkerRuntime, type WorkerRuntimeOptions } from "./worker_runtime.ts";
 
 /** Options of {@link startWorker}. */
 export interface StartWorkerOptions {
-  /** Builds the handlers. @default {buildHandlers from ./registry.ts} */
+  /** Builds the handlers. @default {buildHandlers from ./build_handlers.ts} */
   registry?: (ctx: WorkerContext) => TaskHandler[] | Promise<TaskHandler[]>;
   /** Overrides of the runtime's options (lease settings in tests, say). @default {{}} */
   overrides?: Partial<WorkerRuntimeOptions>;
@@ -47,7 +49,7 @@ export async function startWorker(
   // A job's log lines carry the id of the request that started its operation.
   const handlers = built.map((h) => withJobLogContext(h, rt.log.child({}, "worker")));
   const w = ref.worker = new WorkerRuntime({
-    redisUrl: c.redisUrl,
+    redisUrl: c.redis,
     redis: rt.redis,
     prefix: c.redisPrefix,
     queues: c.workerQueues,
@@ -56,7 +58,7 @@ export async function startWorker(
     embeddingSemaphore,
     shutdownTimeoutMs: c.workerShutdownTimeoutMs,
     // Renewal and reclaim scan keep their defaults' proportions to the lease (1/3, 1/2).
-    queueOptions: { leaseMs: c.workerLeaseMs },
+    queueOptions: { leaseMs: c.workerLeaseMs, prefetch: c.workerPrefetch },
     logger: rt.log,
     ...overrides,
   });
@@ -78,5 +80,12 @@ export async function startWorker(
     await running;
   });
   await Promise.all([w.waitUntilReady(), cancels.start()]);
+  // Collections marked by migration 0010 get their lexical backfill without waiting for the
+  // first maintenance tick (started once per collection, whichever process comes first).
+  startLexicalBackfills({ db: rt.db, queues, log: rt.log }).catch((err) =>
+    rt.log.warn("could not start lexical backfills; the next maintenance tick tries again", {
+      err,
+    })
+  );
   return w;
 }

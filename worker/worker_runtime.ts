@@ -9,16 +9,20 @@
  * `process_source` jobs.
  */
 import type { Redis } from "ioredis";
-import { getLogger, type Logger } from "../shared/log/logger.ts";
-import { createRedis } from "../shared/redis/redis.ts";
-import type { CounterSnapshot } from "../shared/queue/counters.ts";
 import {
+  type CounterSnapshot,
+  createRedis,
+  getLogger,
+  hostName,
+  type Listener,
+  type Logger,
   QueueWorker,
   type QueueWorkerEvents,
   type QueueWorkerOptions,
+  type RedisTarget,
+  settlesWithin,
   type TaskHandler,
-} from "../shared/queue/queue_worker.ts";
-import type { Listener } from "../shared/queue/emitter.ts";
+} from "@semantik/shared";
 import { Liveness } from "./liveness.ts";
 import { Semaphore } from "./semaphore.ts";
 
@@ -29,8 +33,8 @@ export function jobSlots(cpus: number, max: number): number {
 
 /** Options of {@link WorkerRuntime}. */
 export interface WorkerRuntimeOptions {
-  /** @default {"redis://127.0.0.1:6379"} */
-  redisUrl?: string;
+  /** A URL or a {@link RedisTarget} (cluster, sentinel). @default {"redis://127.0.0.1:6379"} */
+  redisUrl?: RedisTarget | string;
   /** A command connection to share (not closed by the runtime). @default {a new one} */
   redis?: Redis;
   /** `REDIS_PREFIX`. @default {"semantik:"} */
@@ -86,7 +90,7 @@ export class WorkerRuntime {
       concurrency = jobSlots(navigator.hardwareConcurrency ?? 2, 4),
       embeddingConcurrency = 1,
       shutdownTimeoutMs = 30_000,
-      host = safeHostname(),
+      host = hostName(),
       livenessIntervalMs = 5000,
       queueOptions = {},
     } = options;
@@ -209,19 +213,4 @@ export class WorkerRuntime {
     })();
     return this.#closing;
   }
-}
-
-function safeHostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown";
-  }
-}
-
-/** Waits for `p` at most `ms`, leaving no timer behind. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
 }

@@ -1,20 +1,16 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { withTestRedis } from "../shared/testing/redis.ts";
-import { QueueClient } from "../shared/queue/queue_client.ts";
-import { taskHandler } from "../shared/queue/queue_worker.ts";
-import { defineTask } from "../shared/queue/task.ts";
-import { waitFor } from "../shared/queue/_test_helpers.ts";
+import { waitFor, withTestRedis } from "@semantik/shared/testing";
+import { defineTask, QueueClient, taskHandler } from "@semantik/shared";
 import { checkWorkerHealth, liveWorkers } from "./liveness.ts";
 import { jobSlots, WorkerRuntime } from "./worker_runtime.ts";
 
 const FAST_QUEUE = { leaseMs: 800, heartbeatMs: 150, reclaimIntervalMs: 200, blockMs: 300 };
 
 const index = defineTask("test.index", z.object({ ms: z.number() }));
-const embed = defineTask(
-  "indexing.generate_embeddings_batch",
-  z.object({ texts: z.array(z.string()) }),
-);
+const embed = defineTask("test.embed", z.object({ texts: z.array(z.string()) }), {
+  queue: "embed",
+});
 
 Deno.test("jobSlots() is min(cpus - 1, max) and at least 1", () => {
   assert.equal(jobSlots(8, 4), 4);
@@ -31,7 +27,7 @@ Deno.test("WorkerRuntime serves each queue with its slots and guards embedding w
     let indexing = 0;
     let indexPeak = 0;
     const rt = new WorkerRuntime({
-      redisUrl: t.url,
+      redisUrl: t.target,
       prefix: t.prefix,
       host: "test-host",
       consumer: `c-${crypto.randomUUID()}`,
@@ -86,7 +82,7 @@ Deno.test("the liveness beat makes the health check pass; close withdraws it", a
   await withTestRedis(async (t) => {
     const host = `host-${crypto.randomUUID().slice(0, 8)}`;
     const rt = new WorkerRuntime({
-      redisUrl: t.url,
+      redisUrl: t.target,
       prefix: t.prefix,
       host,
       queues: ["default"],
@@ -127,7 +123,7 @@ Deno.test("checkWorkerHealth() says unhealthy when Redis does not answer", async
 Deno.test("WorkerRuntime.abortJob() reaches a job running on any of its queues", async () => {
   await withTestRedis(async (t) => {
     const rt = new WorkerRuntime({
-      redisUrl: t.url,
+      redisUrl: t.target,
       prefix: t.prefix,
       queueOptions: FAST_QUEUE,
       handlers: [

@@ -2,7 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { Histogram, type Registry } from "prom-client";
-import type { ApiEnv } from "../app.ts";
+import type { ApiEnv } from "../api_env.ts";
 
 export function httpMetrics(registry: Registry): MiddlewareHandler<ApiEnv> {
   const histogram = new Histogram({

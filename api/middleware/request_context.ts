@@ -8,7 +8,7 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { type Logger, withLogFields } from "@semantik/shared";
-import type { ApiEnv } from "../app.ts";
+import type { ApiEnv } from "../api_env.ts";
 
 /** Request ids taken from callers: anything else is replaced (it would end up in logs). */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { configureLogging, getLogger, type LogLevel } from "@semantik/shared";
-import type { ApiEnv } from "../app.ts";
+import type { ApiEnv } from "../api_env.ts";
 import { requestContext } from "./request_context.ts";
 
 function capture(level: LogLevel): { lines: Record<string, unknown>[]; restore(): void } {

@@ -1,24 +1,33 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
+  createCollectionSchema,
+  listOperations,
+  reindexSchema,
+  sourceSchema,
+  toOperationJson,
+  updateCollectionSchema,
+} from "@semantik/shared";
+import {
   addSource,
   createCollection,
-  createCollectionSchema,
   deleteCollection,
+  getChunk,
   getCollection,
+  getDocumentContent,
+  getDocumentText,
   getOwnedCollection,
   listCollections,
   listDocuments,
-  listOperations,
+  listSyncRuns,
   reindexCollection,
-  reindexSchema,
   removeSource,
-  sourceSchema,
+  retryDocument,
+  retryFailedDocuments,
+  setSyncPaused,
   syncCollection,
-  toOperationJson,
   updateCollection,
-  updateCollectionSchema,
-} from "@semantik/shared";
-import type { ApiApp } from "../app.ts";
+} from "../collections/collections.ts";
+import type { ApiApp } from "../api_env.ts";
 import type { ApiServices } from "../services.ts";
 import {
   CollectionSchema,
@@ -29,6 +38,7 @@ import {
   limitParam,
   OperationSchema,
   SourceSchema,
+  SyncRunSchema,
 } from "../schemas.ts";
 
 const jsonBody = <T extends z.ZodType>(schema: T) => ({
@@ -56,7 +66,11 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
         ...errorResponses(400, 401, 409, 413, 422),
       },
     }),
-    async (c) => c.json(await createCollection(deps, c.get("user").id, c.req.valid("json")), 201),
+    async (c) =>
+      c.json(
+        await createCollection(deps, { userId: c.get("user").id, input: c.req.valid("json") }),
+        201,
+      ),
   );
 
   app.openapi(
@@ -73,7 +87,11 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
         ...errorResponses(400, 401),
       },
     }),
-    async (c) => c.json(await listCollections(deps, c.get("user").id, c.req.valid("query")), 200),
+    async (c) =>
+      c.json(
+        await listCollections(deps, { userId: c.get("user").id, ...c.req.valid("query") }),
+        200,
+      ),
   );
 
   app.openapi(
@@ -87,7 +105,14 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
         ...errorResponses(400, 401, 403, 404),
       },
     }),
-    async (c) => c.json(await getCollection(deps, c.get("user").id, c.req.valid("param").id), 200),
+    async (c) =>
+      c.json(
+        await getCollection(deps, {
+          userId: c.get("user").id,
+          collectionId: c.req.valid("param").id,
+        }),
+        200,
+      ),
   );
 
   app.openapi(
@@ -103,12 +128,11 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) =>
       c.json(
-        await updateCollection(
-          deps,
-          c.get("user").id,
-          c.req.valid("param").id,
-          c.req.valid("json"),
-        ),
+        await updateCollection(deps, {
+          userId: c.get("user").id,
+          collectionId: c.req.valid("param").id,
+          patch: c.req.valid("json"),
+        }),
         200,
       ),
   );
@@ -126,7 +150,12 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) =>
       c.json(
-        { operation: await deleteCollection(deps, c.get("user").id, c.req.valid("param").id) },
+        {
+          operation: await deleteCollection(deps, {
+            userId: c.get("user").id,
+            collectionId: c.req.valid("param").id,
+          }),
+        },
         202,
       ),
   );
@@ -144,7 +173,11 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) =>
       c.json(
-        await addSource(deps, c.get("user").id, c.req.valid("param").id, c.req.valid("json")),
+        await addSource(deps, {
+          userId: c.get("user").id,
+          collectionId: c.req.valid("param").id,
+          source: c.req.valid("json"),
+        }),
         202,
       ),
   );
@@ -162,7 +195,13 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) => {
       const { id, source_id } = c.req.valid("param");
-      return c.json({ operation: await removeSource(deps, c.get("user").id, id, source_id) }, 202);
+      return c.json({
+        operation: await removeSource(deps, {
+          userId: c.get("user").id,
+          collectionId: id,
+          sourceId: source_id,
+        }),
+      }, 202);
     },
   );
 
@@ -179,7 +218,12 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) =>
       c.json(
-        { operation: await syncCollection(deps, c.get("user").id, c.req.valid("param").id) },
+        {
+          operation: await syncCollection(deps, {
+            userId: c.get("user").id,
+            collectionId: c.req.valid("param").id,
+          }),
+        },
         202,
       ),
   );
@@ -201,7 +245,11 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     async (c) => {
       const input = c.req.header("content-length") === "0" ? {} : c.req.valid("json") ?? {};
       return c.json({
-        operation: await reindexCollection(deps, c.get("user").id, c.req.valid("param").id, input),
+        operation: await reindexCollection(deps, {
+          userId: c.get("user").id,
+          collectionId: c.req.valid("param").id,
+          input,
+        }),
       }, 202);
     },
   );
@@ -227,9 +275,91 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) =>
       c.json(
-        await listDocuments(deps, c.get("user").id, c.req.valid("param").id, c.req.valid("query")),
+        await listDocuments(deps, {
+          userId: c.get("user").id,
+          collectionId: c.req.valid("param").id,
+          ...c.req.valid("query"),
+        }),
         200,
       ),
+  );
+
+  const DocumentParams = IdParam.extend({ document_id: z.uuid() });
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/v2/collections/{id}/documents/{document_id}",
+      ...secured,
+      request: {
+        params: DocumentParams,
+        query: z.object({ max_chars: z.coerce.number().int().min(1).max(1_000_000).optional() }),
+      },
+      responses: {
+        200: json(
+          DocumentSchema.extend({
+            collection_id: z.uuid(),
+            text: z.string(),
+            truncated: z.boolean(),
+          }),
+          "The document with its indexed text (rebuilt from its chunks)",
+        ),
+        ...errorResponses(400, 401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { id, document_id } = c.req.valid("param");
+      return c.json(
+        await getDocumentText(deps, {
+          userId: c.get("user").id,
+          collectionId: id,
+          documentId: document_id,
+          maxChars: c.req.valid("query").max_chars,
+        }),
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/v2/collections/{id}/documents/{document_id}/chunks/{chunk_index}",
+      ...secured,
+      request: {
+        params: DocumentParams.extend({
+          chunk_index: z.coerce.number().int().min(0).max(2 ** 31 - 1),
+        }),
+      },
+      responses: {
+        200: json(
+          z.object({
+            collection_id: z.uuid(),
+            document_id: z.uuid(),
+            uri: z.string(),
+            chunk_index: z.number().int(),
+            text: z.string(),
+            start_offset: z.number().int(),
+            end_offset: z.number().int(),
+            page: z.number().int().nullable(),
+            chunk_count: z.number().int(),
+          }),
+          "One chunk of the document, by position",
+        ),
+        ...errorResponses(400, 401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { id, document_id, chunk_index } = c.req.valid("param");
+      return c.json(
+        await getChunk(deps, {
+          userId: c.get("user").id,
+          collectionId: id,
+          documentId: document_id,
+          chunkIndex: chunk_index,
+        }),
+        200,
+      );
+    },
   );
 
   app.openapi(
@@ -249,7 +379,7 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
     async (c) => {
       const user = c.get("user").id;
       const { id } = c.req.valid("param");
-      await getOwnedCollection(deps.db, user, id);
+      await getOwnedCollection(deps.db, { userId: user, collectionId: id });
       const page = await listOperations(deps.db, {
         ownerId: user,
         collectionId: id,
@@ -257,6 +387,138 @@ export function registerCollectionRoutes(app: ApiApp, s: ApiServices): void {
       });
       return c.json(
         { operations: page.items.map(toOperationJson), next_cursor: page.nextCursor },
+        200,
+      );
+    },
+  );
+
+  for (const action of ["pause", "resume"] as const) {
+    app.openapi(
+      createRoute({
+        method: "post",
+        path: `/api/v2/collections/{id}/sync/${action}`,
+        ...secured,
+        request: { params: IdParam },
+        responses: {
+          200: json(
+            CollectionSchema,
+            action === "pause"
+              ? "Continuous sync paused (manual syncs still run)"
+              : "Continuous sync resumed",
+          ),
+          ...errorResponses(400, 401, 404, 409),
+        },
+      }),
+      async (c) =>
+        c.json(
+          await setSyncPaused(deps, c.get("user").id, {
+            collectionId: c.req.valid("param").id,
+            paused: action === "pause",
+          }),
+          200,
+        ),
+    );
+  }
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/v2/collections/{id}/sync/runs",
+      ...secured,
+      request: { params: IdParam, query: pageQuery },
+      responses: {
+        200: json(
+          z.object({ runs: z.array(SyncRunSchema), next_cursor: z.string().nullable() }),
+          "The collection's sync runs, newest first",
+        ),
+        ...errorResponses(400, 401, 404),
+      },
+    }),
+    async (c) =>
+      c.json(
+        await listSyncRuns(deps, c.get("user").id, {
+          collectionId: c.req.valid("param").id,
+          ...c.req.valid("query"),
+        }),
+        200,
+      ),
+  );
+
+  const DocParams = z.object({ id: z.uuid(), document_id: z.uuid() });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/v2/collections/{id}/documents/retry-failed",
+      ...secured,
+      request: { params: IdParam },
+      responses: {
+        202: json(OpEnvelope, "An index operation re-indexing every failed document"),
+        ...errorResponses(400, 401, 404, 409),
+      },
+    }),
+    async (c) =>
+      c.json({
+        operation: await retryFailedDocuments(deps, {
+          userId: c.get("user").id,
+          collectionId: c.req.valid("param").id,
+        }),
+      }, 202),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/v2/collections/{id}/documents/{document_id}/retry",
+      ...secured,
+      request: { params: DocParams },
+      responses: {
+        202: json(OpEnvelope, "An index operation re-indexing the document"),
+        ...errorResponses(400, 401, 404, 409),
+      },
+    }),
+    async (c) => {
+      const { id, document_id } = c.req.valid("param");
+      return c.json({
+        operation: await retryDocument(deps, c.get("user").id, {
+          collectionId: id,
+          documentId: document_id,
+        }),
+      }, 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/v2/collections/{id}/documents/{document_id}/content",
+      ...secured,
+      request: { params: DocParams },
+      responses: {
+        200: json(
+          z.object({
+            document: DocumentSchema,
+            text: z.string(),
+            text_source: z.enum(["extracted", "chunks"]),
+            chunks: z.array(z.object({
+              index: z.number().int(),
+              start: z.number().int(),
+              end: z.number().int(),
+              page: z.number().int().nullable(),
+            })),
+          }),
+          "The document's text as indexed, with each chunk's offsets into it",
+        ),
+        ...errorResponses(400, 401, 404),
+      },
+    }),
+    async (c) => {
+      const { id, document_id } = c.req.valid("param");
+      return c.json(
+        await getDocumentContent(deps, c.get("user").id, {
+          collectionId: id,
+          documentId: document_id,
+        }),
         200,
       );
     },

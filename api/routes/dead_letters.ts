@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { ApiApp } from "../app.ts";
+import type { ApiApp } from "../api_env.ts";
 import type { ApiServices } from "../services.ts";
 import { DeadLetterSchema, errorResponses, json, limitParam } from "../schemas.ts";
 

@@ -1,11 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { getOwnedOperation, listOperations, toOperationJson } from "@semantik/shared";
+import type { ApiApp } from "../api_env.ts";
 import {
-  getOwnedOperation,
-  listOperations,
-  OPERATION_STATUSES,
-  toOperationJson,
-} from "@semantik/shared";
-import type { ApiApp } from "../app.ts";
+  bulkCancelBody,
+  operationFilterQuery,
+  timeOrder,
+  timeOrderError,
+  toOperationFilter,
+} from "../operations/operation_filters.ts";
 import type { ApiServices } from "../services.ts";
 import { errorResponses, IdParam, json, limitParam, OperationSchema } from "../schemas.ts";
 
@@ -20,12 +22,10 @@ export function registerOperationRoutes(app: ApiApp, s: ApiServices): void {
       path: "/api/v2/operations",
       ...secured,
       request: {
-        query: z.object({
-          status: z.enum(OPERATION_STATUSES).optional(),
-          collection_id: z.uuid().optional(),
+        query: operationFilterQuery.extend({
           limit: limitParam(100, 20),
           cursor: z.string().max(512).optional(),
-        }),
+        }).refine(timeOrder, timeOrderError),
       },
       responses: {
         200: json(
@@ -39,13 +39,37 @@ export function registerOperationRoutes(app: ApiApp, s: ApiServices): void {
       const q = c.req.valid("query");
       const page = await listOperations(db, {
         ownerId: c.get("user").id,
-        status: q.status,
-        collectionId: q.collection_id,
+        ...toOperationFilter(q),
         limit: q.limit,
         cursor: q.cursor,
       });
       return c.json(
         { operations: page.items.map(toOperationJson), next_cursor: page.nextCursor },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/v2/operations/cancel",
+      ...secured,
+      request: {
+        body: { content: { "application/json": { schema: bulkCancelBody } }, required: false },
+      },
+      responses: {
+        200: json(
+          z.object({ cancelled: z.number().int() }),
+          "How many of the caller's active operations matching the filters were cancelled",
+        ),
+        ...errorResponses(400, 401),
+      },
+    }),
+    async (c) => {
+      const body = c.req.header("content-length") === "0" ? {} : c.req.valid("json") ?? {};
+      return c.json(
+        await s.operations.cancelMatching(c.get("user").id, toOperationFilter(body)),
         200,
       );
     },
@@ -64,7 +88,12 @@ export function registerOperationRoutes(app: ApiApp, s: ApiServices): void {
     }),
     async (c) =>
       c.json(
-        toOperationJson(await getOwnedOperation(db, c.get("user").id, c.req.valid("param").id)),
+        toOperationJson(
+          await getOwnedOperation(db, {
+            userId: c.get("user").id,
+            operationId: c.req.valid("param").id,
+          }),
+        ),
         200,
       ),
   );

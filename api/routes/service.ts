@@ -1,4 +1,4 @@
-import type { ApiApp } from "../app.ts";
+import type { ApiApp } from "../api_env.ts";
 import type { ApiServices } from "../services.ts";
 import { AppError } from "@semantik/shared";
 import { renderDocsPage } from "../docs_page.ts";

@@ -3,24 +3,43 @@
  * the hub's next XREADGROUP waits before it is sent, so a test can publish, trim or flush at a
  * moment when the hub is known not to be reading.
  */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { createRedis, type RedisTarget } from "@semantik/shared";
 import { waitFor } from "@semantik/shared/testing";
 
 export class ReadGate {
   #shut: PromiseWithResolvers<void> | undefined;
-  /** Whether the hub is waiting at the shut gate (not in the middle of a read). */
-  parked = false;
+  /** Readers waiting at the shut gate (not in the middle of a read). */
+  #parked = 0;
   /** Connections opened through {@link open}. */
   readonly connections: Redis[] = [];
 
-  /** Shuts the gate and resolves once the hub waits at it. */
+  /**
+   * Shuts the gate and resolves once every reader opened through it waits at it (a hub has one
+   * reader on one node, one per event partition on a cluster).
+   */
   async shut(): Promise<void> {
     this.#shut ??= Promise.withResolvers();
-    await waitFor("the hub to wait before its next read", () => this.parked, {
+    const all = () => this.connections.length > 0 && this.#parked === this.connections.length;
+    await waitFor("the hub's readers to wait before their next read", all, {
       timeoutMs: 5000,
       intervalMs: 5,
     });
   }
+
+  /**
+   * Makes the next read that returns entries lose its reply, as when the connection drops after
+   * Redis wrote it: Redis counts the entries delivered, the hub never gets them. `"error"` fails
+   * the read (a dropped connection); `"empty"` answers it with nothing, without an error;
+   * `"first"` loses only the reply's first entry.
+   */
+  loseNextReply(how: "error" | "empty" | "first"): void {
+    this.#lose = how;
+  }
+
+  /** Replies lost so far through {@link loseNextReply}. */
+  lostReplies = 0;
+  #lose: "error" | "empty" | "first" | undefined;
 
   /** Lets the hub read again. */
   open(): void {
@@ -29,19 +48,34 @@ export class ReadGate {
   }
 
   /** Opens a reader connection whose reads go through this gate. */
-  reader(url: string): Redis {
-    const conn = new Redis(url, { maxRetriesPerRequest: null, connectionName: "hub-test" });
+  reader(target: RedisTarget | string): Redis {
+    const conn = createRedis(target, { name: "hub-test", blocking: true });
     this.connections.push(conn);
     return new Proxy(conn, {
       get: (target, prop) => {
         if (prop === "xreadgroup") {
           return async (...args: unknown[]) => {
             while (this.#shut) {
-              this.parked = true;
-              await this.#shut.promise;
+              this.#parked++;
+              try {
+                await this.#shut.promise;
+              } finally {
+                this.#parked--;
+              }
             }
-            this.parked = false;
-            return await (target.xreadgroup as (...a: unknown[]) => Promise<unknown>)(...args);
+            const reply = await (target.xreadgroup as (...a: unknown[]) => Promise<unknown>)(
+              ...args,
+            );
+            const lose = this.#lose;
+            if (lose && Array.isArray(reply) && reply.length > 0) {
+              this.#lose = undefined;
+              this.lostReplies++;
+              if (lose === "error") throw new Error("Connection is closed.");
+              if (lose === "empty") return null;
+              const [first, ...rest] = reply as [string, unknown[]][];
+              return [[first![0], first![1].slice(1)], ...rest];
+            }
+            return reply;
           };
         }
         const v = Reflect.get(target, prop, target);

@@ -134,7 +134,14 @@ export class FrameQueue {
       this.#ops.delete(frame.operationId);
       return;
     }
-    this.#ops.set(frame.operationId, { slot, status: frame.status });
+    // Updated in place: a socket that keeps up allocates nothing per frame here.
+    const op = this.#ops.get(frame.operationId);
+    if (op) {
+      op.slot = slot;
+      op.status = frame.status;
+    } else {
+      this.#ops.set(frame.operationId, { slot, status: frame.status });
+    }
   }
 }
 

@@ -1,12 +1,19 @@
 /**
- * The hub: one reader of the global event stream per API process, fanning events out in memory
+ * The hub: one reader of the global event streams per API process, fanning events out in memory
  * to the sockets that watch an operation or a user. The process holds the same Redis
- * connections whatever the number of sockets: this blocking reader, plus the runtime's command
+ * connections whatever the number of sockets: its blocking readers, plus the runtime's command
  * connection for the heartbeat and group management.
  *
- * The reader uses a consumer group of its own on `{ops}:events` (`XREADGROUP ... NOACK`, so
- * nothing piles up in a pending list), created on start after the stream's last entry, whose id
- * the hub remembers: every hub sees every event from its start on. When Redis answers `NOGROUP`
+ * Events are sharded over `EVENT_PARTITIONS` global streams `{ops:<p>}:events`
+ * (shared/events/event_keys.ts); the hub reads all of them. On one Redis node one blocking
+ * connection reads every partition with a single `XREADGROUP ... STREAMS s0 s1 ...`. On a Redis
+ * Cluster a command may only name keys of one slot (`CROSSSLOT`, even when two slots sit on the
+ * same master), and each partition is a slot of its own, so the hub opens one blocking connection
+ * per partition; those reads spread over the masters that hold the partitions.
+ *
+ * On every partition stream the hub's reader uses a consumer group of its own (`XREADGROUP ...
+ * NOACK`, so nothing piles up in a pending list), created on start after the stream's last entry,
+ * whose id the hub remembers: every hub sees every event from its start on. When Redis answers `NOGROUP`
  * (a flush, or cleanup removed the group), the group is created again at the last entry this hub
  * read (at the id where it was first created when it read nothing yet), or at the stream's
  * beginning when the stream was flushed, so nothing published since is missed.
@@ -26,13 +33,22 @@
  */
 import type { Redis } from "ioredis";
 import {
+  backoffDelay,
   decodeEventEntry,
   type EventKeys,
+  hostName,
   hubGroupName,
   hubIdOfGroup,
+  isCluster,
+  isNoGroup,
+  loadLua,
   type Logger,
   type OperationEvent,
+  resolveBackoff,
+  sleep,
+  withTimeout,
 } from "@semantik/shared";
+import { eventFrame, type OutFrame } from "./frame_queue.ts";
 
 /** Seconds a hub's heartbeat key lives without a refresh. */
 export const HUB_HEARTBEAT_TTL_S = 60;
@@ -40,17 +56,25 @@ export const HUB_HEARTBEAT_TTL_S = 60;
 export const HUB_HEARTBEAT_INTERVAL_MS = 15_000;
 /** The one consumer of a hub's group. */
 const CONSUMER = "reader";
-const CREATE_GROUP_LUA = await Deno.readTextFile(
+/** A failed read waits 100 ms, doubling to 2 s, before the next. */
+const READ_RETRY_BACKOFF = resolveBackoff({ delayMs: 100, maxDelayMs: 2000, jitter: 0 });
+const CREATE_GROUP_LUA = await loadLua(
   new URL("./lua/create_hub_group.lua", import.meta.url),
 );
 
 export { hubGroupName, hubIdOfGroup };
 
-/** One event as the hub hands it out: decoded, and serialised once for every socket. */
+/**
+ * One event as the hub hands it out: decoded, and serialised once for every socket. Listeners
+ * share it: every socket watching the operation sends the same `out` (the same string), so the
+ * per-socket work of an event is the send itself.
+ */
 export interface HubEvent {
   readonly event: OperationEvent;
   /** The frame's JSON text. */
   readonly frame: string;
+  /** The frame as a socket session takes it (text, operation, type, status). */
+  readonly out: OutFrame;
   readonly ownerId: string;
 }
 
@@ -63,7 +87,10 @@ export type LagListener = () => void;
 export interface OperationHubDeps {
   /** Command connection: heartbeat and group management. */
   redis: Redis;
-  /** Opens the hub's own blocking connection (called once). */
+  /**
+   * Opens one of the hub's own blocking connections (once on one node, once per partition on a
+   * cluster).
+   */
   openReader: () => Redis;
   keys: EventKeys;
   log: Logger;
@@ -84,7 +111,20 @@ export interface OperationHubOptions {
 }
 
 type Fields = string[];
-type ReadReply = [string, [string, Fields][]][] | null;
+
+/** What the hub knows of one partition's global stream. */
+interface PartitionState {
+  readonly p: number;
+  readonly stream: string;
+  readonly count: string;
+  /**
+   * Entry id of the last entry read, or where the group was first created: where a recreated
+   * group resumes.
+   */
+  lastId: string | undefined;
+  /** Position (`g`) of the last entry read in the count of entries ever added. */
+  lastG: number | undefined;
+}
 
 export class OperationHub {
   readonly hubId: string;
@@ -97,18 +137,13 @@ export class OperationHub {
   readonly #byOperation = new Map<string, Set<HubListener>>();
   readonly #byOwner = new Map<string, Set<HubListener>>();
   readonly #lagListeners = new Set<LagListener>();
-  #reader: Redis | undefined;
+  readonly #parts: PartitionState[];
+  readonly #byStream: Map<string, PartitionState>;
+  readonly #readers: Redis[] = [];
   #starting: Promise<void> | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #loops: Promise<void>[] = [];
   #beat: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
-  /**
-   * Entry id of the last global-stream entry read, or where the group was first created: where a
-   * recreated group resumes.
-   */
-  #lastId: string | undefined;
-  /** Position (`g`) of the last entry read in the count of entries ever added. */
-  #lastG: number | undefined;
   #delivered = 0;
   #recoveries = 0;
   #lags = 0;
@@ -147,6 +182,20 @@ export class OperationHub {
     this.#batch = batchSize;
     this.#ttlS = heartbeatTtlS;
     this.#beatMs = heartbeatIntervalMs;
+    const { keys } = deps;
+    this.#parts = Array.from({ length: keys.partitions }, (_, p) => ({
+      p,
+      stream: keys.global(p),
+      count: keys.globalCount(p),
+      lastId: undefined,
+      lastG: undefined,
+    }));
+    this.#byStream = new Map(this.#parts.map((s) => [s.stream, s]));
+  }
+
+  /** Blocking connections the hub reads with (0 before it starts). */
+  get readerCount(): number {
+    return this.#readers.length;
   }
 
   /** Listeners registered now. */
@@ -185,14 +234,20 @@ export class OperationHub {
   start(): Promise<void> {
     if (this.#closing) return Promise.reject(new Error("Cannot start operation hub: it is closed"));
     this.#starting ??= (async () => {
+      await this.#deps.keys.checkPartitions(this.#deps.redis);
       await this.#heartbeat();
-      await this.#createGroup();
+      for (const part of this.#parts) await this.#createGroup(part);
       if (this.#closing) return;
-      this.#reader = this.#deps.openReader();
+      // One read for every partition on one node; one per partition (slot) on a cluster.
+      const batches = isCluster(this.#deps.redis) ? this.#parts.map((s) => [s]) : [this.#parts];
       this.#beat = setInterval(() => {
         this.#heartbeat().catch((err) => this.#deps.log.warn("hub heartbeat failed", { err }));
       }, this.#beatMs);
-      this.#loop = this.#run();
+      for (const parts of batches) {
+        const reader = this.#deps.openReader();
+        this.#readers.push(reader);
+        this.#loops.push(this.#run(reader, parts));
+      }
     })();
     // A failed start (Redis down) may be tried again by the next subscriber.
     this.#starting.catch(() => (this.#starting = undefined));
@@ -221,14 +276,14 @@ export class OperationHub {
       this.#lagListeners.clear();
       const started = this.#starting ? await this.#starting.then(() => true, () => false) : false;
       if (this.#beat !== undefined) clearInterval(this.#beat);
-      this.#reader?.disconnect();
-      await this.#loop;
+      for (const reader of this.#readers) reader.disconnect();
+      await Promise.all(this.#loops);
       if (!started) return;
-      // Best effort, bounded: with Redis down, cleanup removes the group once the key expires.
+      // Best effort, bounded: with Redis down, cleanup removes the groups once the key expires.
       const { redis, keys } = this.#deps;
       await withTimeout(
         Promise.all([
-          redis.xgroup("DESTROY", keys.global, this.group),
+          ...this.#parts.map((s) => redis.xgroup("DESTROY", s.stream, this.group)),
           redis.del(keys.hubHeartbeat(this.hubId)),
         ]),
         2000,
@@ -264,7 +319,7 @@ export class OperationHub {
     const { redis, keys } = this.#deps;
     const info = JSON.stringify({
       pid: Deno.pid,
-      hostname: hostname(),
+      hostname: hostName(),
       at: new Date().toISOString(),
     });
     await redis.set(keys.hubHeartbeat(this.hubId), info, "EX", this.#ttlS);
@@ -275,23 +330,25 @@ export class OperationHub {
    * recreating it (at the stream's beginning when the stream was flushed meanwhile). Returns
    * whether entries the hub had not read may have been lost (a flush).
    */
-  async #createGroup(): Promise<boolean> {
-    const { redis, keys } = this.#deps;
+  async #createGroup(part: PartitionState): Promise<boolean> {
+    const { redis } = this.#deps;
     // Plain EVAL (it runs on start and recovery only): defined with defineCommand, this script
     // broke the replies of the process's shared auto-pipelined connection (ioredis: "results[i]
     // is not iterable", seen in tests/maintenance_cleanup_test.ts).
     const [from, count, flushed] = await redis.eval(
       CREATE_GROUP_LUA,
       2,
-      keys.global,
-      keys.globalCount,
+      part.stream,
+      part.count,
       this.group,
-      this.#lastId ?? "$",
-      this.#lastG === undefined ? "" : String(this.#lastG),
+      part.lastId ?? "$",
+      part.lastG === undefined ? "" : String(part.lastG),
     ) as [string, number, number];
-    if (this.#lastId === undefined || flushed === 1) {
-      this.#lastId = from;
-      this.#lastG = Number(count);
+    if (part.lastId === undefined || flushed === 1) {
+      part.lastId = from;
+      // After a flush the group starts at the stream's beginning: every entry there is unread,
+      // and their positions count from 1 again.
+      part.lastG = flushed === 1 ? 0 : Number(count);
     }
     return flushed === 1;
   }
@@ -316,57 +373,102 @@ export class OperationHub {
    * After a read that returned nothing: whether the stream's count ran ahead of what the hub read
    * while the entries it needs next are gone (trimmed before it read them).
    */
-  async #checkQuietLag(): Promise<void> {
-    if (this.#lastG === undefined) return;
-    const { redis, keys } = this.#deps;
+  async #checkQuietLag(part: PartitionState): Promise<void> {
+    if (part.lastG === undefined) return;
+    const { redis } = this.#deps;
     // The first entry before the count: an entry added in between raises the count but not the
     // first entry's position, so it cannot look like a loss.
-    const first = await redis.xrange(keys.global, "-", "+", "COUNT", 1) as [string, Fields][];
-    const count = Number(await redis.get(keys.globalCount) ?? 0);
-    const seen = this.#lastG;
+    const first = await redis.xrange(part.stream, "-", "+", "COUNT", 1) as [string, Fields][];
+    const count = Number(await redis.get(part.count) ?? 0);
+    const seen = part.lastG;
     if (count <= seen) return;
     const firstG = first[0] ? gOf(first[0][1]) : undefined;
-    if (firstG !== undefined && firstG <= seen + 1) return; // the next entry is still there
-    this.#lastG = firstG !== undefined ? firstG - 1 : count;
-    this.#lagged("entries trimmed before they were read", { read_up_to: seen, count });
+    if (firstG !== undefined && firstG <= seen + 1) {
+      // The next entry is still there, yet a blocking read found nothing new: the group handed it
+      // out in a reply that never reached this loop. Read it by its position instead.
+      await this.#catchUp(part);
+      return;
+    }
+    part.lastG = firstG !== undefined ? firstG - 1 : count;
+    this.#lagged("entries trimmed before they were read", {
+      partition: part.p,
+      read_up_to: seen,
+      count,
+    });
   }
 
-  async #run(): Promise<void> {
-    const { keys, log } = this.#deps;
-    const reader = this.#reader!;
+  /**
+   * Reads the entries after the last one this hub took straight from the stream (not through the
+   * group), up to `before` (exclusive) when given, and takes them: the group may have delivered
+   * entries (NOACK: with no pending list) in a reply this loop never got, a connection that
+   * dropped after Redis wrote it. Done after a read that failed, after one that found nothing
+   * while the stream's count ran ahead, and before an entry that follows a gap. The next group
+   * read skips what this took ({@link #take}); what the stream no longer holds stays a gap.
+   */
+  async #catchUp(part: PartitionState, before?: string): Promise<void> {
+    if (part.lastId === undefined) return;
+    const { redis } = this.#deps;
+    for (;;) {
+      const from: string = part.lastId;
+      const entries = await redis.xrange(
+        part.stream,
+        `(${from}`,
+        before === undefined ? "+" : `(${before}`,
+        "COUNT",
+        this.#batch,
+      ) as [string, Fields][];
+      for (const [id, fields] of entries) this.#take(part, id, fields);
+      if (entries.length < this.#batch || part.lastId === from) return;
+    }
+  }
+
+  /**
+   * Hands one entry of `part` out, unless this hub took it already (read twice by a catch-up):
+   * entry ids only grow within a stream, and after a flush the group and `lastId` start over.
+   */
+  #take(part: PartitionState, id: string, fields: Fields): void {
+    if (part.lastId !== undefined && !entryIdAfter(id, part.lastId)) return;
+    part.lastId = id;
+    this.#noteG(part, fields);
+    this.#dispatch(fields);
+  }
+
+  /** Reads `parts` (their streams lie in one slot, or on one node) until the hub closes. */
+  async #run(reader: Redis, parts: PartitionState[]): Promise<void> {
+    const { log } = this.#deps;
     let failures = 0;
     while (!this.#closing) {
       try {
-        // The typed command, not `call`: on RESP3 connections it turns the reply's map back into
-        // the `[[stream, entries]]` shape.
-        const read = reader.xreadgroup as unknown as (
-          ...a: (string | number)[]
-        ) => Promise<ReadReply>;
-        const reply = await read.apply(reader, [
-          "GROUP",
-          this.group,
-          CONSUMER,
-          "COUNT",
-          this.#batch,
-          "BLOCK",
-          this.#blockMs,
-          "NOACK",
-          "STREAMS",
-          keys.global,
-          ">",
-        ]);
+        if (failures > 0) {
+          // The failed read may have been answered: take what it held from the streams.
+          for (const part of parts) await this.#catchUp(part);
+        }
+        const replies = await readStreams(reader, {
+          streams: parts.map((s) => s.stream),
+          group: this.group,
+          consumer: CONSUMER,
+          count: this.#batch,
+          blockMs: this.#blockMs,
+        });
         if (failures > 0) log.info("hub reading events again");
         failures = 0;
         let got = 0;
-        for (const [, entries] of reply ?? []) {
+        for (const [stream, entries] of replies) {
+          const part = this.#byStream.get(stream);
+          if (!part) continue;
           for (const [id, fields] of entries) {
             got++;
-            this.#lastId = id;
-            this.#noteG(fields);
-            this.#dispatch(fields);
+            const g = gOf(fields);
+            if (g !== undefined && part.lastG !== undefined && g > part.lastG + 1) {
+              // Entries before this one never reached the hub: take them first if still there.
+              await this.#catchUp(part, id);
+            }
+            this.#take(part, id, fields);
           }
         }
-        if (got === 0 && !this.#closing) await this.#checkQuietLag();
+        if (got === 0 && !this.#closing) {
+          for (const part of parts) await this.#checkQuietLag(part);
+        }
       } catch (readErr) {
         if (this.#closing) break;
         let err = readErr;
@@ -374,18 +476,22 @@ export class OperationHub {
         // Redis 7 ends a blocked read when its stream is deleted (FLUSHALL): read again, which
         // answers NOGROUP, handled below.
         if (message.startsWith("UNBLOCKED")) continue;
-        if (message.includes("NOGROUP")) {
+        if (isNoGroup(readErr)) {
           // The stream or the group is gone (FLUSHALL, or cleanup took this hub for dead).
           try {
             await this.#heartbeat();
-            const flushed = await this.#createGroup();
+            // Every partition of this read: an existing group is kept as it is.
+            const flushed: number[] = [];
+            for (const part of parts) if (await this.#createGroup(part)) flushed.push(part.p);
             this.#recoveries++;
             log.warn("hub group was missing; created it again", {
               group: this.group,
-              from: this.#lastId,
+              partitions: parts.map((s) => s.p),
             });
             // Entries published before the flush that this hub had not read are gone.
-            if (flushed) this.#lagged("the stream was flushed", { from: this.#lastId });
+            if (flushed.length > 0) {
+              this.#lagged("the stream was flushed", { partitions: flushed });
+            }
             continue;
           } catch (createErr) {
             err = createErr;
@@ -393,20 +499,22 @@ export class OperationHub {
         }
         if (failures === 0) log.warn("hub cannot read events; retrying", { err });
         failures++;
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
+        await sleep(backoffDelay(failures, READ_RETRY_BACKOFF));
       }
     }
   }
 
   /** Follows the entries' positions; a jump means entries were trimmed before they were read. */
-  #noteG(fields: Fields): void {
+  #noteG(part: PartitionState, fields: Fields): void {
     const g = gOf(fields);
     if (g === undefined) return;
-    const seen = this.#lastG;
-    this.#lastG = g;
+    const seen = part.lastG;
+    part.lastG = g;
     if (seen !== undefined && g !== seen + 1) {
       // Dispatching this entry first is fine: the watches dedupe by event id when they resync.
-      queueMicrotask(() => this.#lagged("a gap in the stream", { read_up_to: seen, next: g }));
+      queueMicrotask(() =>
+        this.#lagged("a gap in the stream", { partition: part.p, read_up_to: seen, next: g })
+      );
     }
   }
 
@@ -426,7 +534,8 @@ export class OperationHub {
       this.#deps.log.warn("hub skipped an undecodable event", { operation_id: op });
       return;
     }
-    const hubEvent: HubEvent = { event, frame: JSON.stringify(event), ownerId: owner };
+    const out = eventFrame(event);
+    const hubEvent: HubEvent = { event, frame: out.text, out, ownerId: owner };
     this.#delivered++;
     // Copies: a listener may unsubscribe (its socket closed) while the event is handed out.
     for (const listener of [...forOp ?? [], ...forOwner ?? []]) {
@@ -439,6 +548,44 @@ export class OperationHub {
   }
 }
 
+/** Whether stream entry id `a` (`<ms>-<seq>`) comes after `b`. */
+export function entryIdAfter(a: string, b: string): boolean {
+  const [am, as = "0"] = a.split("-");
+  const [bm, bs = "0"] = b.split("-");
+  const ms = Number(am) - Number(bm);
+  return ms !== 0 ? ms > 0 : Number(as) > Number(bs);
+}
+
+/**
+ * `XREADGROUP ... NOACK STREAMS <streams> > ...`: new entries of several streams for the hub's
+ * consumer; the replies of the streams that had entries.
+ */
+async function readStreams(
+  redis: Redis,
+  options: { streams: string[]; group: string; consumer: string; count: number; blockMs: number },
+): Promise<[string, [string, Fields][]][]> {
+  const { streams, group, consumer, count, blockMs } = options;
+  const args: (string | number)[] = [
+    "GROUP",
+    group,
+    consumer,
+    "COUNT",
+    count,
+    "BLOCK",
+    blockMs,
+    "NOACK",
+    "STREAMS",
+    ...streams,
+    ...streams.map(() => ">"),
+  ];
+  // The typed command, not `call`: on RESP3 connections it turns the reply's map back into the
+  // `[[stream, entries]]` shape.
+  const read = redis.xreadgroup as unknown as (
+    ...a: (string | number)[]
+  ) => Promise<[string, [string, Fields][]][] | null>;
+  return await read.apply(redis, args) ?? [];
+}
+
 /** The `g` field of a global-stream entry. */
 function gOf(fields: Fields): number | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -448,26 +595,4 @@ function gOf(fields: Fields): number | undefined {
     }
   }
   return undefined;
-}
-
-function hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown";
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

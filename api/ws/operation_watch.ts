@@ -33,7 +33,7 @@ import {
   TERMINAL_EVENT_TYPES,
 } from "@semantik/shared";
 import type { HubEvent, OperationHub } from "./operation_hub.ts";
-import { eventFrame } from "./frame_queue.ts";
+import { eventFrame, type OutFrame } from "./frame_queue.ts";
 import { CloseCode, type SocketSession } from "./socket_session.ts";
 
 /** What a watch reads from. */
@@ -98,11 +98,15 @@ export class OperationWatch {
   readonly #id: string;
   readonly #graceMs: number;
   readonly #rowCheckMs: number;
-  #row: OperationRow;
   /** The highest event id the client has (from `since`, or sent). */
   #last: number;
-  /** What the client last learned of the state: the last frame sent, else the row it started from. */
-  #state: string;
+  /**
+   * What the client last learned of the state: the last event sent, else the row it started
+   * from (compared by {@link stateOf} only when a re-read needs it, not per frame).
+   */
+  #shown: Parameters<typeof stateOf>[0];
+  /** A frame went out since the last row-check tick: the watch is live, the tick skips its read. */
+  #live = false;
   /** A re-read found the row changed without an event: confirm it after the grace. */
   #confirm: ReturnType<typeof setTimeout> | undefined;
   /** Live events held back while the stream is replayed; undefined when live. */
@@ -130,8 +134,7 @@ export class OperationWatch {
     positiveMs("Cannot watch operation", { terminalGraceMs, rowCheckMs });
     this.#session = session;
     this.#deps = deps;
-    this.#row = row;
-    this.#state = stateOf(eventFromRow(row));
+    this.#shown = eventFromRow(row);
     this.#id = row.id;
     this.#last = since;
     this.#graceMs = terminalGraceMs;
@@ -152,6 +155,14 @@ export class OperationWatch {
     await this.#catchUp();
     if (this.#done || this.#session.closed) return;
     this.#recheck = setInterval(() => {
+      // Frames went out since the last tick: events reach this socket, and each carries the whole
+      // state, so the row has nothing to add yet (a gap in ids is caught as it arrives). Only a
+      // watch that went quiet re-reads its row: 10,000 sockets following busy operations make no
+      // database reads of their own.
+      if (this.#live) {
+        this.#live = false;
+        return;
+      }
       // A failed re-read (the database away for a moment) is tried again at the next tick.
       this.#checkRow().catch((err) =>
         this.#deps.log.warn("cannot re-read a followed operation", { err, operation_id: this.#id })
@@ -172,7 +183,7 @@ export class OperationWatch {
       this.#catchUp().catch((err) => this.#fail(err));
       return;
     }
-    this.#emit(e.event, e.frame);
+    this.#emit(e.event, e.out);
   }
 
   /** The hub missed events: catch up from the operation's stream now. */
@@ -191,7 +202,11 @@ export class OperationWatch {
     const initial = !this.#settled;
     do {
       this.#again = false;
-      const { events, complete } = await readOperationEvents(redis, keys, this.#id, this.#last);
+      const { events, complete } = await readOperationEvents(redis, {
+        keys,
+        operationId: this.#id,
+        since: this.#last,
+      });
       if (this.#session.closed) return;
       if (!complete) {
         await this.#snapshot();
@@ -218,10 +233,13 @@ export class OperationWatch {
    */
   async #checkFinished(): Promise<void> {
     if (this.#done) return;
-    const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
+    const [s] = await readSnapshots(this.#deps.db, {
+      redis: this.#deps.redis,
+      keys: this.#deps.keys,
+      operationIds: [this.#id],
+    });
     if (this.#done || this.#session.closed) return;
     if (!s) return this.#gone();
-    this.#row = s.row;
     if (!isTerminal(s.row.status)) return;
     const [tail] = await this.#deps.redis.xrevrange(
       this.#deps.keys.stream(this.#id),
@@ -250,16 +268,19 @@ export class OperationWatch {
    */
   async #checkRow(confirming = false): Promise<void> {
     if (this.#done || this.#session.closed || this.#held) return;
-    const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
+    const [s] = await readSnapshots(this.#deps.db, {
+      redis: this.#deps.redis,
+      keys: this.#deps.keys,
+      operationIds: [this.#id],
+    });
     if (this.#done || this.#session.closed || this.#held) return;
     if (!s) return this.#gone();
-    this.#row = s.row;
     if (s.counter !== null && s.counter > this.#last) {
       this.#resync();
       return;
     }
     const snap = snapshotOf(s.row, this.#last);
-    if (stateOf(snap) === this.#state) return;
+    if (stateOf(snap) === stateOf(this.#shown)) return;
     if (confirming) {
       this.#emit(snap);
     } else if (this.#confirm === undefined) {
@@ -277,18 +298,22 @@ export class OperationWatch {
 
   /** Sends a snapshot of the row (when `when` agrees with its id). */
   async #snapshot(when: (eventId: number) => boolean = () => true): Promise<void> {
-    const [s] = await readSnapshots(this.#deps.db, this.#deps.redis, this.#deps.keys, [this.#id]);
+    const [s] = await readSnapshots(this.#deps.db, {
+      redis: this.#deps.redis,
+      keys: this.#deps.keys,
+      operationIds: [this.#id],
+    });
     if (this.#done || this.#session.closed) return;
     if (!s) return this.#gone();
-    this.#row = s.row;
     if (when(s.eventId)) this.#emit(snapshotOf(s.row, s.eventId));
   }
 
-  #emit(event: OperationEvent, text?: string): void {
+  #emit(event: OperationEvent, out?: OutFrame): void {
     if (this.#done) return;
-    this.#session.send(eventFrame(event, text));
+    this.#session.send(out ?? eventFrame(event));
     this.#last = event.event_id;
-    this.#state = stateOf(event);
+    this.#shown = event;
+    this.#live = true;
     if (isFinalEvent(event)) this.#finish();
   }
 

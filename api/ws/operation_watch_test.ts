@@ -51,7 +51,7 @@ async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
   const keys = new EventKeys(new KeySpace(r.prefix));
   const hub = new OperationHub({
     redis: r.redis,
-    openReader: () => gate.reader(r.url),
+    openReader: () => gate.reader(r.target),
     keys,
     log,
   }, { blockMs: 200 });
@@ -335,7 +335,10 @@ function hookedDb(db: Queryable, when: "before" | "after", hook: () => Promise<v
 async function assertSnapshotsCoverTheirIds(env: Env, frames: OperationEvent[]): Promise<void> {
   // A snapshot labelled 0 claims no event.
   for (const snap of frames.filter((f) => f.type === "OPERATION_SNAPSHOT" && f.event_id > 0)) {
-    const { events } = await readOperationEvents(env.r.redis, env.deps.keys, snap.operation_id);
+    const { events } = await readOperationEvents(env.r.redis, {
+      keys: env.deps.keys,
+      operationId: snap.operation_id,
+    });
     const atOrAfter = events.filter((e) => e.event_id >= snap.event_id).map(stateOf);
     assert.ok(
       atOrAfter.includes(stateOf(snap)),
@@ -390,6 +393,16 @@ for (const when of ["after", "before"] as const) {
       const frames = socket.frames as OperationEvent[];
       assert.equal(frames.at(-1)!.status, "completed", trace(frames));
       await assertSnapshotsCoverTheirIds(env, frames);
+      if (when === "before") {
+        // Finished between the list of active operations and the read of their rows: not
+        // active any more, so no snapshot of it; its terminal event reaches the client live.
+        assert.deepEqual(
+          frames.filter((f) => f.type === "OPERATION_SNAPSHOT").map((f) => f.status),
+          [],
+          trace(frames),
+        );
+        assert.equal(frames.at(-1)!.type, "OPERATION_COMPLETED", trace(frames));
+      }
       session.close(CloseCode.normal);
       session.handleClosed();
     });
@@ -410,7 +423,7 @@ Deno.test("watches recover events the hub missed because the global stream was t
     await env.step(op, { progress: 50 });
     await env.step(op, { status: "completed", progress: 100 });
     // The global stream's cap trimmed both events before the hub read them.
-    await env.r.redis.xtrim(env.deps.keys.global, "MAXLEN", 0);
+    await env.r.redis.xtrim(env.deps.keys.globalOf(op.id), "MAXLEN", 0);
     env.gate.open();
     await waitFor("the watch's close", () => one.socket.closedWith, { timeoutMs: 3000 });
     assert.deepEqual(ids(one.socket), [1, 2, 3], "caught up from the operation's stream");
@@ -517,5 +530,87 @@ Deno.test("row re-reads send nothing for an operation that waits without events,
     session.handleClosed();
     all.close(CloseCode.normal);
     all.handleClosed();
+  });
+});
+
+Deno.test("a row re-read fetches events the hub missed without noticing (the counter is ahead of the client)", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    const socket = new FakeSocket();
+    const session = new SocketSession(socket);
+    await new OperationWatch(session, env.deps, op, 0, { rowCheckMs: 50 }).start();
+    await waitFor("the first event", () => socket.sent.length === 1, { timeoutMs: 3000 });
+    // Event 2 reaches the operation's stream (and the counter) but never the global stream, and
+    // nothing follows it live: only the re-read can find it. The row itself is unchanged.
+    const keys = env.deps.keys;
+    await env.r.redis.set(keys.seq(op.id), 2);
+    await env.r.redis.xadd(
+      keys.stream(op.id),
+      "2-0",
+      "id",
+      "2",
+      "data",
+      JSON.stringify({
+        type: "OPERATION_PROGRESS",
+        operation_id: op.id,
+        status: "processing",
+        progress: 20,
+      }),
+    );
+    await waitFor("event 2 from the operation's stream", () => socket.sent.length === 2, {
+      timeoutMs: 3000,
+      seen: () => socket.frames,
+    });
+    assert.deepEqual(socket.frames.map((f) => [f.type, f.event_id, f.progress]), [
+      ["OPERATION_PROGRESS", 1, 0],
+      ["OPERATION_PROGRESS", 2, 20],
+    ]);
+    session.close(CloseCode.normal);
+    session.handleClosed();
+  });
+});
+
+Deno.test("a watch whose events keep coming skips its row re-reads, and re-reads once it goes quiet", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing" });
+    let reads = 0;
+    const db: Queryable = {
+      async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
+        if (/select \* from operations where id = any/.test(sql)) reads++;
+        return await env.t.db.query<T>(sql, params);
+      },
+    };
+    const socket = new FakeSocket();
+    const session = new SocketSession(socket);
+    const rowCheckMs = 250;
+    await new OperationWatch(session, { ...env.deps, db }, op, 0, { rowCheckMs }).start();
+    await waitFor("the first event", () => socket.sent.length === 1, { timeoutMs: 3000 });
+    // Events every ~25 ms for about ten ticks: every tick finds frames went out since the last.
+    const before = reads;
+    const started = performance.now();
+    let published = 1;
+    while (performance.now() - started < 10 * rowCheckMs) {
+      await env.step(op, { progress: published++ % 100 });
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const ticks = Math.floor((performance.now() - started) / rowCheckMs);
+    const whileLive = reads - before;
+    await waitFor("every event", () => socket.sent.length === published, {
+      timeoutMs: 3000,
+      seen: () => socket.sent.length,
+    });
+    // Without the skip every tick reads (about ten); a tick may still read after a stall of the
+    // event loop longer than a tick.
+    assert.ok(whileLive <= 3, `${whileLive} row reads in ${ticks} ticks while events came`);
+    const quiet = reads;
+    await waitFor("a re-read once quiet", () => reads >= quiet + 2, { timeoutMs: 3000 });
+    assert.deepEqual(
+      socket.frames.map((f) => f.event_id),
+      [...Array(published).keys()].map((i) => i + 1),
+    );
+    session.close(CloseCode.normal);
+    session.handleClosed();
   });
 });

@@ -74,6 +74,8 @@ export class SocketSession {
   readonly #graceMs: number;
   /** Wait before the next drain check: short while the socket takes frames, longer when not. */
   #delay = 0;
+  /** The socket's unsent bytes at the last drain check. */
+  #lastBuffered = Infinity;
   /** Since when unsent bytes have been above the limit. */
   #overSince: number | undefined;
   readonly #onDrop?: (count: number) => void;
@@ -151,9 +153,18 @@ export class SocketSession {
   /** Sends a frame in order, or queues it while the socket is backed up. */
   send(frame: OutFrame): void {
     if (this.closed || this.#closeAfter) return;
-    if (this.#queue.length === 0 && this.#socket.bufferedAmount < this.#highWater) {
+    // One look at the socket's unsent bytes per frame (each look is a call into the runtime).
+    const buffered = this.#queue.length === 0 ? this.#socket.bufferedAmount : Infinity;
+    if (buffered < this.#highWater) {
       if (!this.#write(frame.text)) return;
       this.#queue.sent(frame);
+      // The queue is empty and the unsent bytes are at most what they were plus this frame (UTF-8
+      // takes at most 3 bytes per UTF-16 unit): within the limit, the backlog check has nothing
+      // to find, and no timer is involved.
+      if (buffered + frame.text.length * 3 <= this.#limit) {
+        this.#overSince = undefined;
+        return;
+      }
     } else {
       const dropped = this.#queue.push(frame);
       if (dropped > 0) this.#onDrop?.(dropped);
@@ -226,16 +237,23 @@ export class SocketSession {
     this.#timer = undefined;
     if (this.closed) return;
     let sent = 0;
+    let buffered = this.#lastBuffered;
     if (this.#socket.readyState === OPEN) {
-      while (this.#queue.length > 0 && this.#socket.bufferedAmount < this.#highWater) {
+      buffered = this.#socket.bufferedAmount;
+      while (this.#queue.length > 0 && buffered < this.#highWater) {
         const frame = this.#queue.shift()!;
         if (!this.#write(frame.text)) return;
         sent++;
+        buffered = this.#socket.bufferedAmount;
       }
     }
     // The socket's writes finish on later turns of the event loop: look again at once while it
-    // takes frames, and back off towards drainIntervalMs while it does not.
-    this.#delay = sent > 0 ? 0 : Math.min(this.#drainMs, Math.max(1, this.#delay * 2));
+    // takes frames or its unsent bytes went down since the last look (a frame larger than the
+    // high-water mark keeps it above the mark for several looks while the client reads it), and
+    // back off towards drainIntervalMs only while it makes no progress at all.
+    const draining = sent > 0 || buffered < this.#lastBuffered;
+    this.#lastBuffered = buffered;
+    this.#delay = draining ? 0 : Math.min(this.#drainMs, Math.max(1, this.#delay * 2));
     this.#checkBacklog();
     if (this.closed) return;
     if (this.#queue.length > 0 || this.#overSince !== undefined) {

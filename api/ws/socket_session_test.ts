@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { waitFor } from "@semantik/shared/testing";
 import { eventFrame } from "./frame_queue.ts";
-import { CloseCode, SocketSession } from "./socket_session.ts";
+import { CloseCode, SocketSession, type WsLike } from "./socket_session.ts";
 import { FakeSocket } from "./_fake_socket.ts";
 
 const progress = (n: number, status = "processing") =>
@@ -89,11 +89,64 @@ Deno.test("SocketSession keeps a client that reads a burst over the limit within
   session.handleClosed();
 });
 
+Deno.test("SocketSession keeps looking at once while a socket drains, even above the high-water mark", async () => {
+  // A client reading steadily: each look finds fewer unsent bytes, yet still above the mark.
+  class Draining implements WsLike {
+    readyState = 1;
+    sent: string[] = [];
+    looks = 0;
+    buffered = 0;
+    /** Each look finds 1,000 bytes fewer: the client reads between two looks. */
+    get bufferedAmount(): number {
+      this.looks++;
+      const now = this.buffered;
+      this.buffered = Math.max(0, now - 1000);
+      return now;
+    }
+    send(data: string): void {
+      this.sent.push(data);
+      this.buffered += data.length;
+    }
+    close(): void {
+      this.readyState = 2;
+    }
+  }
+  const s = new Draining();
+  const session = new SocketSession(s, {
+    highWaterBytes: 10,
+    bufferLimitBytes: 1_000_000,
+    drainIntervalMs: 500,
+  });
+  session.send(progress(1));
+  s.buffered = 100_000;
+  session.send(otherOp(1));
+  // A hundred looks of progress: at once each, where backing off to 500 ms would take 20 s.
+  await waitFor("the queued frame to go out", () => session.queued === 0, {
+    timeoutMs: 10_000,
+    seen: () => ({ looks: s.looks, buffered: s.buffered }),
+  });
+  assert.equal(s.sent.length, 2);
+  session.handleClosed();
+});
+
 Deno.test("SocketSession closes with 4008 at once past four times the limit", () => {
   const s = new FakeSocket();
   const session = new SocketSession(s, { highWaterBytes: 10, bufferLimitBytes: 500 });
   s.bufferedAmount = 450;
   for (let i = 0; i < 20 && !session.closed; i++) session.send(otherOp(i));
+  assert.equal(s.code, CloseCode.tooSlow);
+  session.handleClosed();
+});
+
+Deno.test("SocketSession closes with 4008 at once when one frame sent straight away is past four times the limit", () => {
+  const s = new FakeSocket();
+  // The socket is idle and the frame goes straight to it: the backlog is the frame alone.
+  const session = new SocketSession(s, { highWaterBytes: 64 * 1024, bufferLimitBytes: 500 });
+  session.send(eventFrame(
+    { type: "OPERATION_PROGRESS", operation_id: "op", status: "processing" },
+    JSON.stringify({ type: "OPERATION_PROGRESS", message: "x".repeat(2100) }),
+  ));
+  assert.equal(s.sent.length, 1);
   assert.equal(s.code, CloseCode.tooSlow);
   session.handleClosed();
 });

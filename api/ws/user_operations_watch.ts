@@ -20,7 +20,7 @@ import {
   readSnapshots,
 } from "@semantik/shared";
 import type { HubEvent } from "./operation_hub.ts";
-import { eventFrame } from "./frame_queue.ts";
+import { eventFrame, type OutFrame } from "./frame_queue.ts";
 import {
   isFinalEvent,
   positiveMs,
@@ -58,8 +58,8 @@ export class UserOperationsWatch {
   readonly #graceMs: number;
   /** Per followed operation without a terminal frame: the highest event id sent. */
   readonly #last = new Map<string, number>();
-  /** Per followed operation: the state of the last frame sent. */
-  readonly #state = new Map<string, string>();
+  /** Per followed operation: the last event sent (its state is compared only on a re-read). */
+  readonly #state = new Map<string, OperationEvent>();
   /** Operations whose terminal frame went out. */
   readonly #finished = new Set<string>();
   /**
@@ -135,13 +135,13 @@ export class UserOperationsWatch {
       return;
     }
     if (event.event_id <= (this.#last.get(op) ?? 0)) return;
-    this.#send(event, e.frame);
+    this.#send(event, e.out);
   }
 
-  #send(event: OperationEvent, text?: string): void {
+  #send(event: OperationEvent, out?: OutFrame): void {
     const op = event.operation_id;
     this.#changed.delete(op);
-    this.#session.send(eventFrame(event, text));
+    this.#session.send(out ?? eventFrame(event));
     if (isFinalEvent(event)) {
       // A finished operation sends nothing more: forget it, but remember that it finished.
       this.#last.delete(op);
@@ -152,7 +152,7 @@ export class UserOperationsWatch {
       }
     } else {
       this.#last.set(op, event.event_id);
-      this.#state.set(op, stateOf(event));
+      this.#state.set(op, event);
     }
   }
 
@@ -170,7 +170,7 @@ export class UserOperationsWatch {
   async #snapshotNew(ids: Iterable<string>): Promise<void> {
     const { db, redis, keys } = this.#deps;
     const todo = [...new Set(ids)].filter((id) => !this.#last.has(id));
-    const snaps = await readSnapshots(db, redis, keys, todo);
+    const snaps = await readSnapshots(db, { redis, keys, operationIds: todo });
     if (this.#session.closed) return;
     const order = new Map(todo.map((id, i) => [id, i]));
     snaps.sort((a, b) => order.get(a.row.id)! - order.get(b.row.id)!);
@@ -215,7 +215,7 @@ export class UserOperationsWatch {
   async #catchUpFollowed(): Promise<void> {
     const { db, redis, keys } = this.#deps;
     const followed = [...this.#last.keys()];
-    const snaps = await readSnapshots(db, redis, keys, followed);
+    const snaps = await readSnapshots(db, { redis, keys, operationIds: followed });
     const seen = new Set(snaps.map((s) => s.row.id));
     for (const id of followed) {
       // The row is gone (its collection was deleted): nothing more will come.
@@ -226,7 +226,11 @@ export class UserOperationsWatch {
       const last = this.#last.get(row.id);
       if (last === undefined) continue;
       if (counter !== null && counter > last) {
-        const { events, complete } = await readOperationEvents(redis, keys, row.id, last);
+        const { events, complete } = await readOperationEvents(redis, {
+          keys,
+          operationId: row.id,
+          since: last,
+        });
         if (this.#session.closed) return;
         if (!complete) {
           this.#send(snapshotOf(row, eventId));
@@ -241,7 +245,8 @@ export class UserOperationsWatch {
         // second re-read, a moment later, still finds no event for it.
         const snap = snapshotOf(row, last);
         const since = this.#changed.get(row.id);
-        if (stateOf(snap) === this.#state.get(row.id)) {
+        const shown = this.#state.get(row.id);
+        if (shown !== undefined && stateOf(snap) === stateOf(shown)) {
           this.#changed.delete(row.id);
         } else if (since !== undefined && Date.now() - since >= this.#graceMs) {
           this.#send(snap);

@@ -13,10 +13,11 @@ import { z } from "zod";
 import {
   type EventKeys,
   getOperation,
+  isUuid,
   type Logger,
   type Queryable,
-  verifyToken,
 } from "@semantik/shared";
+import { TokenAuthenticator } from "../auth/token_authenticator.ts";
 import { OperationHub, type OperationHubOptions } from "./operation_hub.ts";
 import { OperationWatch, ROW_CHECK_MS, type WatchDeps } from "./operation_watch.ts";
 import { CloseCode, SocketSession, type SocketSessionOptions } from "./socket_session.ts";
@@ -38,6 +39,12 @@ export interface WsGatewayDeps {
   openReader: () => Redis;
   keys: EventKeys;
   jwtSecret: string;
+  /**
+   * Checks tokens (signature, expiry, that the user exists at that token version); share the
+   * API's so a password change through it takes effect here at once.
+   * @default {a TokenAuthenticator over `db` and `jwtSecret`}
+   */
+  tokens?: TokenAuthenticator;
   log: Logger;
   /** Registry for the socket gauge and counters. @default {none: no metrics} */
   metrics?: Registry;
@@ -62,12 +69,12 @@ export interface WsGatewayOptions {
   hub?: OperationHubOptions;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const sinceParam = z.string().regex(/^\d{1,15}$/).transform(Number);
 
 export class WsGateway {
   readonly hub: OperationHub;
   readonly #deps: WsGatewayDeps;
+  readonly #tokens: TokenAuthenticator;
   readonly #watchDeps: WatchDeps;
   readonly #idleTimeoutS: number;
   readonly #graceMs: number;
@@ -99,6 +106,7 @@ export class WsGateway {
       }
     }
     this.#deps = deps;
+    this.#tokens = deps.tokens ?? new TokenAuthenticator(deps.db, deps.jwtSecret);
     this.#idleTimeoutS = idleTimeoutS;
     this.#graceMs = terminalGraceMs;
     this.#rowCheckMs = rowCheckMs;
@@ -217,14 +225,14 @@ export class WsGateway {
       session.close(CloseCode.goingAway, "Server shutting down");
       return;
     }
-    const claims = token ? await verifyToken(this.#deps.jwtSecret, token) : undefined;
+    const user = token ? await this.#tokens.authenticate(token) : undefined;
     if (session.closed) return;
-    if (!claims) {
+    if (!user) {
       session.close(CloseCode.unauthorized, token ? "Invalid or expired token" : "Missing token");
       return;
     }
     if (target.route === "operations") {
-      await new UserOperationsWatch(session, this.#watchDeps, claims.sub, {
+      await new UserOperationsWatch(session, this.#watchDeps, user.id, {
         rowCheckMs: this.#rowCheckMs,
         eventGraceMs: this.#graceMs,
       }).start();
@@ -239,7 +247,7 @@ export class WsGateway {
       }
       since = parsed.data;
     }
-    const row = UUID.test(target.operationId)
+    const row = isUuid(target.operationId)
       ? await getOperation(this.#deps.db, target.operationId)
       : undefined;
     if (session.closed) return;
@@ -247,7 +255,7 @@ export class WsGateway {
       session.close(CloseCode.notFound, "No such operation");
       return;
     }
-    if (row.owner_id !== claims.sub) {
+    if (row.owner_id !== user.id) {
       session.close(CloseCode.forbidden, "Not your operation");
       return;
     }

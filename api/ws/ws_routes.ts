@@ -1,6 +1,7 @@
 /** The WebSocket routes (docs/API.md "WebSockets"); the gateway does the rest. */
 import type { Context } from "hono";
-import type { ApiApp, ApiEnv } from "../app.ts";
+import { errorMessage } from "@semantik/shared";
+import type { ApiApp, ApiEnv } from "../api_env.ts";
 import { isUpgradeRequest } from "./upgrade.ts";
 import type { WsGateway, WsTarget } from "./ws_gateway.ts";
 
@@ -30,7 +31,7 @@ function upgrade(c: Context<ApiEnv>, gateway: WsGateway, target: WsTarget): Resp
     return c.json({
       error: {
         code: "invalid_request",
-        message: `Invalid WebSocket handshake: ${err instanceof Error ? err.message : String(err)}`,
+        message: `Invalid WebSocket handshake: ${errorMessage(err)}`,
       },
     }, 400);
   }

@@ -36,9 +36,10 @@ const RST_ADORNMENT = /^([=\-`:'"~^_*+#<>])\1+[ \t]*$/;
 
 /** The headings of `text` in order. Markdown: ATX and setext headings outside code fences. */
 export function findHeadings(text: string, style: HeadingStyle): HeadingSpan[] {
-  if (style === "none") return [];
-  const lines = splitLines(text);
-  return style === "markdown" ? markdownHeadings(lines) : rstHeadings(lines);
+  const finder = new HeadingFinder(style);
+  const headings = finder.push(text);
+  headings.push(...finder.finish());
+  return headings;
 }
 
 interface Line {
@@ -47,64 +48,134 @@ interface Line {
   text: string;
 }
 
-function splitLines(text: string): Line[] {
-  const lines: Line[] = [];
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = text.length;
-    lines.push({ start, end, text: text.slice(start, end) });
-    start = end + 1;
-  }
-  return lines;
-}
+/**
+ * {@link findHeadings} over text that arrives in pieces: the same headings, with offsets into the
+ * whole text, whatever the pieces. A line is looked at once the line after it has arrived
+ * (a setext underline, an RST adornment); the fence state and the line before carry over.
+ */
+export class HeadingFinder {
+  readonly #style: HeadingStyle;
+  /** Text of the line not yet ended, from offset `#partialStart`. */
+  #partial = "";
+  #partialStart = 0;
+  /** Ended lines not yet looked at (`#lines[0]` is next), and the one before them. */
+  #lines: Line[] = [];
+  #previous: Line | undefined;
+  #fence: string | undefined;
+  #finished = false;
 
-function markdownHeadings(lines: Line[]): HeadingSpan[] {
-  const headings: HeadingSpan[] = [];
-  let fence: string | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const fenceMatch = FENCE.exec(line.text);
-    if (fence !== undefined) {
-      // A fence closes with the same character, at least as long.
-      if (fenceMatch && fenceMatch[1]![0] === fence[0] && fenceMatch[1]!.length >= fence.length) {
-        fence = undefined;
+  constructor(style: HeadingStyle) {
+    this.#style = style;
+  }
+
+  /**
+   * Where no heading can start any more: every heading starting before this offset has been
+   * returned (the line before the first line not yet looked at may still be an RST overline).
+   */
+  get settledBefore(): number {
+    if (this.#finished) return Infinity;
+    if (this.#style === "none") return this.#partialStart + this.#partial.length;
+    return this.#previous?.start ?? this.#lines[0]?.start ?? this.#partialStart;
+  }
+
+  /** Takes the next text; returns the headings that are now certain. */
+  push(text: string): HeadingSpan[] {
+    if (this.#finished) throw new Error("Cannot push text: the heading finder has finished");
+    if (this.#style === "none") {
+      this.#partialStart += text.length;
+      return [];
+    }
+    let from = 0;
+    let nl = text.indexOf("\n");
+    while (nl >= 0) {
+      const lineText = this.#partial + text.slice(from, nl);
+      this.#lines.push({
+        start: this.#partialStart,
+        end: this.#partialStart + lineText.length,
+        text: lineText,
+      });
+      this.#partialStart += lineText.length + 1;
+      this.#partial = "";
+      from = nl + 1;
+      nl = text.indexOf("\n", from);
+    }
+    this.#partial += text.slice(from);
+    return this.#scan(false);
+  }
+
+  /** The text has ended: the headings left. */
+  finish(): HeadingSpan[] {
+    if (this.#finished) return [];
+    if (this.#style !== "none") {
+      this.#lines.push({
+        start: this.#partialStart,
+        end: this.#partialStart + this.#partial.length,
+        text: this.#partial,
+      });
+      this.#partial = "";
+    }
+    const headings = this.#style === "none" ? [] : this.#scan(true);
+    this.#finished = true;
+    return headings;
+  }
+
+  #scan(final: boolean): HeadingSpan[] {
+    const headings: HeadingSpan[] = [];
+    const lines = this.#lines;
+    let i = 0;
+    if (this.#style === "markdown") {
+      for (; i < lines.length; i++) {
+        const line = lines[i]!;
+        const fenceMatch = FENCE.exec(line.text);
+        if (this.#fence !== undefined) {
+          // A fence closes with the same character, at least as long.
+          const fence = this.#fence;
+          if (
+            fenceMatch && fenceMatch[1]![0] === fence[0] && fenceMatch[1]!.length >= fence.length
+          ) {
+            this.#fence = undefined;
+          }
+          continue;
+        }
+        if (fenceMatch) {
+          this.#fence = fenceMatch[1]!;
+          continue;
+        }
+        if (ATX.test(line.text)) {
+          headings.push({ start: line.start, end: line.end });
+          continue;
+        }
+        const next = lines[i + 1];
+        // The next line decides whether this one is a setext heading.
+        if (next === undefined && !final) break;
+        if (
+          next !== undefined && line.text.trim() !== "" && SETEXT_UNDERLINE.test(next.text) &&
+          !SETEXT_UNDERLINE.test(line.text) && !/^ {0,3}(?:[-*+]|\d+[.)])[ \t]/.test(line.text)
+        ) {
+          headings.push({ start: line.start, end: next.end });
+          i++;
+        }
       }
-      continue;
+    } else {
+      for (; i + 1 < lines.length; i++) {
+        const title = lines[i]!;
+        const under = lines[i + 1]!;
+        const over = i > 0 ? lines[i - 1] : this.#previous;
+        const titleText = title.text.trim();
+        if (titleText === "" || RST_ADORNMENT.test(title.text) || /^\s/.test(title.text)) continue;
+        const adornment = RST_ADORNMENT.exec(under.text);
+        if (!adornment || under.text.trimEnd().length < titleText.length) continue;
+        const overlined = over !== undefined && over.text.trimEnd() === under.text.trimEnd();
+        headings.push({ start: overlined ? over.start : title.start, end: under.end });
+        i++;
+      }
+      if (final) i = lines.length;
     }
-    if (fenceMatch) {
-      fence = fenceMatch[1]!;
-      continue;
+    // Lines [0, i) are done; keep the last of them as the line before the rest.
+    if (i > 0) {
+      this.#previous = lines[Math.min(i, lines.length) - 1];
+      this.#lines = lines.slice(i);
     }
-    if (ATX.test(line.text)) {
-      headings.push({ start: line.start, end: line.end });
-      continue;
-    }
-    const next = lines[i + 1];
-    if (
-      next !== undefined && line.text.trim() !== "" && SETEXT_UNDERLINE.test(next.text) &&
-      !SETEXT_UNDERLINE.test(line.text) && !/^ {0,3}(?:[-*+]|\d+[.)])[ \t]/.test(line.text)
-    ) {
-      headings.push({ start: line.start, end: next.end });
-      i++;
-    }
+    return headings;
   }
-  return headings;
-}
-
-function rstHeadings(lines: Line[]): HeadingSpan[] {
-  const headings: HeadingSpan[] = [];
-  for (let i = 0; i + 1 < lines.length; i++) {
-    const title = lines[i]!;
-    const under = lines[i + 1]!;
-    const titleText = title.text.trim();
-    if (titleText === "" || RST_ADORNMENT.test(title.text) || /^\s/.test(title.text)) continue;
-    const adornment = RST_ADORNMENT.exec(under.text);
-    if (!adornment || under.text.trimEnd().length < titleText.length) continue;
-    const over = lines[i - 1];
-    const overlined = over !== undefined && over.text.trimEnd() === under.text.trimEnd();
-    headings.push({ start: overlined ? over.start : title.start, end: under.end });
-    i++;
-  }
-  return headings;
 }

@@ -40,8 +40,10 @@ const CJK_CLAUSE = new Set(["，", "、", "；", "："]);
  */
 export function splitPieces(
   text: string,
-  pageStarts: readonly number[],
-  headings: readonly HeadingSpan[],
+  { pageStarts, headings }: {
+    pageStarts: readonly number[];
+    headings: readonly HeadingSpan[];
+  },
 ): Pieces {
   const builder = new PieceBuilder(text.length);
   const word = /\S+/g;

@@ -19,7 +19,7 @@
  * non-whitespace text is in some chunk (except chunks of zero tokens, which are dropped); the
  * same input and tokenizer give the same chunks.
  */
-import { findHeadings, headingStyleOf } from "./_headings.ts";
+import { findHeadings, HeadingFinder, type HeadingSpan, headingStyleOf } from "./_headings.ts";
 import { HARD, NONE, type Pieces, SECTION, splitPieces } from "./_pieces.ts";
 
 /** The one thing chunking needs of a model: its token count, special tokens excluded. */
@@ -79,25 +79,154 @@ const MEMO_LIMIT = 200_000;
  */
 export function chunkDocument(doc: ChunkableDocument, options: ChunkDocumentOptions): Chunk[] {
   const { chunkSize, chunkOverlap, tokenizer } = options;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new RangeError(
-      `Cannot chunk document: chunkSize must be a positive integer, got ${chunkSize}`,
-    );
-  }
-  if (!Number.isInteger(chunkOverlap) || chunkOverlap < 0 || chunkOverlap >= chunkSize) {
-    throw new RangeError(
-      `Cannot chunk document: chunkOverlap must be an integer from 0 to chunkSize - 1 (${
-        chunkSize - 1
-      }), got ${chunkOverlap}`,
-    );
-  }
-  if (typeof tokenizer?.countTokens !== "function") {
-    throw new TypeError("Cannot chunk document: tokenizer must have a countTokens(text) method");
-  }
+  checkOptions(chunkSize, chunkOverlap, tokenizer);
   if (typeof doc?.text !== "string") {
     throw new TypeError(`Cannot chunk document: text must be a string, got ${typeof doc?.text}`);
   }
   return new Chunker(doc, chunkSize, chunkOverlap, tokenizer).run();
+}
+
+export interface ChunkStreamOptions extends ChunkDocumentOptions {
+  /** As {@link ChunkableDocument.mimeType}: how headings are found. */
+  mimeType: string;
+  /**
+   * Characters gathered before a window is chunked; a window holds at most this much new text
+   * plus the unfinished tail of the one before.
+   * @default {1048576}
+   */
+  windowChars?: number;
+}
+
+/**
+ * {@link chunkDocument} over text that arrives in pieces (a large file read a block at a time):
+ * the same chunks as chunking the whole text at once - same texts, offsets, ordinals and token
+ * counts - whatever the pieces, while only a window of the text is held. Headings and open code
+ * fences carry across windows. No PDF pages: a paged document is chunked whole.
+ */
+export class ChunkStream {
+  readonly #size: number;
+  readonly #overlap: number;
+  readonly #tokenizer: TokenCounter;
+  readonly #mimeType: string;
+  readonly #windowChars: number;
+  readonly #finder: HeadingFinder;
+  readonly #memo = new Map<string, number>();
+  /** Headings (offsets into the whole text) that may still reach into the window. */
+  #headings: HeadingSpan[] = [];
+  #buffer = "";
+  /** Offset of `#buffer` in the whole text. */
+  #base = 0;
+  #resume: { firstOffset: number; minEndOffset: number } | undefined;
+  #ordinal = 0;
+  #runAt: number;
+  #finished = false;
+
+  /** @throws {RangeError} {@link TypeError} for the options {@link chunkDocument} refuses. */
+  constructor(options: ChunkStreamOptions) {
+    const { chunkSize, chunkOverlap, tokenizer, mimeType, windowChars = 1 << 20 } = options;
+    checkOptions(chunkSize, chunkOverlap, tokenizer);
+    if (!Number.isInteger(windowChars) || windowChars < 1) {
+      throw new RangeError(
+        `Cannot chunk text: windowChars must be a positive integer, got ${windowChars}`,
+      );
+    }
+    this.#size = chunkSize;
+    this.#overlap = chunkOverlap;
+    this.#tokenizer = tokenizer;
+    this.#mimeType = typeof mimeType === "string" ? mimeType : "";
+    this.#windowChars = windowChars;
+    this.#runAt = windowChars;
+    this.#finder = new HeadingFinder(headingStyleOf(this.#mimeType));
+  }
+
+  /** Characters taken so far. */
+  get length(): number {
+    return this.#base + this.#buffer.length;
+  }
+
+  /** Takes the next text; returns the chunks that more text can no longer change. */
+  push(text: string): Chunk[] {
+    if (this.#finished) throw new Error("Cannot push text: the chunk stream has finished");
+    if (typeof text !== "string") {
+      throw new TypeError(`Cannot chunk text: text must be a string, got ${typeof text}`);
+    }
+    this.#headings.push(...this.#finder.push(text));
+    this.#buffer += text;
+    if (this.#buffer.length < this.#runAt) return [];
+    return this.#chunkWindow(false);
+  }
+
+  /** The text has ended: the remaining chunks. */
+  finish(): Chunk[] {
+    if (this.#finished) return [];
+    this.#headings.push(...this.#finder.finish());
+    const chunks = this.#chunkWindow(true);
+    this.#finished = true;
+    this.#buffer = "";
+    return chunks;
+  }
+
+  #chunkWindow(final: boolean): Chunk[] {
+    const base = this.#base;
+    const headings = this.#headings.map((h) => ({ start: h.start - base, end: h.end - base }));
+    const chunker = new Chunker(
+      { text: this.#buffer, mimeType: this.#mimeType },
+      this.#size,
+      this.#overlap,
+      this.#tokenizer,
+      {
+        headings,
+        settledBefore: final ? undefined : this.#finder.settledBefore - base,
+        resume: this.#resume && {
+          firstOffset: this.#resume.firstOffset - base,
+          minEndOffset: this.#resume.minEndOffset - base,
+        },
+        memo: this.#memo,
+      },
+    );
+    const chunks = chunker.run();
+    for (const c of chunks) {
+      c.ordinal += this.#ordinal;
+      c.startOffset += base;
+      c.endOffset += base;
+    }
+    this.#ordinal += chunks.length;
+    const resume = chunker.resume;
+    if (resume) {
+      this.#buffer = this.#buffer.slice(resume.cutOffset);
+      this.#base = base + resume.cutOffset;
+      this.#resume = {
+        firstOffset: base + resume.firstOffset,
+        minEndOffset: base + resume.minEndOffset,
+      };
+      this.#headings = this.#headings.filter((h) => h.end > this.#base);
+    }
+    this.#runAt = this.#buffer.length + this.#windowChars;
+    return chunks;
+  }
+}
+
+/**
+ * Where chunking a window stopped: the next window starts at `cutOffset` (the start of the run
+ * of non-whitespace holding piece `first`, so the pieces are cut again exactly as before), and
+ * the loop goes on with the pieces starting at `firstOffset` and `minEndOffset`. Offsets are
+ * into the window's text.
+ */
+interface WindowResume {
+  cutOffset: number;
+  firstOffset: number;
+  minEndOffset: number;
+}
+
+/** How a window of a longer text is chunked (see {@link ChunkStream}). */
+interface WindowOptions {
+  /** The headings of the window, found in the whole text (offsets into the window). */
+  headings: readonly HeadingSpan[];
+  /** Pieces starting at or after this offset may change with more text (undefined: final). */
+  settledBefore: number | undefined;
+  /** Where the previous window stopped (offsets into this window). */
+  resume: { firstOffset: number; minEndOffset: number } | undefined;
+  memo: Map<string, number>;
 }
 
 class Chunker {
@@ -107,14 +236,25 @@ class Chunker {
   readonly #overlap: number;
   readonly #tokenizer: TokenCounter;
   readonly #pages: { page: number; start: number }[];
-  readonly #memo = new Map<string, number>();
+  readonly #memo: Map<string, number>;
+  readonly #window: WindowOptions | undefined;
+  /** Set when a window stops before its end. */
+  resume: WindowResume | undefined;
   #pieces!: Pieces;
   /** prefix[k] = tokens of pieces 0..k-1, by their separate counts. */
   #prefix!: Float64Array;
   /** hardAfter[k] = first index > k whose boundary is HARD, or the piece count. */
   #hardAfter!: Int32Array;
 
-  constructor(doc: ChunkableDocument, size: number, overlap: number, tokenizer: TokenCounter) {
+  constructor(
+    doc: ChunkableDocument,
+    size: number,
+    overlap: number,
+    tokenizer: TokenCounter,
+    window?: WindowOptions,
+  ) {
+    this.#window = window;
+    this.#memo = window?.memo ?? new Map();
     this.#text = doc.text;
     this.#mimeType = typeof doc.mimeType === "string" ? doc.mimeType : "";
     this.#size = size;
@@ -128,12 +268,15 @@ class Chunker {
 
   run(): Chunk[] {
     const text = this.#text;
-    const headings = findHeadings(text, headingStyleOf(this.#mimeType));
+    const headings = this.#window?.headings ?? findHeadings(text, headingStyleOf(this.#mimeType));
     // A page cannot start inside a surrogate pair: such a start moves to the pair's end.
     const pageStarts = this.#pages
       .map((p) => (splitsSurrogatePair(text, p.start) ? p.start + 1 : p.start))
       .filter((s) => s > 0);
-    this.#pieces = this.#fitPieces(splitPieces(text, pageStarts, headings));
+    const raw = splitPieces(text, { pageStarts, headings });
+    // The last piece as cut may be a word the window ends inside (its parts, too).
+    const lastRawStart = raw.count > 0 ? raw.start[raw.count - 1]! : 0;
+    this.#pieces = this.#fitPieces(raw);
     this.#prefix = this.#prefixSums();
     this.#hardAfter = this.#hardBoundaries();
 
@@ -142,7 +285,31 @@ class Chunker {
     let first = 0;
     // The next chunk must end after this piece index, so an overlap never repeats a chunk.
     let minEnd = 1;
-    while (first < count) {
+    const resume = this.#window?.resume;
+    if (resume) {
+      first = lowerBound(start, count, resume.firstOffset);
+      minEnd = lowerBound(start, count, resume.minEndOffset);
+    }
+    // A window that more text follows: its last piece may be cut short, and pieces past
+    // `settledBefore` may yet turn out to be in a heading. A chunk is only decided when all it
+    // looks at (up to the piece after the most its budget can take) lies before them.
+    const settledBefore = this.#window?.settledBefore;
+    const reliable = settledBefore === undefined
+      ? count
+      : lowerBound(start, count, Math.min(settledBefore, lastRawStart));
+    outer: while (first < count) {
+      if (
+        settledBefore !== undefined &&
+        (minEnd > reliable - 1 ||
+          this.#maxEnd(first, this.#hardAfter[first]!, this.#size) > reliable - 1)
+      ) {
+        this.resume = {
+          cutOffset: runStart(text, start[first]!),
+          firstOffset: start[first]!,
+          minEndOffset: start[minEnd]!,
+        };
+        break;
+      }
       let limit = this.#maxEnd(first, this.#hardAfter[first]!, this.#size);
       let last: number;
       let tokens: number;
@@ -159,7 +326,7 @@ class Chunker {
             // Even the overlap leaves no room for new text: start after the previous chunk.
             first = minEnd - 1;
             minEnd = first + 1;
-            limit = this.#maxEnd(first, this.#hardAfter[first]!, this.#size);
+            continue outer;
           } else {
             // One piece alone fits: its own count is at most the size.
             limit = first + 1;
@@ -388,6 +555,45 @@ class Chunker {
     }
     return pages[lo]!.page;
   }
+}
+
+function checkOptions(chunkSize: number, chunkOverlap: number, tokenizer: TokenCounter): void {
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(
+      `Cannot chunk document: chunkSize must be a positive integer, got ${chunkSize}`,
+    );
+  }
+  if (!Number.isInteger(chunkOverlap) || chunkOverlap < 0 || chunkOverlap >= chunkSize) {
+    throw new RangeError(
+      `Cannot chunk document: chunkOverlap must be an integer from 0 to chunkSize - 1 (${
+        chunkSize - 1
+      }), got ${chunkOverlap}`,
+    );
+  }
+  if (typeof tokenizer?.countTokens !== "function") {
+    throw new TypeError("Cannot chunk document: tokenizer must have a countTokens(text) method");
+  }
+}
+
+/** First index below `count` whose value is >= `value`. */
+function lowerBound(values: Int32Array, count: number, value: number): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const WHITESPACE = /\s/;
+
+/** Start of the run of non-whitespace that `offset` lies in. */
+function runStart(text: string, offset: number): number {
+  let at = offset;
+  while (at > 0 && !WHITESPACE.test(text[at - 1]!)) at--;
+  return at;
 }
 
 function splitsSurrogatePair(text: string, offset: number): boolean {

@@ -5,6 +5,12 @@
 import { z } from "zod";
 import { resolve } from "node:path";
 import { normalizeCronSchedule } from "./cron_schedule.ts";
+import {
+  redisEnvShape,
+  RedisSettingsError,
+  type RedisTarget,
+  redisTargetOf,
+} from "../redis/redis_target.ts";
 
 export const DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2";
 export const QUEUE_NAMES = ["default", "embed"] as const;
@@ -77,16 +83,9 @@ const envSchema = z.object({
   ),
   DATA_DIR: z.preprocess(blankToUndefined, z.string().default("./data")),
   DATABASE_URL: url("postgres:", "postgresql:"),
-  REDIS_URL: z.preprocess(
-    blankToUndefined,
-    z.string().default("redis://127.0.0.1:6379").refine((v) => {
-      try {
-        return ["redis:", "rediss:"].includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, "must be a redis:// or rediss:// URL"),
-  ),
+  DATABASE_READ_URL: url("postgres:", "postgresql:"),
+  // REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS, REDIS_SENTINEL_NAME, credentials and TLS.
+  ...redisEnvShape,
   REDIS_PREFIX: z.preprocess(
     blankToUndefined,
     z.string().regex(/^[A-Za-z0-9_:.-]*$/, "may hold letters, digits and _ : . - only")
@@ -102,14 +101,42 @@ const envSchema = z.object({
     blankToUndefined,
     z.enum(["auto", "cpu", "cuda", "webgpu"]).default("auto"),
   ),
+  EMBEDDING_THREADS: z.preprocess(
+    blankToUndefined,
+    z.union([z.literal("auto"), z.coerce.number().int().min(1).max(1024)], {
+      error: "must be auto or a whole number from 1 to 1024",
+    }).default("auto"),
+  ),
+  EMBEDDING_SPIN: bool(false),
+  EMBEDDING_PRECISION: z.preprocess(
+    blankToUndefined,
+    z.enum(["auto", "fp32", "fp16", "int8"]).default("auto"),
+  ),
+  EMBEDDING_BATCH_TOKENS: z.preprocess(
+    blankToUndefined,
+    z.union([z.literal("auto"), z.coerce.number().int().min(1).max(1_048_576)], {
+      error: "must be auto or a whole number from 1 to 1048576",
+    }).default("auto"),
+  ),
   EMBED_QUERIES: z.preprocess(blankToUndefined, z.enum(["local", "worker"]).default("local")),
+  RERANK_MODEL: opt(z.string().min(1)),
   DOCUMENT_ROOTS: list,
   MAX_FILE_SIZE_MB: z.preprocess(blankToUndefined, z.coerce.number().positive().default(50)),
   JWT_SECRET: opt(z.string().min(32, "must be at least 32 characters")),
   JWT_TTL_MINUTES: int(1440, 1),
   SECRETS_KEY: opt(z.string().min(32, "must be at least 32 characters")),
   SOURCE_ALLOW_PRIVATE_NETWORKS: bool(false),
-  ALLOW_REGISTRATION: bool(true),
+  WEBHOOK_ALLOW_PRIVATE: bool(false),
+  WEBHOOK_TIMEOUT_S: int(10, 1, 300),
+  WEBHOOK_MAX_ATTEMPTS: int(8, 1, 50),
+  WEBHOOK_RETRY_DELAY_MS: int(10_000, 1, 3_600_000),
+  // No default here: production keeps registration closed unless it is set explicitly.
+  ALLOW_REGISTRATION: opt(
+    z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
+      v === "true" || v === "1" || v === "yes"
+    ),
+  ),
+  PASSWORD_HASH_COST: int(17, 14, 20),
   CORS_ORIGINS: list,
   METRICS_TOKEN: opt(z.string().min(1)),
   METRICS_PORT: opt(
@@ -126,10 +153,17 @@ const envSchema = z.object({
   EMBEDDING_CONCURRENCY_PER_WORKER: int(1, 1, 64),
   WORKER_SHUTDOWN_TIMEOUT_S: int(30, 0),
   WORKER_LEASE_S: int(30, 1, 3600),
+  WORKER_PREFETCH: int(0, 0, 1024),
   SCHEDULE_SYNC_CHECK: cron("*/5 * * * *"),
   SCHEDULE_CLEANUP: cron("0 3 * * *"),
   SCHEDULE_RECONCILE: cron("* * * * *"),
+  SCHEDULE_WEBHOOK_SWEEP: cron("* * * * *"),
   OPERATION_RETENTION_DAYS: int(30, 1),
+  EVENT_PARTITIONS: int(8, 1, 1024),
+  QDRANT_SHARDS: int(1, 1, 1024),
+  QDRANT_REPLICATION: int(1, 1, 64),
+  REDIS_WAIT_REPLICAS: int(0, 0, 64),
+  REDIS_WAIT_TIMEOUT_MS: int(1000, 1, 60_000),
   OPERATION_MAX_RUNTIME_MINUTES: int(720, 1),
   RECONCILE_GRACE_S: int(60, 0, 86400),
   LOG_LEVEL: z.preprocess(
@@ -148,7 +182,15 @@ export interface Config {
   dataDir: string;
   /** Postgres URL; undefined means the embedded PGlite under {@link dataDir}. */
   databaseUrl: string | undefined;
+  /**
+   * `DATABASE_READ_URL`: a streaming replica of {@link databaseUrl} that search reads from
+   * (undefined: search reads the primary).
+   */
+  databaseReadUrl: string | undefined;
+  /** `REDIS_URL`; only used when {@link redis} is a single node. */
   redisUrl: string;
+  /** Where Redis is: one node, a cluster or Sentinel, with credentials and TLS. */
+  redis: RedisTarget;
   redisPrefix: string;
   vectorStore: "qdrant" | "pgvector";
   qdrantUrl: string | undefined;
@@ -158,7 +200,20 @@ export interface Config {
   modelsDir: string;
   defaultEmbeddingModel: string;
   embeddingDevice: "auto" | "cpu" | "cuda" | "webgpu";
+  /** Threads per CPU inference; "auto": the cores available (cgroup quota included). */
+  embeddingThreads: "auto" | number;
+  /** Idle inference threads spin (faster between operators, CPU burnt). */
+  embeddingSpin: boolean;
+  /** Precision of new collections' vectors; "auto": int8 on a CPU, fp16 on CUDA. */
+  embeddingPrecision: "auto" | "fp32" | "fp16" | "int8";
+  /** Padded tokens per inference batch; "auto": per device (CPU 512, GPU 32768). */
+  embeddingBatchTokens: "auto" | number;
   embedQueries: "local" | "worker";
+  /**
+   * A cross-encoder's directory (`model.onnx`, `tokenizer.json`) for `rerank: true`; undefined:
+   * no reranker (such searches are 422). Run where queries are embedded (`EMBED_QUERIES`).
+   */
+  rerankModel: string | undefined;
   documentRoots: string[];
   maxFileSizeBytes: number;
   jwtSecret: string | undefined;
@@ -167,7 +222,18 @@ export interface Config {
   secretsKey: string | undefined;
   /** Web sources may fetch loopback and private-network addresses. */
   sourceAllowPrivateNetworks: boolean;
+  /** Webhooks may target loopback and private-network addresses (`WEBHOOK_ALLOW_PRIVATE`). */
+  webhookAllowPrivate: boolean;
+  /** Time limit of one webhook delivery attempt, headers and body (`WEBHOOK_TIMEOUT_S`). */
+  webhookTimeoutMs: number;
+  /** Attempts of a webhook delivery before it goes to the dead letters. */
+  webhookMaxAttempts: number;
+  /** Delay before a delivery's first retry; it doubles for each later one (jittered). */
+  webhookRetryDelayMs: number;
+  /** `ALLOW_REGISTRATION`; when unset, open in development and closed in production. */
   allowRegistration: boolean;
+  /** log2 of scrypt's N for new password hashes (`PASSWORD_HASH_COST`). */
+  passwordHashCost: number;
   corsOrigins: string[];
   metricsToken: string | undefined;
   /**
@@ -183,10 +249,24 @@ export interface Config {
   workerShutdownTimeoutMs: number;
   /** A running job's lease: another worker takes over a job its owner stopped renewing this long. */
   workerLeaseMs: number;
+  /** Jobs a queue worker reads ahead beyond its free slots (WORKER_PREFETCH). */
+  workerPrefetch: number;
   scheduleSyncCheck: string;
   scheduleCleanup: string;
   scheduleReconcile: string;
+  /** When the sweep enqueues webhook deliveries recorded but never enqueued. */
+  scheduleWebhookSweep: string;
   operationRetentionDays: number;
+  /** `EVENT_PARTITIONS`: global event streams (Redis Cluster slots) the events are sharded over. */
+  eventPartitions: number;
+  /** `QDRANT_SHARDS`: `shard_number` of collections the Qdrant store creates. */
+  qdrantShards: number;
+  /** `QDRANT_REPLICATION`: `replication_factor` of collections the Qdrant store creates. */
+  qdrantReplication: number;
+  /** `REDIS_WAIT_REPLICAS`: replicas `WAIT` asks for after enqueues and terminal events (0: off). */
+  redisWaitReplicas: number;
+  /** `REDIS_WAIT_TIMEOUT_MS`: longest `WAIT`, in ms. */
+  redisWaitTimeoutMs: number;
   operationMaxRuntimeMinutes: number;
   /** Reconcile leaves operations whose row changed more recently than this alone. */
   reconcileGraceMs: number;
@@ -214,6 +294,19 @@ export function loadConfig(
   const e = parsed.data;
   const production = e.ENVIRONMENT === "production";
 
+  let redis: RedisTarget | undefined;
+  try {
+    redis = redisTargetOf(e);
+  } catch (err) {
+    if (!(err instanceof RedisSettingsError)) throw err;
+    issues.push(...err.issues);
+  }
+  if (e.DATABASE_READ_URL && !e.DATABASE_URL) {
+    issues.push({
+      variable: "DATABASE_READ_URL",
+      message: "needs DATABASE_URL (a read replica of the embedded database cannot exist)",
+    });
+  }
   if (e.VECTOR_STORE === "qdrant" && !e.QDRANT_URL) {
     issues.push({ variable: "QDRANT_URL", message: "required when VECTOR_STORE=qdrant" });
   }
@@ -230,8 +323,14 @@ export function loadConfig(
         message: "required in production (comma-separated absolute directories)",
       });
     }
+    if (e.PASSWORD_HASH_COST < 17) {
+      issues.push({
+        variable: "PASSWORD_HASH_COST",
+        message: `must be at least 17 in production (scrypt N = 2^17), got ${e.PASSWORD_HASH_COST}`,
+      });
+    }
   }
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (issues.length > 0 || !redis) throw new ConfigError(issues);
 
   const dataDir = resolve(cwd, e.DATA_DIR);
   const documentRoots = (e.DOCUMENT_ROOTS && e.DOCUMENT_ROOTS.length > 0)
@@ -243,7 +342,9 @@ export function loadConfig(
     environment: e.ENVIRONMENT,
     dataDir,
     databaseUrl: e.DATABASE_URL,
+    databaseReadUrl: e.DATABASE_READ_URL,
     redisUrl: e.REDIS_URL,
+    redis,
     redisPrefix: e.REDIS_PREFIX,
     vectorStore: e.VECTOR_STORE ?? (e.QDRANT_URL ? "qdrant" : "pgvector"),
     qdrantUrl: e.QDRANT_URL,
@@ -252,14 +353,24 @@ export function loadConfig(
     modelsDir: e.MODELS_DIR ? resolve(cwd, e.MODELS_DIR) : resolve(dataDir, "models"),
     defaultEmbeddingModel: e.DEFAULT_EMBEDDING_MODEL,
     embeddingDevice: e.EMBEDDING_DEVICE,
+    embeddingThreads: e.EMBEDDING_THREADS,
+    embeddingSpin: e.EMBEDDING_SPIN,
+    embeddingPrecision: e.EMBEDDING_PRECISION,
+    embeddingBatchTokens: e.EMBEDDING_BATCH_TOKENS,
     embedQueries: e.EMBED_QUERIES,
+    rerankModel: e.RERANK_MODEL ? resolve(cwd, e.RERANK_MODEL) : undefined,
     documentRoots,
     maxFileSizeBytes: Math.round(e.MAX_FILE_SIZE_MB * 1024 * 1024),
     jwtSecret: e.JWT_SECRET,
     jwtTtlMinutes: e.JWT_TTL_MINUTES,
     secretsKey: e.SECRETS_KEY,
     sourceAllowPrivateNetworks: e.SOURCE_ALLOW_PRIVATE_NETWORKS,
-    allowRegistration: e.ALLOW_REGISTRATION,
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT_S * 1000,
+    webhookMaxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+    webhookRetryDelayMs: e.WEBHOOK_RETRY_DELAY_MS,
+    allowRegistration: e.ALLOW_REGISTRATION ?? !production,
+    passwordHashCost: e.PASSWORD_HASH_COST,
     corsOrigins: e.CORS_ORIGINS ?? [],
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
@@ -270,10 +381,17 @@ export function loadConfig(
     embeddingConcurrencyPerWorker: e.EMBEDDING_CONCURRENCY_PER_WORKER,
     workerShutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_S * 1000,
     workerLeaseMs: e.WORKER_LEASE_S * 1000,
+    workerPrefetch: e.WORKER_PREFETCH,
     scheduleSyncCheck: e.SCHEDULE_SYNC_CHECK,
     scheduleCleanup: e.SCHEDULE_CLEANUP,
     scheduleReconcile: e.SCHEDULE_RECONCILE,
+    scheduleWebhookSweep: e.SCHEDULE_WEBHOOK_SWEEP,
     operationRetentionDays: e.OPERATION_RETENTION_DAYS,
+    eventPartitions: e.EVENT_PARTITIONS,
+    qdrantShards: e.QDRANT_SHARDS,
+    qdrantReplication: e.QDRANT_REPLICATION,
+    redisWaitReplicas: e.REDIS_WAIT_REPLICAS,
+    redisWaitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
     operationMaxRuntimeMinutes: e.OPERATION_MAX_RUNTIME_MINUTES,
     reconcileGraceMs: e.RECONCILE_GRACE_S * 1000,
     logLevel: e.LOG_LEVEL,

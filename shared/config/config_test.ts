@@ -172,3 +172,191 @@ Deno.test("loadConfig() reads the source settings: private networks refused and 
     undefined,
   );
 });
+
+Deno.test("loadConfig() reads the CPU embedding settings: auto or a number, and names bad ones", () => {
+  const defaults = loadConfig({});
+  assert.equal(defaults.embeddingThreads, "auto");
+  assert.equal(defaults.embeddingSpin, false);
+  assert.equal(defaults.embeddingPrecision, "auto");
+  assert.equal(defaults.embeddingBatchTokens, "auto");
+  const set = loadConfig({
+    EMBEDDING_THREADS: "3",
+    EMBEDDING_SPIN: "true",
+    EMBEDDING_PRECISION: "int8",
+    EMBEDDING_BATCH_TOKENS: "1024",
+  });
+  assert.equal(set.embeddingThreads, 3);
+  assert.equal(set.embeddingSpin, true);
+  assert.equal(set.embeddingPrecision, "int8");
+  assert.equal(set.embeddingBatchTokens, 1024);
+  let error: unknown;
+  try {
+    loadConfig({
+      EMBEDDING_THREADS: "0",
+      EMBEDDING_PRECISION: "int4",
+      EMBEDDING_BATCH_TOKENS: "lots",
+    });
+  } catch (err) {
+    error = err;
+  }
+  assert.ok(error instanceof ConfigError);
+  assert.deepEqual(error.issues.map((i) => i.variable).sort(), [
+    "EMBEDDING_BATCH_TOKENS",
+    "EMBEDDING_PRECISION",
+    "EMBEDDING_THREADS",
+  ]);
+});
+
+Deno.test("loadConfig(): production keeps registration closed unless ALLOW_REGISTRATION=true", () => {
+  const prod = {
+    ENVIRONMENT: "production",
+    JWT_SECRET: "s".repeat(32),
+    DOCUMENT_ROOTS: "/docs",
+  };
+  assert.equal(loadConfig(prod, "/x").allowRegistration, false);
+  assert.equal(loadConfig({ ...prod, ALLOW_REGISTRATION: "" }, "/x").allowRegistration, false);
+  assert.equal(loadConfig({ ...prod, ALLOW_REGISTRATION: "true" }, "/x").allowRegistration, true);
+  assert.equal(loadConfig({}, "/x").allowRegistration, true);
+  assert.equal(loadConfig({ ALLOW_REGISTRATION: "no" }, "/x").allowRegistration, false);
+  assert.throws(() => loadConfig({ ALLOW_REGISTRATION: "maybe" }, "/x"), ConfigError);
+});
+
+Deno.test("loadConfig(): PASSWORD_HASH_COST is 17 by default and at least 17 in production", () => {
+  assert.equal(loadConfig({}, "/x").passwordHashCost, 17);
+  assert.equal(loadConfig({ PASSWORD_HASH_COST: "14" }, "/x").passwordHashCost, 14);
+  assert.throws(() => loadConfig({ PASSWORD_HASH_COST: "13" }, "/x"), ConfigError);
+  const prod = { ENVIRONMENT: "production", JWT_SECRET: "s".repeat(32), DOCUMENT_ROOTS: "/docs" };
+  assert.throws(
+    () => loadConfig({ ...prod, PASSWORD_HASH_COST: "16" }, "/x"),
+    (err: unknown) =>
+      err instanceof ConfigError && err.issues.some((i) => i.variable === "PASSWORD_HASH_COST"),
+  );
+  assert.equal(loadConfig({ ...prod, PASSWORD_HASH_COST: "18" }, "/x").passwordHashCost, 18);
+});
+
+Deno.test("loadConfig() reads RERANK_MODEL as a directory relative to the working directory", () => {
+  assert.equal(loadConfig({}, "/srv/app").rerankModel, undefined);
+  assert.equal(loadConfig({ RERANK_MODEL: "" }, "/srv/app").rerankModel, undefined);
+  assert.equal(
+    loadConfig({ RERANK_MODEL: "models/ce" }, "/srv/app").rerankModel,
+    "/srv/app/models/ce",
+  );
+  assert.equal(loadConfig({ RERANK_MODEL: "/m/ce" }, "/srv/app").rerankModel, "/m/ce");
+});
+
+Deno.test("loadConfig(): event partitions, Qdrant distribution and replica waits", () => {
+  const d = loadConfig({}, "/x");
+  assert.equal(d.eventPartitions, 8);
+  assert.equal(d.qdrantShards, 1);
+  assert.equal(d.qdrantReplication, 1);
+  assert.equal(d.redisWaitReplicas, 0);
+  assert.equal(d.redisWaitTimeoutMs, 1000);
+  const c = loadConfig({
+    EVENT_PARTITIONS: "16",
+    QDRANT_SHARDS: "6",
+    QDRANT_REPLICATION: "2",
+    REDIS_WAIT_REPLICAS: "1",
+    REDIS_WAIT_TIMEOUT_MS: "250",
+  }, "/x");
+  assert.equal(c.eventPartitions, 16);
+  assert.equal(c.qdrantShards, 6);
+  assert.equal(c.qdrantReplication, 2);
+  assert.equal(c.redisWaitReplicas, 1);
+  assert.equal(c.redisWaitTimeoutMs, 250);
+  assert.throws(
+    () =>
+      loadConfig({
+        EVENT_PARTITIONS: "0",
+        QDRANT_SHARDS: "0",
+        QDRANT_REPLICATION: "x",
+        REDIS_WAIT_REPLICAS: "-1",
+        REDIS_WAIT_TIMEOUT_MS: "0",
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      for (
+        const v of [
+          "EVENT_PARTITIONS",
+          "QDRANT_SHARDS",
+          "QDRANT_REPLICATION",
+          "REDIS_WAIT_REPLICAS",
+          "REDIS_WAIT_TIMEOUT_MS",
+        ]
+      ) {
+        assert.ok(err.message.includes(v), `${v} in ${err.message}`);
+      }
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig({ EVENT_PARTITIONS: "1025" }), ConfigError);
+});
+
+Deno.test("loadConfig() reads the webhook settings: private targets refused by default, bounded retries", () => {
+  const d = loadConfig({}, "/srv/app");
+  assert.deepEqual(
+    [
+      d.webhookAllowPrivate,
+      d.webhookTimeoutMs,
+      d.webhookMaxAttempts,
+      d.webhookRetryDelayMs,
+      d.scheduleWebhookSweep,
+    ],
+    [false, 10_000, 8, 10_000, "* * * * *"],
+  );
+  const c = loadConfig({
+    WEBHOOK_ALLOW_PRIVATE: "true",
+    WEBHOOK_TIMEOUT_S: "3",
+    WEBHOOK_MAX_ATTEMPTS: "4",
+    WEBHOOK_RETRY_DELAY_MS: "50",
+    SCHEDULE_WEBHOOK_SWEEP: "*/2 * * * *",
+  });
+  assert.deepEqual(
+    [
+      c.webhookAllowPrivate,
+      c.webhookTimeoutMs,
+      c.webhookMaxAttempts,
+      c.webhookRetryDelayMs,
+      c.scheduleWebhookSweep,
+    ],
+    [true, 3000, 4, 50, "*/2 * * * *"],
+  );
+  assert.throws(
+    () =>
+      loadConfig({
+        WEBHOOK_ALLOW_PRIVATE: "maybe",
+        WEBHOOK_TIMEOUT_S: "0",
+        WEBHOOK_MAX_ATTEMPTS: "0",
+        WEBHOOK_RETRY_DELAY_MS: "0",
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      [
+        "WEBHOOK_ALLOW_PRIVATE",
+        "WEBHOOK_TIMEOUT_S",
+        "WEBHOOK_MAX_ATTEMPTS",
+        "WEBHOOK_RETRY_DELAY_MS",
+      ]
+        .every((v) => err.issues.some((i) => i.variable === v)),
+  );
+});
+
+Deno.test("loadConfig(): DATABASE_READ_URL is unset by default, needs DATABASE_URL and a postgres URL", () => {
+  assert.equal(loadConfig({}, "/x").databaseReadUrl, undefined);
+  const c = loadConfig({
+    DATABASE_URL: "postgres://app@primary/semantik",
+    DATABASE_READ_URL: "postgres://app@replica/semantik",
+  }, "/x");
+  assert.equal(c.databaseReadUrl, "postgres://app@replica/semantik");
+  for (
+    const env of [
+      { DATABASE_READ_URL: "postgres://app@replica/semantik" },
+      { DATABASE_URL: "postgres://app@primary/semantik", DATABASE_READ_URL: "http://replica" },
+    ]
+  ) {
+    assert.throws(() => loadConfig(env, "/x"), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.issues.map((i) => i.variable), ["DATABASE_READ_URL"]);
+      return true;
+    });
+  }
+});

@@ -76,6 +76,7 @@ for (const driver of ["postgres", "pglite"] as const) {
             and table_name not like 'chunks_p%' order by 1`,
       );
       assert.deepEqual(tables.map((r) => r.table_name), [
+        "api_keys",
         "chunks",
         "collection_sources",
         "collections",
@@ -85,6 +86,8 @@ for (const driver of ["postgres", "pglite"] as const) {
         "staged_chunks",
         "staged_documents",
         "users",
+        "webhook_deliveries",
+        "webhooks",
       ]);
       const [part] = await t.db.query<{ n: number }>(
         `select count(*) as n from pg_inherits i join pg_class c on c.oid = i.inhparent
@@ -187,8 +190,9 @@ Deno.test("[postgres] two migrator processes at once leave one correct schema", 
       `select count(*) as n from information_schema.tables where table_schema = $1`,
       [t.schema!],
     );
-    // 9 tables (chunks is the partitioned parent) + 16 chunk partitions
-    assert.equal(n, 25);
+    // 12 tables (chunks is the partitioned parent; api_keys, webhooks and webhook_deliveries
+    // came with issue 24) + 16 chunk partitions
+    assert.equal(n, 28);
   } finally {
     await t.cleanup();
   }

@@ -1,5 +1,9 @@
 import postgres from "postgres";
 import type { Db, Queryable, SqlParam } from "./db.ts";
+import { backoffDelay, resolveBackoff } from "../async/backoff.ts";
+
+/** Reconnects wait 50 ms, doubling to 2 s, each in [d/2, d] (postgres.js takes seconds). */
+const RECONNECT_BACKOFF = resolveBackoff({ delayMs: 50, maxDelayMs: 2000, jitter: 0.5 });
 
 /** Options of {@link connectPostgres}. */
 export interface PostgresOptions {
@@ -11,6 +15,8 @@ export interface PostgresOptions {
   applicationName?: string;
   /** Whether to use named prepared statements (off for pgbouncer-like multiplexers). @default {true} */
   prepare?: boolean;
+  /** Longest wait for a connection to open, in seconds. @default {10} */
+  connectTimeoutS?: number;
 }
 
 // int8 (20) arrives as a number: counts and sizes stay far below 2^53.
@@ -36,19 +42,25 @@ function queryable(sql: Sql | postgres.TransactionSql<Record<string, unknown>>):
 
 /** Connects to a Postgres server with postgres.js. */
 export function connectPostgres(url: string, options: PostgresOptions = {}): Db {
-  const { max = 10, schema, applicationName = "semantik", prepare = true } = options;
+  const {
+    max = 10,
+    schema,
+    applicationName = "semantik",
+    prepare = true,
+    connectTimeoutS = 10,
+  } = options;
   const sql: Sql = postgres(url, {
     max,
     prepare,
     types: TYPES as unknown as Record<string, postgres.PostgresType>,
     onnotice: () => {},
     idle_timeout: 60,
-    connect_timeout: 10,
+    connect_timeout: connectTimeoutS,
     // postgres.js waits (0.5-1) x min(3^failures / 100, 20) s before reconnecting, failures
     // counted across the pool: a few seconds of outage under load pushed that to 10-20 s, so a
     // Postgres that was back at once stayed unreachable for as long. Doubling from 50 ms up to 2 s
     // still spares a down server and finds a restarted one within about two seconds.
-    backoff: (failures: number) => (0.5 + Math.random() / 2) * Math.min(2, 0.05 * 2 ** failures),
+    backoff: (failures: number) => backoffDelay(failures + 1, RECONNECT_BACKOFF) / 1000,
     connection: {
       application_name: applicationName,
       ...(schema ? { search_path: `"${schema.replaceAll('"', '""')}",public` } : {}),

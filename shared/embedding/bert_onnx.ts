@@ -6,12 +6,24 @@
  * outputs `last_hidden_state` float32 [batch, sequence, hidden]
  *         `sentence_embedding` float32 [batch, hidden] (pooled, normalised when asked)
  *
- * Only standard ops are used (Gather, Add, LayerNormalization, MatMul, Reshape, Transpose,
- * Softmax, Erf, ReduceSum, Div, Sqrt, ...), so every execution provider runs it.
+ * Precisions (`precision`):
+ * - `fp32`: float32 weights and arithmetic.
+ * - `int8`: every Linear layer's weight quantized to int8 per output channel (symmetric, one
+ *   scale per column); its input quantized per tensor at run time (`DynamicQuantizeLinear`, uint8),
+ *   the product in integers (`MatMulInteger`) rescaled by input scale × column scale. ONNX Runtime
+ *   fuses that chain into its integer GEMM kernels (VNNI where the CPU has it). Embeddings,
+ *   attention scores, softmax and layer norms stay float32.
+ *
+ * Fused (`fused`, default false): the graph uses ONNX Runtime's contrib operators (domain
+ * `com.microsoft`) where it has them: Q, K and V as one projection feeding `MultiHeadAttention`
+ * (bias and padding mask inside), `SkipLayerNormalization` for residual + bias + LayerNorm,
+ * `BiasGelu` for bias + exact GELU. Unfused, only standard ops are used (Gather, Add,
+ * LayerNormalization, MatMul, Reshape, Transpose, Softmax, Erf, ReduceSum, ...), for runtimes
+ * without contrib ops. Both compute the same function.
  */
 import { z } from "zod";
 import { float, GraphBuilder } from "./onnx_graph_builder.ts";
-import { type OnnxModel, TensorDataType } from "./onnx_proto.ts";
+import { MICROSOFT_DOMAIN, type OnnxModel, TensorDataType } from "./onnx_proto.ts";
 
 /** The fields of a Hugging Face BERT `config.json` that the graph needs. */
 export const BertConfigSchema = z.object({
@@ -48,6 +60,39 @@ export interface BertOnnxOptions {
   producerName?: string;
   /** Extra `metadata_props` (sorted by key when written). @default {{}} */
   metadata?: Record<string, string>;
+  /** Weights and matrix products: see the module comment. @default {"fp32"} */
+  precision?: "fp32" | "int8";
+  /**
+   * Use ONNX Runtime's fused contrib operators. Off by default: on the CPUs measured the plain
+   * graph, which ONNX Runtime fuses itself, ran faster (bench/README.md). @default {false}
+   */
+  fused?: boolean;
+}
+
+/**
+ * A [in, out] weight quantized per output column: symmetric int8 (zero point 0) with scale
+ * max|column| / 127, so every column uses the whole range.
+ */
+export function quantizePerColumn(
+  w: Float32Array,
+  { rows, cols }: { rows: number; cols: number },
+): { data: Int8Array; scales: Float32Array } {
+  const scales = new Float32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const a = Math.abs(w[r * cols + c]!);
+      if (a > scales[c]!) scales[c] = a;
+    }
+  }
+  for (let c = 0; c < cols; c++) scales[c] = scales[c]! > 0 ? scales[c]! / 127 : 1;
+  const data = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const q = Math.round(w[r * cols + c]! / scales[c]!);
+      data[r * cols + c] = Math.max(-127, Math.min(127, q));
+    }
+  }
+  return { data, scales };
 }
 
 export const BERT_OPSET = 17;
@@ -71,7 +116,14 @@ function transpose2d(w: BertWeight, name: string): Float32Array {
 
 /** The ONNX model of a BERT encoder with pooling. */
 export function buildBertOnnx(source: BertSource, options: BertOnnxOptions = {}): OnnxModel {
-  const { pooling = "mean", normalize = true, producerName = "semantik", metadata = {} } = options;
+  const {
+    pooling = "mean",
+    normalize = true,
+    producerName = "semantik",
+    metadata = {},
+    precision = "fp32",
+    fused = false,
+  } = options;
   const cfg = BertConfigSchema.parse(source.config);
   const hidden = cfg.hidden_size;
   const heads = cfg.num_attention_heads;
@@ -94,13 +146,9 @@ export function buildBertOnnx(source: BertSource, options: BertOnnxOptions = {})
   };
   const vector = (name: string, size: number) =>
     g.initializer(name, [size], expect(name, [size]).data);
-  /** A Linear layer's weight, stored [in, out] so that MatMul(x, w) computes x·Wᵀ. */
-  const linear = (name: string, outSize: number, inSize: number) =>
-    g.initializer(
-      `${name}.weight`,
-      [inSize, outSize],
-      transpose2d(expect(`${name}.weight`, [outSize, inSize]), name),
-    );
+  /** A Linear layer's weight as [in, out] (so that x·w computes x·Wᵀ). */
+  const linearData = (name: string, outSize: number, inSize: number) =>
+    transpose2d(expect(`${name}.weight`, [outSize, inSize]), name);
 
   const seq = ["batch", "sequence"];
   const inputIds = g.input("input_ids", TensorDataType.INT64, seq);
@@ -163,16 +211,152 @@ export function buildBertOnnx(source: BertSource, options: BertOnnxOptions = {})
   const maskFloat = g.op("Cast", "mask/float", [attentionMask], {
     attrs: { to: TensorDataType.FLOAT },
   });
-  const maskExpanded = g.op("Unsqueeze", "mask/expanded", [maskFloat, axes12]);
-  const maskInverted = g.op("Sub", "mask/inverted", [one, maskExpanded]);
-  const maskBias = g.op("Mul", "mask/bias", [maskInverted, maskValue]);
+  // (Unfused only: MultiHeadAttention takes the mask itself.)
+  const maskBias = fused ? "" : g.op("Mul", "mask/bias", [
+    g.op("Sub", "mask/inverted", [
+      one,
+      g.op("Unsqueeze", "mask/expanded", [maskFloat, axes12]),
+    ]),
+    maskValue,
+  ]);
 
-  const dense = (name: string, input: string, prefix: string, outSize: number, inSize: number) => {
-    const product = g.op("MatMul", `${name}/matmul`, [input, linear(prefix, outSize, inSize)]);
-    return g.op("Add", `${name}/bias`, [product, vector(`${prefix}.bias`, outSize)]);
+  /**
+   * input · w for a [in, out] weight `w` named `weightName`: a float MatMul, or in int8 the
+   * dynamic quantization chain (see the module comment).
+   */
+  const matmul = (
+    name: string,
+    input: string,
+    weightName: string,
+    w: Float32Array,
+    inSize: number,
+    outSize: number,
+  ) => {
+    if (precision === "fp32") {
+      return g.op("MatMul", `${name}/matmul`, [
+        input,
+        g.initializer(weightName, [inSize, outSize], w),
+      ]);
+    }
+    const { data, scales } = quantizePerColumn(w, { rows: inSize, cols: outSize });
+    const wq = g.initializer(`${weightName}_quantized`, [inSize, outSize], data);
+    const ws = g.initializer(`${weightName}_scale`, [outSize], scales);
+    const wz = g.initializer(`${weightName}_zero_point`, [outSize], new Int8Array(outSize));
+    const [xq, xs, xz] = g.node("DynamicQuantizeLinear", `${name}/quantize`, [input], {
+      outputs: 3,
+    }) as [string, string, string];
+    const product = g.op("MatMulInteger", `${name}/matmul_integer`, [xq, wq, xz, wz]);
+    const asFloat = g.op("Cast", `${name}/cast`, [product], {
+      attrs: { to: TensorDataType.FLOAT },
+    });
+    const scale = g.op("Mul", `${name}/scale`, [xs, ws]);
+    return g.op("Mul", `${name}/rescale`, [asFloat, scale]);
   };
+  const linearNoBias = (
+    name: string,
+    input: string,
+    prefix: string,
+    outSize: number,
+    inSize: number,
+  ) =>
+    matmul(name, input, `${prefix}.weight`, linearData(prefix, outSize, inSize), inSize, outSize);
+  const dense = (name: string, input: string, prefix: string, outSize: number, inSize: number) =>
+    g.op("Add", `${name}/bias`, [
+      linearNoBias(name, input, prefix, outSize, inSize),
+      vector(`${prefix}.bias`, outSize),
+    ]);
+  /** LayerNorm(x + y + bias) in one contrib op. */
+  const skipLayerNorm = (name: string, x: string, skip: string, bias: string, prefix: string) =>
+    g.op("SkipLayerNormalization", name, [
+      x,
+      skip,
+      vector(`${prefix}.weight`, hidden),
+      vector(`${prefix}.bias`, hidden),
+      bias,
+    ], { attrs: { epsilon: float(cfg.layer_norm_eps) }, domain: MICROSOFT_DOMAIN });
+  // The padding mask as MultiHeadAttention wants it: int32 [batch, sequence], 1 = attended.
+  const maskInt32 = fused
+    ? g.op("Cast", "mask/int32", [attentionMask], { attrs: { to: TensorDataType.INT32 } })
+    : "";
 
-  for (let layer = 0; layer < cfg.num_hidden_layers; layer++) {
+  for (let layer = 0; layer < cfg.num_hidden_layers && fused; layer++) {
+    const p = `encoder.layer.${layer}`;
+    const n = `layer${layer}`;
+    const a = `${p}.attention.self`;
+    // Q, K and V as one [hidden, 3·hidden] product, biases added inside the attention op.
+    const qkvWeight = new Float32Array(hidden * 3 * hidden);
+    const parts = [`${a}.query`, `${a}.key`, `${a}.value`].map((name) =>
+      linearData(name, hidden, hidden)
+    );
+    for (let r = 0; r < hidden; r++) {
+      parts.forEach((part, k) =>
+        qkvWeight.set(part.subarray(r * hidden, (r + 1) * hidden), r * 3 * hidden + k * hidden)
+      );
+    }
+    const qkvBias = new Float32Array(3 * hidden);
+    [`${a}.query`, `${a}.key`, `${a}.value`].forEach((name, k) =>
+      qkvBias.set(expect(`${name}.bias`, [hidden]).data, k * hidden)
+    );
+    const qkv = matmul(
+      `${n}/qkv`,
+      x,
+      `${a}.qkv.weight`,
+      qkvWeight,
+      hidden,
+      3 * hidden,
+    );
+    const [q, k, v] = g.node("Split", `${n}/qkv_split`, [qkv], {
+      attrs: { axis: -1 },
+      outputs: 3,
+    }) as [string, string, string];
+    const context = g.op("MultiHeadAttention", `${n}/attention`, [
+      q,
+      k,
+      v,
+      g.initializer(`${a}.qkv.bias`, [3 * hidden], qkvBias),
+      maskInt32,
+    ], { attrs: { num_heads: heads }, domain: MICROSOFT_DOMAIN });
+    const attnOut = linearNoBias(
+      `${n}/attention_output`,
+      context,
+      `${p}.attention.output.dense`,
+      hidden,
+      hidden,
+    );
+    const h = skipLayerNorm(
+      `${n}/attention_layer_norm`,
+      attnOut,
+      x,
+      vector(`${p}.attention.output.dense.bias`, hidden),
+      `${p}.attention.output.LayerNorm`,
+    );
+    const inter = linearNoBias(
+      `${n}/intermediate`,
+      h,
+      `${p}.intermediate.dense`,
+      cfg.intermediate_size,
+      hidden,
+    );
+    const gelu = g.op("BiasGelu", `${n}/gelu`, [
+      inter,
+      vector(`${p}.intermediate.dense.bias`, cfg.intermediate_size),
+    ], { domain: MICROSOFT_DOMAIN });
+    const out = linearNoBias(
+      `${n}/output`,
+      gelu,
+      `${p}.output.dense`,
+      hidden,
+      cfg.intermediate_size,
+    );
+    x = skipLayerNorm(
+      `${n}/output_layer_norm`,
+      out,
+      h,
+      vector(`${p}.output.dense.bias`, hidden),
+      `${p}.output.LayerNorm`,
+    );
+  }
+  for (let layer = 0; layer < cfg.num_hidden_layers && !fused; layer++) {
     const p = `encoder.layer.${layer}`;
     const n = `layer${layer}`;
     const heads4d = (name: string, t: string, perm: number[]) =>
@@ -278,6 +462,12 @@ export function buildBertOnnx(source: BertSource, options: BertOnnxOptions = {})
     producerName,
     producerVersion: "1",
     graph: g.build("bert"),
-    metadata: { ...metadata, pooling, normalize: String(normalize) },
+    metadata: {
+      ...metadata,
+      pooling,
+      normalize: String(normalize),
+      precision,
+      fused: String(fused),
+    },
   };
 }

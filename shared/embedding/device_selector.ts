@@ -15,7 +15,7 @@
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { RetryLaterError } from "../errors.ts";
+import { errorMessage, RetryLaterError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { type GpuMemory, queryGpuMemory, visibleGpu } from "./gpu_memory.ts";
 import type { ExecutionProvider } from "./inference_runner.ts";
@@ -226,7 +226,10 @@ export class DeviceSelector {
   ): void {
     // Without nvidia-smi (some containers) there is nothing to read; the load itself decides.
     if (!gpus) return;
-    const gpu = visibleGpu(gpus, this.deviceId, this.#env.cudaVisibleDevices);
+    const gpu = visibleGpu(gpus, {
+      deviceId: this.deviceId,
+      cudaVisibleDevices: this.#env.cudaVisibleDevices,
+    });
     if (!gpu || gpu.freeBytes === undefined) return;
     const needed = modelBytes + this.#reserve;
     if (gpu.freeBytes < needed) {
@@ -244,6 +247,6 @@ function mib(bytes: number): number {
 }
 
 function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return message.split("\n")[0]!.slice(0, 300);
 }

@@ -9,6 +9,7 @@ import { AdaptiveBudget } from "./adaptive_budget.ts";
 import { planTokenBatches } from "./batch_planner.ts";
 import type { InferenceRunner, IntTensor } from "./inference_runner.ts";
 import type { ModelConfig } from "./model_config.ts";
+import type { Precision } from "./precision.ts";
 import { isOutOfMemoryError } from "./out_of_memory.ts";
 import { l2Normalize, poolTokenStates } from "./pooling.ts";
 import type { TextTokenizer } from "./text_tokenizer.ts";
@@ -25,6 +26,8 @@ export interface Embedder {
   /** The model's registry name. */
   readonly model: string;
   readonly dimension: number;
+  /** The precision of the graph this embedder runs; vectors of different precisions differ. */
+  readonly precision: Precision;
   /** Most tokens one input may have, special tokens included. */
   readonly maxTokens: number;
   /**
@@ -32,6 +35,12 @@ export interface Embedder {
    * max tokens minus special tokens minus the document prefix's tokens.
    */
   readonly maxChunkTokens: number;
+  /**
+   * Padded tokens of one model run as the embedder batches texts now (its token budget): a
+   * caller that feeds it a stream of texts (the indexing pipeline) can hand them over in pieces
+   * of about this size instead of waiting to gather many. @default {undefined: no preference}
+   */
+  readonly batchTokens?: number;
   /** One vector per text, in input order. Over-long texts are cut to the model's limit. */
   embedTexts(texts: string[], mode: EmbedMode, options?: EmbedOptions): Promise<Float32Array[]>;
   /** Content tokens of `text`: no special tokens, no prefix. */
@@ -44,6 +53,8 @@ export interface OnnxEmbedderOptions {
   config: ModelConfig;
   tokenizer: TextTokenizer;
   runner: InferenceRunner;
+  /** The precision of the runner's graph. @default {"fp32"} */
+  precision?: Precision;
   /** Most padded tokens (texts × longest) in one batch, before any halving. @default {8192} */
   maxBatchTokens?: number;
   /** Most texts in one batch. @default {256} */
@@ -75,6 +86,7 @@ export function maxChunkTokensOf(config: ModelConfig, tokenizer: TextTokenizer):
 export class OnnxEmbedder implements Embedder {
   readonly model: string;
   readonly dimension: number;
+  readonly precision: Precision;
   readonly maxTokens: number;
   readonly maxChunkTokens: number;
   readonly budget: AdaptiveBudget;
@@ -105,6 +117,7 @@ export class OnnxEmbedder implements Embedder {
     }
     this.model = name;
     this.dimension = config.dimension;
+    this.precision = options.precision ?? "fp32";
     this.maxTokens = config.max_tokens;
     this.maxChunkTokens = maxChunkTokensOf(config, tokenizer);
     if (this.maxChunkTokens < 1) {
@@ -142,6 +155,10 @@ export class OnnxEmbedder implements Embedder {
       );
     }
     this.#output = output;
+  }
+
+  get batchTokens(): number {
+    return this.budget.current;
   }
 
   countTokens(text: string): number {
@@ -242,12 +259,11 @@ export class OnnxEmbedder implements Embedder {
       const size = out.dims[1]!;
       vectors = Array.from({ length: rows }, (_, r) => out.data.slice(r * size, (r + 1) * size));
     } else if (out.dims.length === 3 && out.dims[0] === rows) {
-      vectors = poolTokenStates(
-        out.data,
-        out.dims,
-        sequences.map((s) => s.length),
-        this.#config.pooling,
-      );
+      vectors = poolTokenStates(out.data, {
+        dims: out.dims,
+        lengths: sequences.map((s) => s.length),
+        pooling: this.#config.pooling,
+      });
     } else {
       throw new Error(
         `Cannot read ${this.model} output ${this.#output}: unexpected shape [${out.dims}]`,

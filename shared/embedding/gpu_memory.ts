@@ -94,8 +94,7 @@ export async function queryGpuMemory(
  */
 export function visibleGpu(
   gpus: readonly GpuMemory[],
-  deviceId: number,
-  cudaVisibleDevices: string | undefined,
+  { deviceId, cudaVisibleDevices }: { deviceId: number; cudaVisibleDevices: string | undefined },
 ): GpuMemory | undefined {
   if (cudaVisibleDevices === undefined || cudaVisibleDevices.trim() === "") {
     return gpus.find((g) => g.index === deviceId);

@@ -39,21 +39,27 @@ Deno.test("parseNvidiaSmiMemory() rejects output it does not understand", () => 
 Deno.test("visibleGpu() maps CUDA device ids through CUDA_VISIBLE_DEVICES", async (t) => {
   const gpus = parseNvidiaSmiMemory(TWO_GPUS);
   await t.step("unset: CUDA ids are nvidia-smi indices", () => {
-    assert.equal(visibleGpu(gpus, 1, undefined)?.index, 1);
-    assert.equal(visibleGpu(gpus, 2, undefined), undefined);
+    assert.equal(visibleGpu(gpus, { deviceId: 1, cudaVisibleDevices: undefined })?.index, 1);
+    assert.equal(visibleGpu(gpus, { deviceId: 2, cudaVisibleDevices: undefined }), undefined);
   });
   await t.step("indices", () => {
-    assert.equal(visibleGpu(gpus, 0, "1,0")?.index, 1);
-    assert.equal(visibleGpu(gpus, 1, "1,0")?.index, 0);
-    assert.equal(visibleGpu(gpus, 2, "1,0"), undefined);
+    assert.equal(visibleGpu(gpus, { deviceId: 0, cudaVisibleDevices: "1,0" })?.index, 1);
+    assert.equal(visibleGpu(gpus, { deviceId: 1, cudaVisibleDevices: "1,0" })?.index, 0);
+    assert.equal(visibleGpu(gpus, { deviceId: 2, cudaVisibleDevices: "1,0" }), undefined);
   });
   await t.step("full and abbreviated UUIDs", () => {
-    assert.equal(visibleGpu(gpus, 0, "GPU-9a9b9c9d-1111-2222-3333-444455556666")?.index, 1);
-    assert.equal(visibleGpu(gpus, 0, "GPU-4f1c")?.index, 0);
-    assert.equal(visibleGpu(gpus, 0, "9a9b")?.index, 1);
+    assert.equal(
+      visibleGpu(gpus, {
+        deviceId: 0,
+        cudaVisibleDevices: "GPU-9a9b9c9d-1111-2222-3333-444455556666",
+      })?.index,
+      1,
+    );
+    assert.equal(visibleGpu(gpus, { deviceId: 0, cudaVisibleDevices: "GPU-4f1c" })?.index, 0);
+    assert.equal(visibleGpu(gpus, { deviceId: 0, cudaVisibleDevices: "9a9b" })?.index, 1);
   });
   await t.step("MIG slices cannot be told", () => {
-    assert.equal(visibleGpu(gpus, 0, "MIG-1234"), undefined);
+    assert.equal(visibleGpu(gpus, { deviceId: 0, cudaVisibleDevices: "MIG-1234" }), undefined);
   });
 });
 

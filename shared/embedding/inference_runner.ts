@@ -4,6 +4,7 @@
  * (`WorkerInferenceRunner`), and tests can wrap a runner to inject failures.
  */
 import * as ort from "onnxruntime-node";
+import { availableCpus } from "./cpu_threads.ts";
 
 export interface IntTensor {
   data: BigInt64Array;
@@ -23,8 +24,18 @@ export interface RunnerOptions {
   provider?: ExecutionProvider;
   /** CUDA device ordinal (as CUDA numbers the visible devices). @default {0} */
   deviceId?: number;
-  /** Threads of one CPU operator. @default {0 (ONNX Runtime's choice: one per physical core)} */
+  /**
+   * Threads of one CPU operator. 0 would be ONNX Runtime's own choice, one per *physical* core
+   * as it counts them, ignoring cgroup quotas: one thread on a 2-vCPU virtual machine.
+   * @default {availableCpus(): the cores this process may use, cgroup quota included}
+   */
   intraOpNumThreads?: number;
+  /**
+   * Whether idle operator threads spin waiting for work (`session.intra_op.allow_spinning`):
+   * a little faster between operators, but spinning threads burn CPU that other processes on the
+   * host (the API, Postgres, other workers) could use. @default {false}
+   */
+  allowSpinning?: boolean;
 }
 
 export interface InferenceRunner {
@@ -39,7 +50,12 @@ export interface InferenceRunner {
 
 /** onnxruntime-node session options for a runner. */
 export function sessionOptions(options: RunnerOptions): ort.InferenceSession.SessionOptions {
-  const { provider = "cpu", deviceId = 0, intraOpNumThreads = 0 } = options;
+  const {
+    provider = "cpu",
+    deviceId = 0,
+    intraOpNumThreads = availableCpus(),
+    allowSpinning = false,
+  } = options;
   const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] = provider === "cuda"
     ? [{ name: "cuda", deviceId }]
     : [provider];
@@ -47,6 +63,13 @@ export function sessionOptions(options: RunnerOptions): ort.InferenceSession.Ses
     executionProviders,
     graphOptimizationLevel: "all",
     intraOpNumThreads,
+    // One operator at a time: the graph is a chain, and parallel operators would compete with
+    // the intra-op threads for the same cores.
+    executionMode: "sequential",
+    interOpNumThreads: 1,
+    extra: {
+      session: { intra_op: { allow_spinning: allowSpinning ? "1" : "0" } },
+    },
     // Warnings about nodes placed on the CPU are expected and would drown real problems.
     logSeverityLevel: 3,
   };

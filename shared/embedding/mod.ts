@@ -14,3 +14,6 @@ export * from "./adaptive_budget.ts";
 export * from "./out_of_memory.ts";
 export * from "./inference_runner.ts";
 export * from "./worker_inference_runner.ts";
+export * from "./precision.ts";
+export * from "./cpu_threads.ts";
+export * from "./cross_encoder.ts";

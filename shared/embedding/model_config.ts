@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { join } from "node:path";
+import { type Precision, PRECISIONS } from "./precision.ts";
 
 export const MODEL_CONFIG_FILE = "embedding.json";
 
@@ -21,6 +22,13 @@ export const ModelConfigSchema = z.object({
   document_prefix: z.string().default(""),
   /** The ONNX file, relative to the directory. */
   onnx_file: z.string().default("model.onnx"),
+  /** The precision of `onnx_file`'s weights and arithmetic. */
+  precision: z.enum(PRECISIONS).default("fp32"),
+  /**
+   * Graphs of the same model at other precisions (`{"int8": "model_int8.onnx"}`), relative to
+   * the directory; `onnx_file` is always there at `precision`.
+   */
+  onnx_files: z.partialRecord(z.enum(PRECISIONS), z.string()).optional(),
   /**
    * The ONNX output to read: [batch, hidden] is taken as pooled, [batch, sequence, hidden] is
    * pooled here. Unset: `sentence_embedding` when the graph has it, else `last_hidden_state`,
@@ -32,6 +40,16 @@ export const ModelConfigSchema = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export type ModelConfigInput = z.input<typeof ModelConfigSchema>;
+
+/** Each precision the model directory holds and its ONNX file. */
+export function onnxFilesOf(config: ModelConfig): Map<Precision, string> {
+  const files = new Map<Precision, string>([[config.precision, config.onnx_file]]);
+  for (const p of PRECISIONS) {
+    const file = config.onnx_files?.[p];
+    if (file !== undefined && !files.has(p)) files.set(p, file);
+  }
+  return files;
+}
 
 async function readJson(path: string): Promise<unknown | undefined> {
   try {

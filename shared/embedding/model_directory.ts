@@ -8,7 +8,10 @@ import { join } from "node:path";
 import { MODEL_CONFIG_FILE, type ModelConfigInput, ModelConfigSchema } from "./model_config.ts";
 
 export interface ModelFiles {
+  /** The graph of `config.onnx_file`. */
   onnx: Uint8Array;
+  /** Graphs at other precisions, by file name (as `config.onnx_files` names them). @default {{}} */
+  otherOnnx?: Record<string, Uint8Array>;
   /** The tokenizer.json text. */
   tokenizerJson: string;
   config: ModelConfigInput;
@@ -31,6 +34,9 @@ export async function writeModelDirectory(dir: string, files: ModelFiles): Promi
   const config = ModelConfigSchema.parse(files.config);
   await Deno.mkdir(dir, { recursive: true });
   await writeFileAtomic(join(dir, config.onnx_file), files.onnx);
+  for (const [file, bytes] of Object.entries(files.otherOnnx ?? {})) {
+    await writeFileAtomic(join(dir, file), bytes);
+  }
   await writeFileAtomic(join(dir, "tokenizer.json"), files.tokenizerJson);
   await writeFileAtomic(join(dir, MODEL_CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
 }

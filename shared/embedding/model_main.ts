@@ -1,33 +1,29 @@
 /**
  * `deno task model`: converts the default embedding model into `MODELS_DIR` (once; later runs
- * find it there) and prints where it is. `--check` also embeds the known sentences and fails
- * unless the model gives the known answers.
+ * find it there) and prints where it is, then runs the known-answer gate of every precision the
+ * directory holds (`known_answers.ts`; a few seconds): float32 must give the published answers,
+ * the others must stay within tolerance of float32 and rank the fixture retrieval set alike.
+ * CI prepares the model this way, so a converter change that breaks a precision fails there.
  *
- * Usage: deno task model [--models-dir DIR] [--check]
+ * Usage: deno task model [--models-dir DIR] [--check | --no-check]
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { loadConfigOrExit } from "../config/config.ts";
 import { configureLogging, getLogger } from "../log/logger.ts";
 import { DEFAULT_MODEL_NAME, ensureDefaultModel } from "./default_model.ts";
+import { checkPrecisions } from "./known_answers.ts";
 import { MODEL_CONFIG_FILE } from "./model_config.ts";
 import { ModelRegistry } from "./model_registry.ts";
-
-/** Cosine similarity of two vectors. */
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { "models-dir": { type: "string" }, check: { type: "boolean", default: false } },
+    options: {
+      "models-dir": { type: "string" },
+      check: { type: "boolean", default: true },
+      "no-check": { type: "boolean", default: false },
+    },
   });
   const config = loadConfigOrExit();
   configureLogging({ level: config.logLevel });
@@ -36,7 +32,7 @@ async function main(): Promise<number> {
   const dir = await ensureDefaultModel(modelsDir, { log });
   const meta = JSON.parse(await Deno.readTextFile(join(dir, MODEL_CONFIG_FILE)));
   console.log(JSON.stringify({ model: DEFAULT_MODEL_NAME, dir, source: meta.source }));
-  if (!values.check) return 0;
+  if (!values.check || values["no-check"]) return 0;
 
   const registry = new ModelRegistry({
     modelsDir,
@@ -45,17 +41,27 @@ async function main(): Promise<number> {
     thread: "main",
   });
   try {
-    const embedder = await registry.get(DEFAULT_MODEL_NAME);
-    const [food, bread, stocks] = await embedder.embedTexts([
-      "A man is eating food.",
-      "A man is eating a piece of bread.",
-      "The stock market crashed today.",
-    ], "document");
-    const similar = cosine(food!, bread!);
-    const unrelated = Math.max(cosine(food!, stocks!), cosine(bread!, stocks!));
-    const ok = Math.abs(similar - 0.755) <= 0.005 && unrelated < 0.05;
-    console.log(JSON.stringify({ check: ok ? "ok" : "failed", similar, unrelated }));
-    return ok ? 0 : 1;
+    const info = await registry.resolve(DEFAULT_MODEL_NAME);
+    const fp32 = await registry.get(DEFAULT_MODEL_NAME, { precision: "fp32" });
+    const others = [];
+    for (const precision of info.precisions) {
+      if (precision !== "fp32") {
+        others.push(await registry.get(DEFAULT_MODEL_NAME, { precision }));
+      }
+    }
+    const reports = await checkPrecisions(fp32, others);
+    for (const r of reports) {
+      console.log(JSON.stringify({
+        precision: r.precision,
+        check: r.failures.length === 0 ? "ok" : "failed",
+        pairs: r.pairs.map((c) => Number(c.toFixed(4))),
+        max_pair_difference: Number(r.max_pair_difference.toFixed(4)),
+        max_extra_pair_difference: Number(r.max_extra_pair_difference.toFixed(4)),
+        min_self_cosine: Number(r.min_self_cosine.toFixed(4)),
+        failures: r.failures,
+      }));
+    }
+    return reports.every((r) => r.failures.length === 0) ? 0 : 1;
   } finally {
     await registry.close();
   }

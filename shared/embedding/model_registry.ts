@@ -27,7 +27,13 @@ import {
   InlineInferenceRunner,
   type RunnerOptions,
 } from "./inference_runner.ts";
-import { type ModelConfig, readModelConfig } from "./model_config.ts";
+import { type ModelConfig, onnxFilesOf, readModelConfig } from "./model_config.ts";
+import {
+  choosePrecision,
+  isPrecision,
+  type Precision,
+  type PrecisionSetting,
+} from "./precision.ts";
 import { TextTokenizer } from "./text_tokenizer.ts";
 import { WorkerInferenceRunner } from "./worker_inference_runner.ts";
 
@@ -43,9 +49,25 @@ export interface ModelInfo {
   normalize: boolean;
   queryPrefix: string;
   documentPrefix: string;
+  /** The precisions whose graphs the model directory holds. */
+  precisions: Precision[];
   /** False for the default model before its first conversion. */
   ready: boolean;
 }
+
+export interface GetModelOptions {
+  /**
+   * The precision to run: a collection's recorded one, so queries match its vectors. A
+   * precision the model lacks is an `AppError("unknown_model")`.
+   * @default {the registry's `precision` setting, resolved for the device}
+   */
+  precision?: Precision;
+}
+
+/** Padded tokens per batch on a CPU: small batches waste least on padding (see bench/README.md). */
+export const CPU_BATCH_TOKENS = 512;
+/** Padded tokens per batch on a GPU: large batches keep it busy. */
+export const GPU_BATCH_TOKENS = 32768;
 
 export interface ModelRegistryOptions {
   /** Directory of model directories (`MODELS_DIR`). */
@@ -59,7 +81,9 @@ export interface ModelRegistryOptions {
    * thread's event loop; `main` in this thread (CLIs, benchmarks). @default {"worker"}
    */
   thread?: "worker" | "main";
-  /** Padded tokens per batch before any halving. @default {4096 on CPU, 32768 on a GPU} */
+  /** Precision of `get()` without one (`EMBEDDING_PRECISION`). @default {"auto"} */
+  precision?: PrecisionSetting;
+  /** Padded tokens per batch before any halving. @default {CPU_BATCH_TOKENS, GPU_BATCH_TOKENS} */
   maxBatchTokens?: number;
   /** Most texts per batch. @default {256} */
   maxBatchSize?: number;
@@ -67,8 +91,10 @@ export interface ModelRegistryOptions {
   regrowAfter?: number;
   /** CUDA device ordinal. @default {0} */
   deviceId?: number;
-  /** Threads per CPU operator. @default {0 (one per physical core)} */
+  /** Threads per CPU operator. @default {the cores available, cgroup quota included} */
   intraOpNumThreads?: number;
+  /** Idle inference threads spin. @default {false} */
+  allowSpinning?: boolean;
   /** GPU memory wanted beyond the model's size before loading. @default {1 GiB} */
   gpuMemoryReserveBytes?: number;
   /** Delay asked of the queue when GPU memory is short. @default {30_000} */
@@ -189,6 +215,7 @@ export class ModelRegistry {
       normalize: config.normalize,
       queryPrefix: config.query_prefix,
       documentPrefix: config.document_prefix,
+      precisions: [...onnxFilesOf(config).keys()],
       ready,
     };
   }
@@ -198,20 +225,32 @@ export class ModelRegistry {
    * model converted first when needed). A failed load is not cached, so a later call retries
    * (a `RetryLaterError` for short GPU memory, for instance).
    */
-  get(name: string): Promise<Embedder> {
+  get(name: string, options: GetModelOptions = {}): Promise<Embedder> {
     if (this.#closed) return Promise.reject(new Error("Cannot load model: the registry is closed"));
-    let promise = this.#loaded.get(name);
+    const { precision } = options;
+    if (precision !== undefined && !isPrecision(precision)) {
+      return Promise.reject(
+        new TypeError(`Cannot load model: unknown precision ${String(precision)}`),
+      );
+    }
+    const key = `${name}\u0000${precision ?? "default"}`;
+    let promise = this.#loaded.get(key);
     if (!promise) {
-      promise = this.#load(name);
-      this.#loaded.set(name, promise);
-      promise.catch(() => {
-        if (this.#loaded.get(name) === promise) this.#loaded.delete(name);
+      promise = this.#load(name, precision);
+      this.#loaded.set(key, promise);
+      promise.then((l) => {
+        // A default load is also the load of the precision it resolved to, and the other way
+        // round when the default resolves to a precision already loaded: one session each.
+        const alias = `${name}\u0000${l.embedder.precision}`;
+        if (!this.#loaded.has(alias)) this.#loaded.set(alias, promise!);
+      }, () => {
+        if (this.#loaded.get(key) === promise) this.#loaded.delete(key);
       });
     }
     return promise.then((l) => l.embedder);
   }
 
-  async #load(name: string): Promise<Loaded> {
+  async #load(name: string, requested: Precision | undefined): Promise<Loaded> {
     const dir = this.#dirOf(name);
     let { config, ready } = await this.#config(name, dir);
     if (name === DEFAULT_MODEL_NAME && !ready) {
@@ -221,8 +260,30 @@ export class ModelRegistry {
       config = DEFAULT_MODEL_CONFIG;
     }
     const tokenizer = await this.#tokenizer(name, dir, ready);
-    const modelPath = join(dir, config.onnx_file);
-    const modelBytes = (await Deno.stat(modelPath)).size;
+    const files = onnxFilesOf(config);
+    if (requested !== undefined && !files.has(requested)) {
+      throw new AppError(
+        "unknown_model",
+        `Embedding model ${name} has no ${requested} graph (it has ${
+          [...files.keys()].join(", ")
+        })`,
+        { model: name, precision: requested },
+      );
+    }
+    // GPU memory is checked against the largest graph: the one loaded is not chosen yet.
+    let modelBytes = 0;
+    for (const file of files.values()) {
+      try {
+        modelBytes = Math.max(modelBytes, (await Deno.stat(join(dir, file))).size);
+      } catch (err) {
+        throw new AppError(
+          "unknown_model",
+          `Embedding model ${name} is unusable: ${(err as Error).message}`,
+          { model: name },
+        );
+      }
+    }
+    let precision: Precision = requested ?? config.precision;
     const open = this.#options.openRunner ??
       ((path: string, opts: RunnerOptions) =>
         (this.#options.thread ?? "worker") === "worker"
@@ -230,11 +291,17 @@ export class ModelRegistry {
           : InlineInferenceRunner.open(path, opts));
     const started = performance.now();
     const runner = await this.#selector.open(name, modelBytes, async (provider) => {
+      precision = requested ??
+        choosePrecision(this.#options.precision ?? "auto", {
+          provider,
+          available: [...files.keys()],
+        });
       try {
-        return await open(modelPath, {
+        return await open(join(dir, files.get(precision)!), {
           provider,
           deviceId: this.#selector.deviceId,
           intraOpNumThreads: this.#options.intraOpNumThreads,
+          allowSpinning: this.#options.allowSpinning,
         });
       } catch (err) {
         // The CPU provider loads any valid model: failing there, the model is at fault, not the
@@ -255,7 +322,9 @@ export class ModelRegistry {
         config,
         tokenizer,
         runner,
-        maxBatchTokens: this.#options.maxBatchTokens ?? (runner.provider === "cpu" ? 4096 : 32768),
+        precision,
+        maxBatchTokens: this.#options.maxBatchTokens ??
+          (runner.provider === "cpu" ? CPU_BATCH_TOKENS : GPU_BATCH_TOKENS),
         maxBatchSize: this.#options.maxBatchSize,
         regrowAfter: this.#options.regrowAfter,
         log: this.#log,
@@ -264,6 +333,7 @@ export class ModelRegistry {
       this.#log?.info("embedding model loaded", {
         model: name,
         provider: runner.provider,
+        precision,
         ms: Math.round(performance.now() - started),
       });
       if (this.#closed) throw new Error("Cannot load model: the registry is closed");
@@ -301,7 +371,7 @@ export class ModelRegistry {
   /** Releases every loaded session. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      const loads = [...this.#loaded.values()];
+      const loads = [...new Set(this.#loaded.values())];
       this.#loaded.clear();
       for (const load of loads) {
         try {

@@ -66,6 +66,7 @@ Deno.test("resolve() describes a model directory without loading it", async () =
       normalize: true,
       queryPrefix: "",
       documentPrefix: "d: ",
+      precisions: ["fp32"],
       ready: true,
     });
   });
@@ -259,4 +260,49 @@ Deno.test("a sentence-transformers ONNX export without embedding.json is usable"
     const [c] = await embedder.embedTexts(["hello"], "query");
     assert.ok(c!.every((x, i) => Math.abs(x - b![i]!) < 1e-5));
   });
+});
+
+Deno.test("get() runs the precision asked for, and auto means int8 on the CPU when the model has it", async () => {
+  const dir = await Deno.makeTempDir();
+  const opened: string[] = [];
+  const registry = new ModelRegistry({
+    modelsDir: dir,
+    device: "cpu",
+    thread: "main",
+    deviceEnvironment: NO_GPU,
+    openRunner: (path: string, options: RunnerOptions) => {
+      opened.push(path.slice(path.lastIndexOf("/") + 1));
+      return InlineInferenceRunner.open(path, options);
+    },
+  });
+  try {
+    await writeTinyModel(join(dir, ...TINY_MODEL_NAME.split("/")), { int8: true });
+    assert.deepEqual((await registry.resolve(TINY_MODEL_NAME)).precisions, ["fp32", "int8"]);
+    const auto = await registry.get(TINY_MODEL_NAME);
+    assert.equal(auto.precision, "int8");
+    // The default and its precision share one session.
+    assert.equal(await registry.get(TINY_MODEL_NAME, { precision: "int8" }), auto);
+    const fp32 = await registry.get(TINY_MODEL_NAME, { precision: "fp32" });
+    assert.equal(fp32.precision, "fp32");
+    assert.deepEqual(opened, ["model_int8.onnx", "model.onnx"]);
+    const [a] = await auto.embedTexts(["hello world"], "document");
+    const [b] = await fp32.embedTexts(["hello world"], "document");
+    assert.notDeepEqual(a, b, "the int8 graph is a different graph");
+    let dot = 0;
+    for (let i = 0; i < a!.length; i++) dot += a![i]! * b![i]!;
+    assert.ok(dot > 0.9, `int8 and fp32 vectors agree roughly: cosine ${dot}`);
+    await assert.rejects(
+      registry.get(TINY_MODEL_NAME, { precision: "fp16" }),
+      (err: unknown) => err instanceof AppError && err.code === "unknown_model",
+    );
+  } finally {
+    await registry.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a model without the precision setting's graph runs fp32; an explicit setting too", async () => {
+  await withRegistry(async (registry) => {
+    assert.equal((await registry.get(TINY_MODEL_NAME)).precision, "fp32");
+  }, { precision: "int8" });
 });

@@ -33,6 +33,8 @@ export interface NodeOptions {
   attrs?: Record<string, AttributeValue>;
   /** How many outputs the node has. @default {1} */
   outputs?: number;
+  /** The operator's domain ("com.microsoft" for ONNX Runtime's contrib ops). @default {""} */
+  domain?: string;
 }
 
 export function float(value: number): { float: number } {
@@ -43,14 +45,28 @@ export function floats(values: number[]): { floats: number[] } {
   return { floats: values };
 }
 
-function bytesOf(data: Float32Array | BigInt64Array | Int32Array): Uint8Array {
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+/** Element data of an initializer; {@link Float16Bits} marks half floats kept as raw bits. */
+export type TensorData = Float32Array | BigInt64Array | Int32Array | Int8Array | Float16Bits;
+
+/** IEEE half floats as their 16-bit patterns (Deno's Float16Array is not everywhere yet). */
+export class Float16Bits {
+  readonly bits: Uint16Array;
+  constructor(bits: Uint16Array) {
+    this.bits = bits;
+  }
+  get length(): number {
+    return this.bits.length;
+  }
+}
+
+function bytesOf(data: TensorData): Uint8Array {
+  const view = data instanceof Float16Bits ? data.bits : data;
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
 export function tensor(
   name: string,
-  dims: number[],
-  data: Float32Array | BigInt64Array | Int32Array,
+  { dims, data }: { dims: number[]; data: TensorData },
 ): OnnxTensor {
   const size = dims.reduce((a, b) => a * b, 1);
   if (size !== data.length) {
@@ -62,6 +78,10 @@ export function tensor(
     ? TensorDataType.FLOAT
     : data instanceof BigInt64Array
     ? TensorDataType.INT64
+    : data instanceof Int8Array
+    ? TensorDataType.INT8
+    : data instanceof Float16Bits
+    ? TensorDataType.FLOAT16
     : TensorDataType.INT32;
   return { name, dims, dataType, rawData: bytesOf(data) };
 }
@@ -93,8 +113,8 @@ export class GraphBuilder {
     this.#outputs.push({ name, elemType, shape });
   }
 
-  initializer(name: string, dims: number[], data: Float32Array | BigInt64Array | Int32Array) {
-    this.#initializers.push(tensor(this.#define(name), dims, data));
+  initializer(name: string, dims: number[], data: TensorData) {
+    this.#initializers.push(tensor(this.#define(name), { dims, data }));
     return name;
   }
 
@@ -117,7 +137,7 @@ export class GraphBuilder {
    * `name:0`, `name:1`, ...). Returns the output names.
    */
   node(opType: string, name: string, inputs: string[], options: NodeOptions = {}): string[] {
-    const { attrs = {}, outputs = 1 } = options;
+    const { attrs = {}, outputs = 1, domain } = options;
     for (const input of inputs) {
       if (input !== "" && !this.#defined.has(input)) {
         throw new RangeError(`Cannot add node ${name}: input ${input} is not defined`);
@@ -129,7 +149,14 @@ export class GraphBuilder {
     const attributes: OnnxAttribute[] = Object.keys(attrs).sort().map((key) =>
       toAttribute(key, attrs[key]!)
     );
-    this.#nodes.push({ name, opType, inputs, outputs: outs, attributes });
+    this.#nodes.push({
+      name,
+      opType,
+      inputs,
+      outputs: outs,
+      attributes,
+      ...(domain ? { domain } : {}),
+    });
     return outs;
   }
 

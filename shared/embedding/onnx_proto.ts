@@ -8,8 +8,11 @@ import protobuf from "protobufjs";
 /** `TensorProto.DataType` values used here. */
 export const TensorDataType = {
   FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
   INT32: 6,
   INT64: 7,
+  FLOAT16: 10,
 } as const;
 export type TensorDataType = (typeof TensorDataType)[keyof typeof TensorDataType];
 
@@ -46,6 +49,8 @@ export interface OnnxNode {
   inputs: string[];
   outputs: string[];
   attributes: OnnxAttribute[];
+  /** The operator set: "" (ONNX) or "com.microsoft" (ONNX Runtime's contrib ops). */
+  domain?: string;
 }
 
 export interface OnnxValueInfo {
@@ -73,6 +78,9 @@ export interface OnnxModel {
   /** Written as `metadata_props`, in key order. */
   metadata: Record<string, string>;
 }
+
+/** ONNX Runtime's contrib operator set, version 1. */
+export const MICROSOFT_DOMAIN = "com.microsoft";
 
 const ONNX_SCHEMA = {
   nested: {
@@ -233,13 +241,20 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
         name: n.name,
         op_type: n.opType,
         attribute: n.attributes.map(attributeMessage),
+        ...(n.domain ? { domain: n.domain } : {}),
       })),
       name: g.name,
       initializer: g.initializers.map(tensorMessage),
       input: g.inputs.map(valueInfoMessage),
       output: g.outputs.map(valueInfoMessage),
     },
-    opset_import: [{ domain: "", version: model.opsetVersion }],
+    opset_import: [
+      { domain: "", version: model.opsetVersion },
+      // Declared only when used, so models without contrib ops keep their bytes.
+      ...(g.nodes.some((n) => n.domain === MICROSOFT_DOMAIN)
+        ? [{ domain: MICROSOFT_DOMAIN, version: 1 }]
+        : []),
+    ],
     metadata_props: Object.keys(model.metadata).sort().map((key) => ({
       key,
       value: model.metadata[key],

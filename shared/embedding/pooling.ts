@@ -7,9 +7,11 @@
 /** One vector per row of `hidden` ([rows, sequence, width], row-major). */
 export function poolTokenStates(
   hidden: Float32Array,
-  dims: readonly number[],
-  lengths: readonly number[],
-  pooling: "mean" | "cls",
+  { dims, lengths, pooling }: {
+    dims: readonly number[];
+    lengths: readonly number[];
+    pooling: "mean" | "cls";
+  },
 ): Float32Array[] {
   const [rows, sequence, width] = dims;
   if (dims.length !== 3 || rows === undefined || sequence === undefined || width === undefined) {

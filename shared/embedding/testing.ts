@@ -4,3 +4,4 @@
  */
 export * from "./tiny_model.ts";
 export * from "./test_models_dir.ts";
+export * from "./tiny_cross_encoder.ts";

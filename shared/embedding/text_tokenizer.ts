@@ -2,11 +2,27 @@
  * Tokenising for embedding with `@huggingface/tokenizers`, which neither truncates nor pads:
  * content tokens are cut to fit the model, then the special tokens ([CLS] ... [SEP] for BERT) are
  * put around them, so an over-long text keeps its closing [SEP].
+ *
+ * Indexing tokenises each text twice otherwise: the chunker counts a chunk's tokens, then the
+ * embedder encodes the same chunk. So the content ids of the last {@link RECENT_TEXTS} texts
+ * longer than {@link SHORT_TEXT_CHARS} are kept and reused (the chunker's last count of a chunk
+ * is its text exactly; with no document prefix, the embedder's encoding asks for that text), and
+ * the counts of short texts (the words the chunker counts, which repeat across documents) are
+ * memoised, up to {@link SHORT_COUNTS} of them. Tokenising is pure, so neither changes a result.
  */
 import { Tokenizer } from "@huggingface/tokenizers";
 
+/** Texts up to this many characters are short: their counts are memoised. */
+export const SHORT_TEXT_CHARS = 32;
+/** Short texts whose counts are kept; the memo is cleared when it is full. */
+export const SHORT_COUNTS = 100_000;
+/** Longer texts whose content ids are kept, the least recently tokenised dropped first. */
+export const RECENT_TEXTS = 1024;
+
 export class TextTokenizer {
   readonly #tokenizer: Tokenizer;
+  readonly #counts = new Map<string, number>();
+  readonly #recent = new Map<string, Int32Array>();
   /** Special tokens before the content ([CLS] for BERT). */
   readonly prefixIds: readonly number[];
   /** Special tokens after the content ([SEP] for BERT). */
@@ -52,12 +68,28 @@ export class TextTokenizer {
 
   /** Content token ids, no special tokens. */
   contentIds(text: string): number[] {
-    return this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const kept = this.#recent.get(text);
+    if (kept) return Array.from(kept);
+    const ids = this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
+    if (text.length > SHORT_TEXT_CHARS) {
+      if (this.#recent.size >= RECENT_TEXTS) {
+        this.#recent.delete(this.#recent.keys().next().value!);
+      }
+      this.#recent.set(text, Int32Array.from(ids));
+    }
+    return ids;
   }
 
   /** Content tokens only: no special tokens, no prefix. */
   countTokens(text: string): number {
-    return this.contentIds(text).length;
+    if (text.length > SHORT_TEXT_CHARS) return this.contentIds(text).length;
+    let n = this.#counts.get(text);
+    if (n === undefined) {
+      n = this.#tokenizer.encode(text, { add_special_tokens: false }).ids.length;
+      if (this.#counts.size >= SHORT_COUNTS) this.#counts.clear();
+      this.#counts.set(text, n);
+    }
+    return n;
   }
 
   /**

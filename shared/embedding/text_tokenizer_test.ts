@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { defaultModelSourcePaths } from "./default_model.ts";
-import { TextTokenizer } from "./text_tokenizer.ts";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { RECENT_TEXTS, SHORT_COUNTS, TextTokenizer } from "./text_tokenizer.ts";
 import { tinyTokenizerJson } from "./tiny_model.ts";
 
 const bert = await TextTokenizer.load(defaultModelSourcePaths().tokenizerPath);
@@ -52,4 +53,70 @@ Deno.test("TextTokenizer.load() names the file it cannot read", async () => {
     TextTokenizer.load("/nonexistent/tokenizer.json"),
     /\/nonexistent\/tokenizer.json/,
   );
+});
+
+/** Counts the calls into the underlying tokenizer while `fn` runs. */
+function tokenizerCalls(fn: () => void): number {
+  const proto = Tokenizer.prototype as unknown as { encode: (...a: unknown[]) => unknown };
+  const original = proto.encode;
+  let calls = 0;
+  proto.encode = function (this: unknown, ...a: unknown[]) {
+    calls++;
+    return original.apply(this, a);
+  };
+  try {
+    fn();
+  } finally {
+    proto.encode = original;
+  }
+  return calls;
+}
+
+const sentence = (i: number) => `The chunk number ${i} says something about rivers and music.`;
+
+Deno.test("encode() reuses the ids of a text just counted (a chunk), with the same result", () => {
+  const t = new TextTokenizer(JSON.parse(tinyTokenizerJson()));
+  const fresh = new TextTokenizer(JSON.parse(tinyTokenizerJson()));
+  const text = sentence(1);
+  const expected = fresh.countTokens(text);
+  let ids: number[] = [];
+  const calls = tokenizerCalls(() => {
+    assert.equal(t.countTokens(text), expected);
+    ids = t.encode(text, 512);
+  });
+  assert.equal(calls, 1, "the chunk was tokenised once");
+  assert.deepEqual(ids, new TextTokenizer(JSON.parse(tinyTokenizerJson())).encode(text, 512));
+  // The kept ids are the tokenizer's own: a caller changing what it got changes nothing.
+  t.contentIds(text).push(7);
+  assert.deepEqual(t.encode(text, 512), ids);
+});
+
+Deno.test("countTokens() memoises short texts (words repeat across documents)", () => {
+  const t = new TextTokenizer(JSON.parse(tinyTokenizerJson()));
+  const calls = tokenizerCalls(() => {
+    for (let i = 0; i < 5; i++) assert.equal(t.countTokens("abc"), 3);
+  });
+  assert.equal(calls, 1);
+});
+
+Deno.test("the kept ids are bounded: the oldest text is tokenised again", () => {
+  const t = new TextTokenizer(JSON.parse(tinyTokenizerJson()));
+  const calls = tokenizerCalls(() => {
+    t.countTokens(sentence(0));
+    for (let i = 1; i <= RECENT_TEXTS; i++) t.countTokens(sentence(i));
+    t.encode(sentence(RECENT_TEXTS), 512); // still kept
+    t.encode(sentence(0), 512); // dropped
+  });
+  assert.equal(calls, RECENT_TEXTS + 2);
+});
+
+Deno.test("the memo of short counts is bounded: cleared when full", () => {
+  const t = new TextTokenizer(JSON.parse(tinyTokenizerJson()));
+  const calls = tokenizerCalls(() => {
+    for (let i = 0; i < SHORT_COUNTS; i++) t.countTokens(i.toString(36));
+    t.countTokens("0"); // still remembered
+    t.countTokens("zzzzzz"); // the memo is full: cleared, then this one kept
+    t.countTokens("0"); // forgotten
+  });
+  assert.equal(calls, SHORT_COUNTS + 2);
 });

@@ -22,9 +22,17 @@ export function tinyVocab(): string[] {
 }
 
 export function tinyTokenizerJson(): string {
-  const vocab = tinyVocab();
+  return wordPieceTokenizerJson(tinyVocab());
+}
+
+/**
+ * A BERT WordPiece `tokenizer.json` over `vocab` (its first entries the special tokens): BERT's
+ * normalizer and pre-tokenizer, the `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` templates with token
+ * types 0 then 1. The tiny embedding model and the tiny cross-encoder both use it.
+ */
+export function wordPieceTokenizerJson(vocab: readonly string[]): string {
   const ids = Object.fromEntries(vocab.map((t, i) => [t, i]));
-  const special = (id: string) => ({ SpecialToken: { id, type_id: 0 } });
+  const special = (id: string, type_id = 0) => ({ SpecialToken: { id, type_id } });
   return JSON.stringify({
     version: "1.0",
     truncation: null,
@@ -54,7 +62,7 @@ export function tinyTokenizerJson(): string {
         { Sequence: { id: "A", type_id: 0 } },
         special("[SEP]"),
         { Sequence: { id: "B", type_id: 1 } },
-        { SpecialToken: { id: "[SEP]", type_id: 1 } },
+        special("[SEP]", 1),
       ],
       special_tokens: {
         "[CLS]": { id: "[CLS]", ids: [ids["[CLS]"]], tokens: ["[CLS]"] },
@@ -85,6 +93,8 @@ export interface TinyModelOptions {
   output?: string;
   /** Seed of the weights. @default {7} */
   seed?: number;
+  /** Also write an int8 graph (`model_int8.onnx`) of the same weights. @default {false} */
+  int8?: boolean;
 }
 
 export const TINY_BERT_CONFIG: BertConfig = {
@@ -109,6 +119,7 @@ export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
     documentPrefix = "",
     output,
     seed = 7,
+    int8 = false,
   } = options;
   const cfg = TINY_BERT_CONFIG;
   if (maxTokens > cfg.max_position_embeddings) {
@@ -116,7 +127,9 @@ export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
       `Cannot build tiny model: maxTokens ${maxTokens} exceeds ${cfg.max_position_embeddings} positions`,
     );
   }
-  const next = seededRandom(seed);
+  // The same weights for every precision: each graph gets a fresh generator from the same seed
+  // and asks for the weights in the same order.
+  let next = seededRandom(seed);
   const weight = (name: string) => {
     const h = cfg.hidden_size;
     const shape = name.startsWith("embeddings.word_embeddings")
@@ -143,13 +156,18 @@ export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
     }
     return { shape, data };
   };
-  const onnx = encodeOnnxModel(
-    buildBertOnnx({ config: cfg, weight }, {
-      pooling,
-      normalize: true,
-      metadata: { model: TINY_MODEL_NAME },
-    }),
-  );
+  const build = (precision: "fp32" | "int8") => {
+    next = seededRandom(seed);
+    return encodeOnnxModel(
+      buildBertOnnx({ config: cfg, weight }, {
+        pooling,
+        normalize: true,
+        metadata: { model: TINY_MODEL_NAME },
+        precision,
+      }),
+    );
+  };
+  const onnx = build("fp32");
   const config: ModelConfigInput = {
     dimension: cfg.hidden_size,
     max_tokens: maxTokens,
@@ -158,8 +176,14 @@ export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
     query_prefix: queryPrefix,
     document_prefix: documentPrefix,
     ...(output ? { output } : {}),
+    ...(int8 ? { onnx_files: { int8: "model_int8.onnx" } } : {}),
   };
-  return { onnx, tokenizerJson: tinyTokenizerJson(), config };
+  return {
+    onnx,
+    ...(int8 ? { otherOnnx: { "model_int8.onnx": build("int8") } } : {}),
+    tokenizerJson: tinyTokenizerJson(),
+    config,
+  };
 }
 
 /** Writes the tiny model into `dir`. */

@@ -12,10 +12,12 @@ import type { Queryable } from "../db/db.ts";
 import type { OperationRow } from "../operations/operation_types.ts";
 import { isTerminal } from "../operations/operation_types.ts";
 import type { KeySpace } from "../redis/redis.ts";
+import { loadLua } from "../redis/load_lua.ts";
+import type { ReplicaWait } from "../redis/replica_wait.ts";
 import { EventKeys } from "./event_keys.ts";
 import { eventFromRow, type OperationEvent, type OperationEventType } from "./operation_event.ts";
 
-const LUA = await Deno.readTextFile(new URL("./lua/publish_event.lua", import.meta.url));
+const LUA = await loadLua(new URL("./lua/publish_event.lua", import.meta.url));
 
 /** Options of {@link EventPublisher}. */
 export interface EventPublisherOptions {
@@ -25,6 +27,10 @@ export interface EventPublisherOptions {
   globalStreamMaxLen?: number;
   /** How long a finished operation's events stay, in seconds. @default {21600 (6 h)} */
   retainSeconds?: number;
+  /** `EVENT_PARTITIONS`: global streams the events are sharded over. @default {DEFAULT_EVENT_PARTITIONS} */
+  partitions?: number;
+  /** `REDIS_WAIT_REPLICAS`: waits for replicas after each terminal event. @default {undefined}: no wait */
+  replicaWait?: ReplicaWait;
 }
 
 /**
@@ -50,7 +56,8 @@ type PublishFn = (
 export class EventPublisher {
   readonly keys: EventKeys;
   readonly #redis: Redis;
-  readonly #opts: Required<EventPublisherOptions>;
+  readonly #opts: Required<Omit<EventPublisherOptions, "partitions" | "replicaWait">>;
+  readonly #replicaWait: ReplicaWait | undefined;
 
   constructor(redis: Redis, keys: KeySpace, options: EventPublisherOptions = {}) {
     const {
@@ -68,7 +75,8 @@ export class EventPublisher {
       }
     }
     this.#redis = redis;
-    this.keys = new EventKeys(keys);
+    this.keys = new EventKeys(keys, { partitions: options.partitions });
+    this.#replicaWait = options.replicaWait;
     this.#opts = { operationStreamMaxLen, globalStreamMaxLen, retainSeconds };
     if (!("semantikPublishEvent" in redis)) {
       redis.defineCommand("semantikPublishEvent", { numberOfKeys: 4, lua: LUA });
@@ -93,6 +101,7 @@ export class EventPublisher {
       );
     }
     const event = eventFromRow(row, type);
+    await this.keys.checkPartitions(this.#redis);
     const ttl = isTerminal(row.status) ? this.#opts.retainSeconds : 0;
     const call =
       (this.#redis as unknown as { semantikPublishEvent: PublishFn }).semantikPublishEvent;
@@ -101,8 +110,8 @@ export class EventPublisher {
         this.#redis,
         this.keys.seq(row.id),
         this.keys.stream(row.id),
-        this.keys.global,
-        this.keys.globalCount,
+        this.keys.globalOf(row.id),
+        this.keys.globalCountOf(row.id),
         reservation,
         this.#opts.operationStreamMaxLen,
         this.#opts.globalStreamMaxLen,
@@ -112,6 +121,11 @@ export class EventPublisher {
         JSON.stringify(event),
       ),
     );
+    // The terminal event is what a client that followed the operation waits for: it should
+    // survive a failover of its master.
+    if (id > 0 && ttl > 0) {
+      await this.#replicaWait?.after(this.keys.stream(row.id), "terminal event");
+    }
     return id > 0 ? { ...event, event_id: id } : undefined;
   }
 }
@@ -140,9 +154,12 @@ export function decodeEventEntry(fields: string[]): OperationEvent | undefined {
  */
 export async function readOperationEvents(
   redis: Redis,
-  keys: EventKeys,
-  operationId: string,
-  since = 0,
+  { keys, operationId, since = 0 }: {
+    keys: EventKeys;
+    operationId: string;
+    /** Read the events with ids above this one. @default {0} */
+    since?: number;
+  },
 ): Promise<{ events: OperationEvent[]; complete: boolean }> {
   // The range and the counter in one transaction: an event published between two separate
   // reads looked lost (counter above `since`, range empty) although it was retained, and a
@@ -186,17 +203,29 @@ export function latestIdOf(counter: string | null, row: Pick<OperationRow, "even
  */
 export async function readSnapshots(
   db: Queryable,
-  redis: Redis,
-  keys: EventKeys,
-  operationIds: readonly string[],
+  { redis, keys, operationIds }: {
+    redis: Redis;
+    keys: EventKeys;
+    operationIds: readonly string[];
+  },
 ): Promise<{ row: OperationRow; eventId: number; counter: number | null }[]> {
   if (operationIds.length === 0) return [];
-  const counters = await redis.mget(...operationIds.map((id) => keys.seq(id)));
+  // One MGET per partition: each partition's counters share its slot (Redis Cluster refuses an
+  // MGET across slots).
+  const byPartition = new Map<number, string[]>();
+  for (const id of operationIds) {
+    const p = keys.partitionOf(id);
+    byPartition.set(p, [...byPartition.get(p) ?? [], id]);
+  }
+  const at = new Map<string, string | null>();
+  await Promise.all([...byPartition.values()].map(async (ids) => {
+    const counters = await redis.mget(...ids.map((id) => keys.seq(id)));
+    ids.forEach((id, i) => at.set(id, counters[i] ?? null));
+  }));
   const rows = await db.query<OperationRow>(
     "select * from operations where id = any($1::uuid[])",
     [operationIds],
   );
-  const at = new Map(operationIds.map((id, i) => [id, counters[i] ?? null]));
   return rows.map((row) => {
     const counter = at.get(row.id) ?? null;
     return {

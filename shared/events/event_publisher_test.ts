@@ -1,10 +1,15 @@
+import { operationRowFixture } from "../testing/events.ts";
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
-import { EVENT_RESERVATION, EventPublisher, readOperationEvents } from "./event_publisher.ts";
+import {
+  EVENT_RESERVATION,
+  EventPublisher,
+  readOperationEvents,
+  readSnapshots,
+} from "./event_publisher.ts";
 import { createTestDb } from "../testing/db.ts";
 import { createTestRedis } from "../testing/redis.ts";
 import { publishNext, writeAndPublish } from "../testing/events.ts";
-import { KeySpace } from "../redis/redis.ts";
+import { createRedis, KeySpace } from "../redis/redis.ts";
 import { hasBinary, startPrivateRedis } from "../redis/private_server.ts";
 import type { Db } from "../db/db.ts";
 import type { OperationRow } from "../operations/operation_types.ts";
@@ -35,7 +40,7 @@ Deno.test("EventPublisher gives ids 1..n without gaps or repeats under concurren
   try {
     const row = await seedOperation(t.db);
     // Three "processes": their own connections, writing the same row at once.
-    const conns = [0, 1, 2].map(() => new Redis(r.url));
+    const conns = [0, 1, 2].map(() => createRedis(r.target, { name: "test:publisher" }));
     const pubs = conns.map((c) => new EventPublisher(c, new KeySpace(r.prefix)));
     await Promise.all(
       pubs.map(async (p, n) => {
@@ -44,7 +49,10 @@ Deno.test("EventPublisher gives ids 1..n without gaps or repeats under concurren
         }
       }),
     );
-    const { events, complete } = await readOperationEvents(r.redis, pubs[0]!.keys, row.id);
+    const { events, complete } = await readOperationEvents(r.redis, {
+      keys: pubs[0]!.keys,
+      operationId: row.id,
+    });
     assert.equal(complete, true);
     // Events whose write was overtaken by a later one's publish are refused: no id is spent.
     assert.ok(events.length >= 40 && events.length <= 120, String(events.length));
@@ -55,7 +63,7 @@ Deno.test("EventPublisher gives ids 1..n without gaps or repeats under concurren
     assert.equal(pg!.event_seq, 120, "every write reserved one");
     assert.equal(events.at(-1)!.message, pg!.message, "the last write's event is the last one");
     // The global stream carries every event too, with the owner for fan-out and its position.
-    const global = await r.redis.xrange(pubs[0]!.keys.global, "-", "+");
+    const global = await r.redis.xrange(pubs[0]!.keys.globalOf(row.id), "-", "+");
     assert.equal(global.length, events.length);
     assert.ok(global[0]![1].includes(row.owner_id));
     const g = global.map(([, f]) => Number(f[f.indexOf("g") + 1]));
@@ -79,7 +87,7 @@ Deno.test("an event whose write committed before one already published is refuse
     assert.equal((await pub.publish(failed))?.event_id, 2);
     assert.equal(await pub.publish(progress), undefined, "stale: refused");
     assert.equal(await pub.publish(failed), undefined, "a retry of the same write: refused");
-    const { events } = await readOperationEvents(r.redis, pub.keys, op.id);
+    const { events } = await readOperationEvents(r.redis, { keys: pub.keys, operationId: op.id });
     assert.deepEqual(events.map((e) => [e.event_id, e.type]), [[2, "OPERATION_FAILED"]]);
     for (const key of [pub.keys.stream(op.id), pub.keys.seq(op.id)]) {
       const ttl = await r.redis.ttl(key);
@@ -108,21 +116,36 @@ Deno.test("readOperationEvents() resumes after `since` and says when history is 
   const r = await createTestRedis();
   try {
     const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), { operationStreamMaxLen: 5 });
-    const row = fakeRow();
+    const row = operationRowFixture();
     for (let i = 0; i < 8; i++) await publishNext(pub, row);
-    const later = await readOperationEvents(r.redis, pub.keys, row.id, 5);
+    const later = await readOperationEvents(r.redis, {
+      keys: pub.keys,
+      operationId: row.id,
+      since: 5,
+    });
     assert.deepEqual(later.events.map((e) => e.event_id), [6, 7, 8]);
     assert.equal(later.complete, true);
-    const early = await readOperationEvents(r.redis, pub.keys, row.id, 1);
+    const early = await readOperationEvents(r.redis, {
+      keys: pub.keys,
+      operationId: row.id,
+      since: 1,
+    });
     assert.equal(early.complete, false, "events 2 and 3 were trimmed");
-    const none = await readOperationEvents(r.redis, pub.keys, row.id, 8);
+    const none = await readOperationEvents(r.redis, {
+      keys: pub.keys,
+      operationId: row.id,
+      since: 8,
+    });
     assert.deepEqual(none, { events: [], complete: true });
     // Without a counter (flushed, or nothing published yet) there is nothing to replay.
     await r.redis.del(pub.keys.seq(row.id), pub.keys.stream(row.id));
-    assert.deepEqual(await readOperationEvents(r.redis, pub.keys, row.id, 8), {
-      events: [],
-      complete: true,
-    });
+    assert.deepEqual(
+      await readOperationEvents(r.redis, { keys: pub.keys, operationId: row.id, since: 8 }),
+      {
+        events: [],
+        complete: true,
+      },
+    );
   } finally {
     await r.cleanup();
   }
@@ -132,7 +155,7 @@ Deno.test("a terminal event sets an expiry on the operation's stream", async () 
   const r = await createTestRedis();
   try {
     const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), { retainSeconds: 3600 });
-    const row = fakeRow();
+    const row = operationRowFixture();
     await publishNext(pub, row);
     assert.equal(await r.redis.ttl(pub.keys.stream(row.id)), -1);
     const done = await publishNext(pub, row, { status: "completed", progress: 100 });
@@ -151,7 +174,7 @@ Deno.test({
     const t = await createTestDb("postgres");
     // FLUSHALL needs a Redis of its own: the shared one serves other tests meanwhile.
     const server = await startPrivateRedis();
-    const redis = new Redis(server.url);
+    const redis = createRedis(server.url, { name: "test:publisher" });
     try {
       const row = await seedOperation(t.db);
       const pub = new EventPublisher(redis, new KeySpace("semantik:"));
@@ -159,7 +182,7 @@ Deno.test({
       await redis.flushall();
       const next = await writeAndPublish(t.db, pub, row.id, { progress: 9 });
       assert.equal(next.event_seq, 6);
-      const { events } = await readOperationEvents(redis, pub.keys, row.id);
+      const { events } = await readOperationEvents(redis, { keys: pub.keys, operationId: row.id });
       assert.deepEqual(events.map((e) => [e.event_id, e.progress]), [[6, 9]]);
     } finally {
       redis.disconnect();
@@ -169,26 +192,103 @@ Deno.test({
   },
 });
 
-function fakeRow(): OperationRow {
-  const now = new Date();
-  return {
-    id: crypto.randomUUID(),
-    collection_id: crypto.randomUUID(),
-    owner_id: crypto.randomUUID(),
-    type: "index",
-    status: "processing",
-    progress: 0,
-    message: "",
-    error_message: null,
-    config: {},
-    metadata: {},
-    attempts: 1,
-    event_seq: 0,
-    run_epoch: 0,
-    cancel_requested_at: null,
-    created_at: now,
-    updated_at: now,
-    started_at: now,
-    completed_at: null,
-  };
-}
+Deno.test("publish_event: ids stay gapless when only the counter is lost, and start at the reservation when the history is gone", async () => {
+  const r = await createTestRedis();
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    const row = operationRowFixture();
+    for (let i = 0; i < 3; i++) await publishNext(pub, row, { progress: i });
+    // Write 4 reserved a number but its publish never happened; write 5's does, after the
+    // counter alone was lost: the stream still says the last id was 3.
+    row.event_seq = 4;
+    await r.redis.del(pub.keys.seq(row.id));
+    assert.equal((await publishNext(pub, row, { progress: 5 }))?.event_id, 4);
+    assert.equal(await r.redis.get(pub.keys.seq(row.id)), "4");
+    // Counter and stream gone (a flush, or the history expired): the id is the reservation,
+    // above every id published so far.
+    await r.redis.del(pub.keys.seq(row.id), pub.keys.stream(row.id));
+    row.event_seq = 9;
+    assert.equal((await publishNext(pub, row, { progress: 10 }))?.event_id, 10);
+    const { events, complete } = await readOperationEvents(r.redis, {
+      keys: pub.keys,
+      operationId: row.id,
+      since: 4,
+    });
+    assert.deepEqual(events.map((e) => [e.event_id, e.progress]), [[10, 10]]);
+    assert.equal(complete, false, "ids 5..9 are not in the stream");
+  } finally {
+    await r.cleanup();
+  }
+});
+
+Deno.test("readOperationEvents(): a counter above `since` with nothing retained is an incomplete history", async () => {
+  const r = await createTestRedis();
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    const row = operationRowFixture();
+    for (let i = 0; i < 4; i++) await publishNext(pub, row);
+    await r.redis.del(pub.keys.stream(row.id));
+    assert.deepEqual(
+      await readOperationEvents(r.redis, { keys: pub.keys, operationId: row.id, since: 2 }),
+      {
+        events: [],
+        complete: false,
+      },
+    );
+    assert.deepEqual(
+      await readOperationEvents(r.redis, { keys: pub.keys, operationId: row.id, since: 4 }),
+      {
+        events: [],
+        complete: true,
+      },
+    );
+  } finally {
+    await r.cleanup();
+  }
+});
+
+Deno.test("an operation that runs again after its terminal event keeps its history again (no expiry)", async () => {
+  const r = await createTestRedis();
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix), { retainSeconds: 3600 });
+    const row = operationRowFixture();
+    await publishNext(pub, row, { status: "failed", error_message: "boom" });
+    assert.ok((await r.redis.ttl(pub.keys.stream(row.id))) > 0);
+    // A requeued dead letter runs it again: a later write, published.
+    const again = await publishNext(pub, row, { status: "processing", run_epoch: 1 });
+    assert.equal(again?.event_id, 2);
+    assert.equal(await r.redis.ttl(pub.keys.stream(row.id)), -1);
+    assert.equal(await r.redis.ttl(pub.keys.seq(row.id)), -1);
+  } finally {
+    await r.cleanup();
+  }
+});
+
+Deno.test("readSnapshots(): a snapshot is labelled with the counter, or without one (Redis lost it) with the row's reservation", async () => {
+  const t = await createTestDb("postgres");
+  const r = await createTestRedis();
+  try {
+    const op = await seedOperation(t.db);
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    for (let i = 1; i <= 3; i++) await writeAndPublish(t.db, pub, op.id, { progress: i });
+    const [kept] = await readSnapshots(t.db, {
+      redis: r.redis,
+      keys: pub.keys,
+      operationIds: [op.id],
+    });
+    assert.deepEqual([kept!.eventId, kept!.counter, kept!.row.progress], [3, 3, 3]);
+    // A write whose publish failed, then Redis lost the counter: the row's reservation (4) is
+    // the id its content covers, and the next event's id will be above it.
+    await reserve(t.db, op.id, "progress = 4");
+    await r.redis.del(pub.keys.seq(op.id), pub.keys.stream(op.id));
+    const [lost] = await readSnapshots(t.db, {
+      redis: r.redis,
+      keys: pub.keys,
+      operationIds: [op.id],
+    });
+    assert.deepEqual([lost!.eventId, lost!.counter, lost!.row.progress], [4, null, 4]);
+  } finally {
+    await r.cleanup();
+    await t.cleanup();
+  }
+});

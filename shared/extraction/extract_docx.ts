@@ -13,6 +13,7 @@ import { ExtractionError } from "./extraction_error.ts";
 import { htmlToText } from "./html_to_text.ts";
 import { loadMammoth } from "./_mammoth.ts";
 import { inflateEntry, readZipDirectory, type ZipEntry } from "./_zip_archive.ts";
+import { errorMessage } from "../errors.ts";
 
 export interface ExtractDocxOptions {
   /**
@@ -87,7 +88,7 @@ export async function extractDocx(
     });
     html = result.value;
   } catch (err) {
-    throw new ExtractionError("failed", `corrupt DOCX: ${messageOf(err)}`, { cause: err });
+    throw new ExtractionError("failed", `corrupt DOCX: ${errorMessage(err)}`, { cause: err });
   }
   signal?.throwIfAborted();
   return htmlToText(html);
@@ -118,8 +119,4 @@ function checkDeclaredSizes(parts: ZipEntry[], maxInflated: number, maxRatio: nu
       `DOCX refused as a zip bomb: its XML would inflate to ${total} bytes, over the ${maxInflated} byte limit`,
     );
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

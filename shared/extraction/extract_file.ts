@@ -5,8 +5,13 @@
 import { extractBytes, type ExtractBytesOptions, type ExtractedDocument } from "./extract_bytes.ts";
 import { ExtractionError } from "./extraction_error.ts";
 import { readErrorReason } from "./_read_error_reason.ts";
+import { type DocumentFs, openDocument } from "./open_document.ts";
 
 export interface ExtractFileOptions extends Omit<ExtractBytesOptions, "path"> {
+  /** DOCUMENT_ROOTS: the file must resolve inside one of them when it is opened. */
+  documentRoots: readonly string[];
+  /** The calls {@link openDocument} makes. @default {Deno's} */
+  fs?: DocumentFs;
   /**
    * Larger files are skipped without being read (MAX_FILE_SIZE_MB in bytes).
    * @default {52428800} (50 MiB)
@@ -19,36 +24,37 @@ const READ_CHUNK = 256 * 1024;
 /**
  * Reads and extracts the file at `path` (see {@link extractBytes} for the formats).
  *
- * @throws {ExtractionError} `skipped` for an empty, too large, binary or text-less file, or one
- * that is not a regular file (a FIFO would block the reader); `failed` when it cannot be read
+ * The file is opened through {@link openDocument}: a symlink, or a path that no longer resolves
+ * inside `documentRoots`, is never read.
+ *
+ * @throws {ExtractionError} `skipped` for an empty, too large, binary or text-less file, one
+ * that is not a regular file (a FIFO would block the reader), or "link leaving the roots"; `failed` when it cannot be read
  * (missing, permission denied) or is a corrupt or hostile PDF or DOCX. An aborted `signal`
  * throws its reason.
  */
 export async function extractFile(
   path: string,
-  options: ExtractFileOptions = {},
+  options: ExtractFileOptions,
 ): Promise<ExtractedDocument> {
-  const { maxBytes = 50 * 1024 * 1024, signal, ...rest } = options;
+  const { maxBytes = 50 * 1024 * 1024, signal, documentRoots, fs, ...rest } = options;
   if (!(maxBytes >= 0)) {
     throw new RangeError(`Cannot extract file: maxBytes must not be negative, got ${maxBytes}`);
   }
   signal?.throwIfAborted();
-  const bytes = await readFileBounded(path, maxBytes, signal);
+  const bytes = await readFileBounded(path, documentRoots, maxBytes, signal, fs);
   return await extractBytes(bytes, { ...rest, path, signal });
 }
 
 async function readFileBounded(
   path: string,
+  documentRoots: readonly string[],
   maxBytes: number,
   signal: AbortSignal | undefined,
+  fs: DocumentFs | undefined,
 ): Promise<Uint8Array> {
-  // Stat before open: opening a FIFO for reading blocks until a writer comes.
-  const info = await fileOperation(() => Deno.stat(path));
-  if (!info.isFile) throw new ExtractionError("skipped", "not a regular file");
-  if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
-
-  const file = await fileOperation(() => Deno.open(path, { read: true }));
+  const { file, info } = await openDocument(path, documentRoots, { signal, fs });
   try {
+    if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
     const chunks: Uint8Array[] = [];
     let total = 0;
     while (true) {

@@ -21,11 +21,11 @@ Deno.test("extractFile() reads a file once and hashes the same bytes as hashFile
     const path = join(dir, "notes.md");
     const content = "# Notes\n\n" + "Bees and volcanoes. ".repeat(50_000);
     await Deno.writeTextFile(path, content);
-    const doc = await extractFile(path);
+    const doc = await extractFile(path, { documentRoots: [dir] });
     assert.equal(doc.text, content);
     assert.equal(doc.mimeType, "text/markdown");
     assert.equal(doc.sizeBytes, new TextEncoder().encode(content).length);
-    assert.equal(doc.contentHash, await hashFile(path));
+    assert.equal(doc.contentHash, await hashFile(path, { documentRoots: [dir] }));
     assert.match(doc.contentHash, /^[0-9a-f]{64}$/);
   });
 });
@@ -35,21 +35,30 @@ Deno.test("extractFile() skips a file over maxBytes without reading it", async (
     const path = join(dir, "big.txt");
     await Deno.writeTextFile(path, "x".repeat(1001));
     await assert.rejects(
-      () => extractFile(path, { maxBytes: 1000 }),
+      () => extractFile(path, { documentRoots: [dir], maxBytes: 1000 }),
       rejectsWith("skipped", /larger than the 1000 byte limit.*1001 bytes/),
     );
-    assert.equal((await extractFile(path, { maxBytes: 1001 })).text.length, 1001);
-    await assert.rejects(() => extractFile(path, { maxBytes: -1 }), RangeError);
+    assert.equal(
+      (await extractFile(path, { documentRoots: [dir], maxBytes: 1001 })).text.length,
+      1001,
+    );
+    await assert.rejects(
+      () => extractFile(path, { documentRoots: [dir], maxBytes: -1 }),
+      RangeError,
+    );
   });
 });
 
 Deno.test("extractFile() fails a missing file and skips what is not a regular file", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(
-      () => extractFile(join(dir, "missing.txt")),
+      () => extractFile(join(dir, "missing.txt"), { documentRoots: [dir] }),
       rejectsWith("failed", /cannot read file: file not found/),
     );
-    await assert.rejects(() => extractFile(dir), rejectsWith("skipped", /not a regular file/));
+    await assert.rejects(
+      () => extractFile(dir, { documentRoots: [dir] }),
+      rejectsWith("skipped", /not a regular file/),
+    );
   });
 });
 
@@ -66,9 +75,12 @@ Deno.test("extractFile() fails a file it has no permission to read", async () =>
     }
     if (readable) {
       // Root (and CAP_DAC_OVERRIDE) reads whatever the mode says.
-      assert.equal((await extractFile(path)).text, "secret");
+      assert.equal((await extractFile(path, { documentRoots: [dir] })).text, "secret");
     } else {
-      await assert.rejects(() => extractFile(path), rejectsWith("failed", /permission denied/));
+      await assert.rejects(
+        () => extractFile(path, { documentRoots: [dir] }),
+        rejectsWith("failed", /permission denied/),
+      );
     }
   });
 });
@@ -80,7 +92,7 @@ Deno.test("extractFile() throws the signal's reason when aborted", async () => {
     const controller = new AbortController();
     controller.abort(new Error("operation cancelled"));
     await assert.rejects(
-      () => extractFile(path, { signal: controller.signal }),
+      () => extractFile(path, { documentRoots: [dir], signal: controller.signal }),
       /operation cancelled/,
     );
   });

@@ -5,6 +5,7 @@
  * the damaged files real folders hold.
  */
 import { getDocumentProxy } from "unpdf";
+import { errorMessage } from "../errors.ts";
 import { ExtractionError } from "./extraction_error.ts";
 import { sanitizeText } from "./sanitize_text.ts";
 
@@ -128,7 +129,7 @@ export async function extractPdf(
 function pdfError(err: unknown): ExtractionError {
   if (err instanceof ExtractionError) return err;
   const name = (err as { name?: unknown })?.name;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   if (name === "PasswordException") {
     return new ExtractionError("failed", "PDF is password-protected", { cause: err });
   }

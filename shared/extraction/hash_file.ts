@@ -2,8 +2,11 @@
  * The content hash sync compares with the stored one, streamed so a large file costs no memory.
  */
 import { createHash } from "node:crypto";
+import { openDocument } from "./open_document.ts";
 
 export interface HashFileOptions {
+  /** DOCUMENT_ROOTS: the file must resolve inside one of them when it is opened. */
+  documentRoots: readonly string[];
   /** Aborts between reads; the signal's reason is thrown. */
   signal?: AbortSignal;
 }
@@ -14,18 +17,16 @@ const CHUNK = 256 * 1024;
  * SHA-256 (lower-case hex) of the file's bytes: the same value as
  * {@link ExtractedDocument.contentHash} for the same bytes.
  *
- * @throws the `Deno.errors` error of a failed stat, open or read (NotFound, PermissionDenied,
- * ...), or `Deno.errors.InvalidData` when `path` is not a regular file.
+ * The file is opened through {@link openDocument}, so a link is never followed out of the roots.
+ *
+ * @throws {ExtractionError} as {@link openDocument} does (`skipped` for a link leaving the roots
+ * or what is not a regular file, `failed` when it cannot be opened); a failed read's error.
  */
-export async function hashFile(path: string, options: HashFileOptions = {}): Promise<string> {
-  const { signal } = options;
+export async function hashFile(path: string, options: HashFileOptions): Promise<string> {
+  const { signal, documentRoots } = options;
   signal?.throwIfAborted();
-  // Opening a FIFO for reading would block until a writer comes.
-  if (!(await Deno.stat(path)).isFile) {
-    throw new Deno.errors.InvalidData(`Cannot hash file: not a regular file: ${path}`);
-  }
   const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
+  using file = (await openDocument(path, documentRoots, { signal })).file;
   const buffer = new Uint8Array(CHUNK);
   while (true) {
     signal?.throwIfAborted();

@@ -11,6 +11,8 @@ export * from "./extract_file.ts";
 export * from "./extract_bytes.ts";
 export * from "./extraction_error.ts";
 export * from "./hash_file.ts";
+export * from "./open_document.ts";
+export * from "./stream_text_file.ts";
 export * from "./extract_pdf.ts";
 export * from "./extract_docx.ts";
 export * from "./html_to_text.ts";

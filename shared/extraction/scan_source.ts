@@ -1,9 +1,14 @@
 /**
  * The list of documents of a directory source: what indexing extracts and what sync compares
- * with the stored documents. Scanning stats files but never opens them.
+ * with the stored documents. Scanning stats files but never opens them (except a file whose name
+ * is not valid UTF-8, which can only be measured once opened: without following a link, and
+ * without waiting on a FIFO).
  */
 import { join } from "node:path";
 import { isPathWithinAny } from "./_path_within.ts";
+import { rawFs, RawFsError } from "./_raw_fs.ts";
+import { encodeDocumentPath, encodeNameBytes, isValidUtf8 } from "./document_uri.ts";
+import { NON_UTF8_UNSUPPORTED } from "./open_document.ts";
 import { createPathFilter } from "./path_filter.ts";
 import { resolveDocumentRoots } from "./resolve_document_roots.ts";
 import { resolveSourcePath } from "./resolve_source_path.ts";
@@ -36,9 +41,15 @@ export interface ScanSourceOptions {
 /** A document to extract. */
 export interface ScannedFile {
   kind: "file";
-  /** Absolute real path: the document's identity. */
+  /**
+   * Absolute real path, in uri form (`%` as `%25`, a byte of a name that is not valid UTF-8 as
+   * `%XX`: see `document_uri.ts`): the document's identity, and what the openers take.
+   */
   uri: string;
-  /** Path relative to the source root as walked (through symlinks), `/`-separated. */
+  /**
+   * Path relative to the source root as walked (through symlinks), `/`-separated; a name that
+   * is not valid UTF-8 in uri form.
+   */
   path: string;
   size: number;
   mtimeMs: number;
@@ -61,15 +72,28 @@ export interface ScanProblem {
 
 export type ScanEntry = ScannedFile | ScanProblem;
 
+/** A directory entry whose name is not valid UTF-8 (read through libc). */
+interface RawName {
+  bytes: Uint8Array;
+  /** The name in uri form. */
+  encoded: string;
+}
+
 interface Frame {
   real: string;
   relative: string;
-  names: string[];
+  names: (string | RawName)[];
   next: number;
 }
 
+/** Names sort by their uri form, so a name and the encoding of another never tie. */
+const sortKey = (
+  n: string | RawName,
+) => (typeof n === "string" ? encodeDocumentPath(n) : n.encoded);
+
 /**
- * Walks a source depth-first, each directory's entries in name order (UTF-16 code units), so
+ * Walks a source depth-first, each directory's entries in the order of their names' uri form
+ * (UTF-16 code units; see `document_uri.ts`), so
  * the same tree always gives the same sequence. Symlinks are followed when they resolve inside
  * DOCUMENT_ROOTS; a file reached twice (two links, or a link and the file) is listed once, at
  * its first path, and a directory is walked once (so link cycles end). Hidden names (leading
@@ -105,9 +129,18 @@ export async function* scanSource(
       const key = info.ino !== null ? `${info.dev}:${info.ino}` : real;
       if (seenDirectories.has(key)) return undefined;
       seenDirectories.add(key);
-      const names: string[] = [];
+      let names: (string | RawName)[] = [];
       for await (const entry of Deno.readDir(real)) names.push(entry.name);
-      stack.push({ real, relative, names: names.sort(), next: 0 });
+      // Deno gives a name that is not valid UTF-8 with U+FFFD in place of its bad bytes: such a
+      // name cannot be opened, and two of them may look the same. Read the real bytes instead.
+      if (names.some((n) => (n as string).includes("\uFFFD"))) {
+        names = rawNames(real) ?? [...new Set(names)];
+      }
+      names.sort((a, b) => {
+        const [x, y] = [sortKey(a), sortKey(b)];
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+      stack.push({ real, relative, names, next: 0 });
       return undefined;
     } catch (err) {
       return problem("failed", real, relative, `cannot read directory: ${readErrorReason(err)}`);
@@ -125,6 +158,15 @@ export async function* scanSource(
       stack.pop();
       continue;
     }
+    if (typeof name !== "string") {
+      if (!includeHidden && name.bytes[0] === 0x2e) continue;
+      const relative = frame.relative === "" ? name.encoded : `${frame.relative}/${name.encoded}`;
+      const uri = `${encodeDocumentPath(frame.real === "/" ? "" : frame.real)}/${name.encoded}`;
+      if (!filter.includesFile(relative) || seenFiles.has(uri)) continue;
+      seenFiles.add(uri);
+      yield await rawEntry(frame.real, name, uri, relative, maxFileSizeBytes);
+      continue;
+    }
     if (!includeHidden && name.startsWith(".")) continue;
     const relative = frame.relative === "" ? name : `${frame.relative}/${name}`;
     const walked = join(frame.real, name);
@@ -133,6 +175,13 @@ export async function* scanSource(
     try {
       info = await Deno.lstat(walked);
     } catch (err) {
+      if (name.includes("\uFFFD") && err instanceof Deno.errors.NotFound) {
+        // A name that is not valid UTF-8, and no libc to read it with.
+        if (filter.includesFile(relative)) {
+          yield problem("skipped", walked, relative, NON_UTF8_UNSUPPORTED);
+        }
+        continue;
+      }
       yield problem("failed", walked, relative, vanishedOrUnreadable(err));
       continue;
     }
@@ -166,8 +215,8 @@ export async function* scanSource(
       if (trouble) yield trouble;
       continue;
     }
-    if (!filter.includesFile(relative) || seenFiles.has(real)) continue;
-    seenFiles.add(real);
+    if (!filter.includesFile(relative) || seenFiles.has(encodeDocumentPath(real))) continue;
+    seenFiles.add(encodeDocumentPath(real));
     const size = info.size;
     const mtimeMs = info.mtime?.getTime() ?? 0;
     if (!info.isFile) {
@@ -184,18 +233,76 @@ export async function* scanSource(
         mtimeMs,
       };
     } else {
-      yield { kind: "file", uri: real, path: relative, size, mtimeMs };
+      yield { kind: "file", uri: encodeDocumentPath(real), path: relative, size, mtimeMs };
     }
   }
 }
 
 function problem(
   kind: "skipped" | "failed",
-  uri: string,
   path: string,
+  relative: string,
   reason: string,
 ): ScanProblem {
-  return { kind, uri, path, reason };
+  return { kind, uri: encodeDocumentPath(path), path: relative, reason };
+}
+
+/** The names of `directory` with their real bytes, or undefined without libc. */
+function rawNames(directory: string): (string | RawName)[] | undefined {
+  const raw = rawFs();
+  if (!raw) return undefined;
+  let names: Uint8Array[];
+  try {
+    names = raw.listNames(directory);
+  } catch {
+    return undefined;
+  }
+  const decoder = new TextDecoder();
+  return names.map((bytes) =>
+    isValidUtf8(bytes) ? decoder.decode(bytes) : { bytes, encoded: encodeNameBytes(bytes) }
+  );
+}
+
+/** What a name that is not valid UTF-8 is: opened (never through a link) and measured. */
+async function rawEntry(
+  directory: string,
+  name: RawName,
+  uri: string,
+  relative: string,
+  maxFileSizeBytes: number,
+): Promise<ScanEntry> {
+  const skipped = (reason: string): ScanProblem => ({
+    kind: "skipped",
+    uri,
+    path: relative,
+    reason,
+  });
+  let info: Deno.FileInfo;
+  try {
+    const opened = await rawFs()!.open(directory, name.bytes);
+    if ("file" in opened) opened.file.close();
+    info = opened.info;
+  } catch (err) {
+    if (err instanceof RawFsError && err.isLink) {
+      return skipped("symbolic link whose name is not valid UTF-8: not followed");
+    }
+    const cause = err instanceof RawFsError ? err.toDenoError() : err;
+    return { kind: "failed", uri, path: relative, reason: vanishedOrUnreadable(cause) };
+  }
+  const size = info.size;
+  const mtimeMs = info.mtime?.getTime() ?? 0;
+  if (info.isDirectory) return skipped("directory whose name is not valid UTF-8: not walked");
+  if (!info.isFile) return skipped("not a regular file (FIFO, socket or device)");
+  if (size > maxFileSizeBytes) {
+    return {
+      ...skipped(
+        `file is larger than the ${maxFileSizeBytes} byte limit (MAX_FILE_SIZE_MB): ${size} bytes`,
+      ),
+      size,
+      mtimeMs,
+    };
+  }
+  return { kind: "file", uri, path: relative, size, mtimeMs };
 }
 
 function vanishedOrUnreadable(err: unknown): string {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { AppError } from "../errors.ts";
+import { openDocument } from "./open_document.ts";
 import { type ScanEntry, scanSource, type ScanSourceOptions } from "./scan_source.ts";
 
 interface Tree {
@@ -233,4 +235,84 @@ Deno.test("scanSource() throws for a source that is not allowed, bad options and
       /scan cancelled/,
     );
   });
+});
+
+/** Writes a file whose name is the bytes `name` (a shell makes it: Deno cannot). */
+async function writeRawName(dir: string, name: number[], content: string): Promise<void> {
+  const escaped = name.map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `printf '%s' "$2" > "$(printf "$1")"`, "sh", escaped, content],
+    cwd: dir,
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+}
+
+Deno.test("scanSource() lists names that are not valid UTF-8 under distinct uris that open", async () => {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "scan_source_raw_" }));
+  try {
+    await writeRawName(root, [0x61, 0xff, 0x62, 0x2e, 0x74, 0x78, 0x74], "first file");
+    await writeRawName(root, [0x61, 0xfe, 0x62, 0x2e, 0x74, 0x78, 0x74], "second file");
+    await Deno.writeTextFile(join(root, "a%FFb.txt"), "a valid name with a percent sign");
+    const entries = [];
+    for await (
+      const e of scanSource({ path: root }, { documentRoots: [root], maxFileSizeBytes: 100 })
+    ) {
+      entries.push(e);
+    }
+    assert.deepEqual(entries.map((e) => [e.kind, e.uri, e.path]), [
+      ["file", `${root}/a%25FFb.txt`, "a%FFb.txt"],
+      ["file", `${root}/a%FEb.txt`, "a%FEb.txt"],
+      ["file", `${root}/a%FFb.txt`, "a%FFb.txt"],
+    ]);
+    const texts = [];
+    for (const e of entries) {
+      const { file } = await openDocument(e.uri, [root]);
+      texts.push(await new Response(file.readable).text());
+    }
+    assert.deepEqual(texts, ["a valid name with a percent sign", "second file", "first file"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("scanSource() without FFI skips names that are not valid UTF-8 with the reason, once each", async () => {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "scan_source_raw_" }));
+  try {
+    await writeRawName(root, [0x61, 0xff, 0x62, 0x2e, 0x74, 0x78, 0x74], "first file");
+    await writeRawName(root, [0x61, 0xfe, 0x62, 0x2e, 0x74, 0x78, 0x74], "second file");
+    await Deno.writeTextFile(join(root, "ok.txt"), "fine");
+    const script = `
+      import { scanSource } from ${
+      JSON.stringify(new URL("./scan_source.ts", import.meta.url).href)
+    };
+      const out = [];
+      for await (const e of scanSource({ path: Deno.args[0] }, {
+        documentRoots: [Deno.args[0]], maxFileSizeBytes: 100,
+      })) out.push([e.kind, e.path, e.reason ?? null]);
+      console.log(JSON.stringify(out));`;
+    const scriptPath = join(root, ".scan.ts");
+    await Deno.writeTextFile(scriptPath, script);
+    const out = await new Deno.Command(Deno.execPath(), {
+      // No --allow-ffi: the libc fallback is out of reach.
+      args: [
+        "run",
+        "--no-check",
+        "--config",
+        fileURLToPath(new URL("../../deno.json", import.meta.url)),
+        "--allow-read",
+        "--allow-env",
+        scriptPath,
+        root,
+      ],
+      stderr: "inherit",
+    }).output();
+    assert.ok(out.success);
+    const entries = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(entries.length, 2, JSON.stringify(entries));
+    assert.deepEqual(entries[1], ["file", "ok.txt", null]);
+    assert.equal(entries[0][0], "skipped");
+    assert.match(entries[0][2], /not valid UTF-8.*--allow-ffi/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -88,16 +88,13 @@ export class Logger {
     if (!this.enabled(level)) return;
     const scoped = context.getStore();
     const fields = scoped || extra ? { ...scoped, ...this.fields, ...extra } : this.fields;
-    state.sink(level, formatLine(state.format, level, this.name, msg, fields));
+    state.sink(level, formatLine(state.format, { level, name: this.name, msg, fields }));
   }
 }
 
 export function formatLine(
   format: "json" | "pretty",
-  level: LogLevel,
-  name: string,
-  msg: string,
-  fields: LogFields,
+  { level, name, msg, fields }: { level: LogLevel; name: string; msg: string; fields: LogFields },
 ): string {
   const time = new Date().toISOString();
   if (format === "json") {

@@ -9,10 +9,15 @@ import {
 import type { LogLevel } from "../config/config.ts";
 
 Deno.test("formatLine() writes one JSON object per line in json format", () => {
-  const line = formatLine("json", "warn", "queue", "job failed", {
-    job: "j1",
-    err: new Error("boom"),
-    skip: undefined,
+  const line = formatLine("json", {
+    level: "warn",
+    name: "queue",
+    msg: "job failed",
+    fields: {
+      job: "j1",
+      err: new Error("boom"),
+      skip: undefined,
+    },
   });
   const obj = JSON.parse(line);
   assert.equal(obj.level, "warn");
@@ -48,7 +53,9 @@ Deno.test("Logger filters below the configured level and carries child fields", 
 Deno.test("an error field keeps its stack, its code and its cause chain in JSON", () => {
   const root = Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" });
   const err = new Error("cannot enqueue job", { cause: root });
-  const obj = JSON.parse(formatLine("json", "error", "q", "failed", { err }));
+  const obj = JSON.parse(
+    formatLine("json", { level: "error", name: "q", msg: "failed", fields: { err } }),
+  );
   assert.equal(obj.err.message, "cannot enqueue job");
   assert.match(obj.err.stack, /cannot enqueue job\n\s+at /);
   assert.equal(obj.err.cause.message, "connection refused");
@@ -61,16 +68,30 @@ Deno.test("a cause that is not an Error, and a cyclic cause chain, are written w
   const b = new Error("b", { cause: a });
   (a as { cause?: unknown }).cause = b;
   const obj = JSON.parse(
-    formatLine("json", "error", "q", "m", { err: b, other: new Error("x", { cause: { id: 7 } }) }),
+    formatLine("json", {
+      level: "error",
+      name: "q",
+      msg: "m",
+      fields: { err: b, other: new Error("x", { cause: { id: 7 } }) },
+    }),
   );
   assert.equal(obj.err.cause.message, "a");
   assert.deepEqual(obj.other.cause, { id: 7 });
-  assert.ok(formatLine("pretty", "error", "q", "m", { err: b }).includes("caused by"));
+  assert.ok(
+    formatLine("pretty", { level: "error", name: "q", msg: "m", fields: { err: b } }).includes(
+      "caused by",
+    ),
+  );
 });
 
 Deno.test("the readable format writes an error's stack and cause on the following lines", () => {
   const err = new Error("outer", { cause: new TypeError("inner") });
-  const line = formatLine("pretty", "error", "api", "unhandled error", { err, path: "/x" });
+  const line = formatLine("pretty", {
+    level: "error",
+    name: "api",
+    msg: "unhandled error",
+    fields: { err, path: "/x" },
+  });
   const [first, ...rest] = line.split("\n");
   assert.match(first!, /unhandled error err="Error: outer" path=\/x$/);
   assert.ok(rest.some((l) => /^\s+at /.test(l)), line);
@@ -79,14 +100,16 @@ Deno.test("the readable format writes an error's stack and cause on the followin
 
 Deno.test("fields cannot overwrite msg, level, logger or time", () => {
   const fields = { msg: "forged", level: "debug", logger: "x", time: "then", n: 1 };
-  const obj = JSON.parse(formatLine("json", "warn", "real", "the message", fields));
+  const obj = JSON.parse(
+    formatLine("json", { level: "warn", name: "real", msg: "the message", fields }),
+  );
   assert.equal(obj.msg, "the message");
   assert.equal(obj.level, "warn");
   assert.equal(obj.logger, "real");
   assert.notEqual(obj.time, "then");
   assert.equal(obj.field_msg, "forged");
   assert.equal(obj.field_level, "debug");
-  const pretty = formatLine("pretty", "warn", "real", "the message", fields);
+  const pretty = formatLine("pretty", { level: "warn", name: "real", msg: "the message", fields });
   assert.match(pretty, /\[real\] the message field_msg=forged field_level=debug/);
 });
 
@@ -124,13 +147,15 @@ Deno.test("a line with a circular or BigInt field is still written", () => {
   const loop: Record<string, unknown> = { id: 1 };
   loop.self = loop;
   const err = Object.assign(new Error("socket closed"), { socket: loop, code: "EPIPE" });
-  const obj = JSON.parse(formatLine("json", "error", "q", "m", { loop, big: 10n, err }));
+  const obj = JSON.parse(
+    formatLine("json", { level: "error", name: "q", msg: "m", fields: { loop, big: 10n, err } }),
+  );
   assert.equal(obj.loop.self, "[Circular]");
   assert.equal(obj.big, "10");
   assert.equal(obj.err.code, "EPIPE");
   assert.ok(!("socket" in obj.err));
   assert.match(
-    formatLine("pretty", "error", "q", "m", { loop }),
+    formatLine("pretty", { level: "error", name: "q", msg: "m", fields: { loop } }),
     /loop=\{"id":1,"self":"\[Circular\]"\}/,
   );
 });

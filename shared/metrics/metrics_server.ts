@@ -7,6 +7,8 @@
 import type { Registry } from "prom-client";
 import type { Logger } from "../log/logger.ts";
 import { type Config, DEFAULT_METRICS_PORTS } from "../config/config.ts";
+import { errorMessage } from "../errors.ts";
+import { withTimeout } from "../async/with_timeout.ts";
 
 /** One readiness check's result. */
 export interface ReadinessCheck {
@@ -115,9 +117,10 @@ export function serveMetrics(
  */
 export function serveRoleMetrics(
   config: Pick<Config, "host" | "metricsPort" | "metricsToken">,
-  role: keyof typeof DEFAULT_METRICS_PORTS,
-  registry: Registry,
-  options: Pick<ServeMetricsOptions, "readiness" | "log"> = {},
+  { role, registry, ...options }: Pick<ServeMetricsOptions, "readiness" | "log"> & {
+    role: keyof typeof DEFAULT_METRICS_PORTS;
+    registry: Registry;
+  },
 ): Promise<MetricsServer | undefined> {
   const port = config.metricsPort ?? DEFAULT_METRICS_PORTS[role];
   if (port === "off") return Promise.resolve(undefined);
@@ -131,18 +134,10 @@ export function serveRoleMetrics(
 
 /** A readiness check of `fn`: ok when it resolves within `ms`, else the reason. */
 export async function checkWithin(fn: () => Promise<unknown>, ms = 3000): Promise<ReadinessCheck> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
+    await withTimeout(fn(), ms);
     return { ok: true };
   } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
+    return { ok: false, reason: errorMessage(err) };
   }
 }

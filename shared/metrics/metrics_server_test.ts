@@ -57,13 +57,16 @@ Deno.test("METRICS_PORT=off serves nothing; a port in use is an error naming it"
   const registry = new Registry();
   const config = { host: "127.0.0.1", metricsToken: undefined };
   assert.equal(
-    await serveRoleMetrics({ ...config, metricsPort: "off" }, "worker", registry),
+    await serveRoleMetrics({ ...config, metricsPort: "off" }, { role: "worker", registry }),
     undefined,
   );
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     await assert.rejects(
-      serveRoleMetrics({ ...config, metricsPort: taken.addr.port }, "scheduler", registry),
+      serveRoleMetrics({ ...config, metricsPort: taken.addr.port }, {
+        role: "scheduler",
+        registry,
+      }),
       new RegExp(`Cannot serve metrics on 127\\.0\\.0\\.1:${taken.addr.port}`),
     );
   } finally {

@@ -31,7 +31,7 @@ export class WorkerPool {
   ): Promise<QueueWorker> {
     const w = new QueueWorker(queue, handlers, {
       ...FAST,
-      redisUrl: this.#t.url,
+      redisUrl: this.#t.target,
       prefix: this.#t.prefix,
       consumer: `test-${this.workers.length}-${crypto.randomUUID().slice(0, 6)}`,
       ...options,

@@ -7,7 +7,8 @@
  */
 import type { QueueKeys } from "./keys.ts";
 import type { QueueScripts } from "./scripts.ts";
-import { sleep } from "./_util.ts";
+import { sleep } from "../async/sleep.ts";
+import { type Backoff, backoffDelay, resolveBackoff } from "../async/backoff.ts";
 
 /** Options of {@link DelayedMover}. */
 export interface DelayedMoverOptions {
@@ -23,6 +24,7 @@ export class DelayedMover {
   readonly #keys: QueueKeys;
   readonly #scripts: QueueScripts;
   readonly #pollMs: number;
+  readonly #errorBackoff: Backoff;
   readonly #batchSize: number;
   readonly #onError: (err: unknown) => void;
   #stop = new AbortController();
@@ -40,6 +42,12 @@ export class DelayedMover {
     this.#keys = keys;
     this.#scripts = scripts;
     this.#pollMs = pollMs;
+    // After a failed move: pollMs, doubling, at most 32 x pollMs and 30 s.
+    this.#errorBackoff = resolveBackoff({
+      delayMs: Math.max(1, Math.round(pollMs)),
+      maxDelayMs: Math.min(Math.round(pollMs * 32), 30_000),
+      jitter: 0,
+    });
     this.#batchSize = batchSize;
     this.#onError = onError;
   }
@@ -91,7 +99,7 @@ export class DelayedMover {
       } catch (err) {
         failures++;
         this.#onError(err);
-        wait = Math.min(this.#pollMs * 2 ** Math.min(failures, 5), 30_000);
+        wait = backoffDelay(failures + 1, this.#errorBackoff);
       }
       if (stop.aborted) break;
       const wakeIn = this.#wakeAt - Date.now();

@@ -2,17 +2,19 @@
  * One queue seen from a producer or an admin: enqueue jobs, read where a job is, remove it, list
  * and requeue dead letters, and read the queue's size. Workers consume with {@link QueueWorker}.
  */
+import type { ReplicaWait } from "../redis/replica_wait.ts";
 import type { Redis } from "ioredis";
 import type { z } from "zod";
 import { KeySpace } from "../redis/redis.ts";
-import { type BackoffOptions, resolveBackoff } from "./backoff.ts";
+import { type BackoffOptions, resolveBackoff } from "../async/backoff.ts";
 import { QueueCounters } from "./counters.ts";
 import { TypedEmitter } from "./emitter.ts";
 import type { DeadLetter, JobInfo, JobState, JsonValue, QueueDepth, QueueTotals } from "./job.ts";
 import { isValidJobId, QueueKeys } from "./keys.ts";
 import { QueueScripts } from "./scripts.ts";
 import type { TaskDefinition } from "./task.ts";
-import { fieldMap, isNoGroup, parseOptionalJson } from "./_util.ts";
+import { fieldMap, parseOptionalJson } from "./_util.ts";
+import { ensureGroup, isNoGroup } from "./group_reader.ts";
 
 /** The consumer group every worker of a queue reads through. */
 export const DEFAULT_GROUP = "workers";
@@ -23,6 +25,8 @@ export interface QueueOptions {
   prefix?: string;
   /** Consumer group of the queue's workers. @default {"workers"} */
   group?: string;
+  /** `REDIS_WAIT_REPLICAS`: waits for replicas after each enqueue. @default {undefined}: no wait */
+  replicaWait?: ReplicaWait;
 }
 
 /** Options of {@link Queue.enqueue}. */
@@ -96,8 +100,10 @@ export class Queue {
    * @param redis a command connection (not closed by the queue).
    * @param name the queue's name (`default`, `embed`).
    */
+  readonly #replicaWait: ReplicaWait | undefined;
   constructor(redis: Redis, name: string, options: QueueOptions = {}) {
-    const { prefix = "semantik:", group = DEFAULT_GROUP } = options;
+    const { prefix = "semantik:", group = DEFAULT_GROUP, replicaWait } = options;
+    this.#replicaWait = replicaWait;
     this.redis = redis;
     this.name = name;
     this.group = group;
@@ -182,6 +188,8 @@ export class Queue {
       dedupTtlMs,
     ]);
     if (created === 1) {
+      // A job acknowledged to the caller survives a failover of its master (as far as WAIT can).
+      await this.#replicaWait?.after(k.stream, `enqueue ${name}`);
       this.counters.inc("enqueued");
       this.events.emit("enqueued", {
         queue: this.name,
@@ -201,12 +209,8 @@ export class Queue {
 
   /** Creates the consumer group (and the stream) unless they exist. */
   async ensureGroup(): Promise<void> {
-    try {
-      // From id 0: jobs added before the group existed (after a flush) are delivered too.
-      await this.redis.call("XGROUP", ["CREATE", this.keys.stream, this.group, "0", "MKSTREAM"]);
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith("BUSYGROUP"))) throw err;
-    }
+    // From id 0: jobs added before the group existed (after a flush) are delivered too.
+    await ensureGroup(this.redis, { stream: this.keys.stream, group: this.group, from: "0" });
   }
 
   /** The job with id `jobId`, or null when there is none (never enqueued, completed or removed). */

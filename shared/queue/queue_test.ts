@@ -3,15 +3,14 @@ import { z } from "zod";
 import { withTestRedis } from "../testing/redis.ts";
 import { Queue } from "./queue.ts";
 import { QueueClient } from "./queue_client.ts";
-import { defineTask, queueForTask } from "./task.ts";
+import { defineTask } from "./task.ts";
 import { isValidJobId, QueueKeys } from "./keys.ts";
 import { KeySpace } from "../redis/redis.ts";
 
 const echo = defineTask("test.echo", z.object({ n: z.number().int() }));
-const embed = defineTask(
-  "indexing.generate_embeddings_batch",
-  z.object({ texts: z.array(z.string()) }),
-);
+const embed = defineTask("test.embed", z.object({ texts: z.array(z.string()) }), {
+  queue: "embed",
+});
 
 Deno.test("QueueKeys put every key of a queue under one hash tag and the prefix", () => {
   const k = new QueueKeys(new KeySpace("semantik:"), "default");
@@ -25,9 +24,7 @@ Deno.test("QueueKeys put every key of a queue under one hash tag and the prefix"
   assert.equal(isValidJobId("a{b}"), false);
 });
 
-Deno.test("queueForTask() sends embedding batches to `embed` and everything else to `default`", () => {
-  assert.equal(queueForTask("indexing.generate_embeddings_batch"), "embed");
-  assert.equal(queueForTask("indexing.process_source"), "default");
+Deno.test("defineTask() puts a task on the `default` queue unless it names another", () => {
   assert.equal(embed.queue, "embed");
   assert.equal(echo.queue, "default");
 });

@@ -1,31 +1,39 @@
 /**
  * Consumes one queue: reads jobs from its stream through the consumer group, runs their
  * handlers with at most `concurrency` in flight, keeps their leases alive, and acks, retries or
- * buries each one only after its handler has settled.
+ * buries each one only after its handler has settled. Its parts:
  *
- * - Fetch: `XREADGROUP ... BLOCK` on a connection of its own, with a bounded block so close can
- *   interrupt it (`CLIENT UNBLOCK`). On start this consumer's own pending entries (a previous
- *   run with the same consumer name) are read first, then new ones (`>`).
- * - Lease: every `heartbeatMs` one script renews all held entries after checking each is still
- *   this consumer's; a lost lease aborts the handler's signal, and that entry is not renewed
- *   again (the aborted handler may take a while to stop; the job is no longer its to hold).
- *   Entries idle past `leaseMs` are taken over with `XAUTOCLAIM` by whichever worker has a free
- *   slot; the takeover counts as an attempt in the job hash (JUSTID claims do not raise the
- *   delivery count). A worker that claims back an entry whose handler it aborted for a lost lease
- *   starts a fresh attempt, as any other worker would.
- * - Finish: successes are acked in batches (one script call for every job finished while the
- *   previous call was in flight); failures go to the delayed set with backoff and jitter, or to
- *   the dead letters after the last attempt; a RetryLaterError postpones without spending an
+ * - Reader (`job_reader.ts`): the fetch loop, a blocking `XREADGROUP` for the free slots (own
+ *   pending entries first after a restart), and the accounting of free slots.
+ * - Lease (`lease_keeper.ts`): the heartbeat that renews held entries (a lost lease aborts the
+ *   handler's signal, and that entry is not renewed again), and the `XAUTOCLAIM` takeover of
+ *   entries idle past `leaseMs`; the takeover counts as an attempt in the job hash (JUSTID claims
+ *   do not raise the delivery count). A worker that claims back an entry whose handler it
+ *   aborted for a lost lease starts a fresh attempt, as any other worker would.
+ * - Ack (`ack_batcher.ts`): successes are acked in batches (one script call for every job
+ *   finished while the previous call was in flight), and the same call reads the next entries
+ *   for the slots they freed: at concurrency 1 a job completes and the next starts in one round
+ *   trip, and the blocking read waits only when that read found nothing.
+ * - Here: running handlers; failures go to the delayed set with backoff and jitter, or to the
+ *   dead letters after the last attempt; a RetryLaterError postpones without spending an
  *   attempt, at most `maxPostpones` times.
- * - Close: stop fetching, let running handlers finish within `shutdownTimeoutMs`, abort the
- *   rest, hand back those that stopped and leave those that did not pending for reclaim.
+ * - Prefetch (`prefetch`, default 0): reads fetch up to `concurrency + prefetch` entries; those
+ *   beyond the free slots wait in a local buffer and start, in stream order, as handlers settle,
+ *   so that at low concurrency a short job's successor starts without waiting for a round trip
+ *   and the acks of the jobs that ran meanwhile share one completing call (which refills the
+ *   buffer). A buffered entry is held like a running one: its lease is renewed, a worker that
+ *   dies leaves it pending for takeover after `leaseMs`, a lost lease drops it unstarted,
+ *   {@link QueueWorker.abortJob} starts it at once with its signal fired, and close hands it back
+ *   to the stream (at the tail, same attempt) before waiting for running handlers.
+ * - Close: stop fetching, hand back buffered jobs, let running handlers finish within
+ *   `shutdownTimeoutMs`, abort the rest, hand back those that stopped and leave those that did
+ *   not pending for reclaim.
  */
 import type { Redis } from "ioredis";
-import type { z } from "zod";
-import { RetryLaterError } from "../errors.ts";
+import { asError, RetryLaterError } from "../errors.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
-import { createRedis, KeySpace } from "../redis/redis.ts";
-import { type Backoff, backoffDelay, resolveBackoff } from "./backoff.ts";
+import { createRedis, KeySpace, type RedisTarget } from "../redis/redis.ts";
+import type { Backoff } from "../async/backoff.ts";
 import { QueueCounters } from "./counters.ts";
 import { DelayedMover } from "./delayed_mover.ts";
 import { TypedEmitter } from "./emitter.ts";
@@ -39,67 +47,19 @@ import {
 import { QueueKeys } from "./keys.ts";
 import { DEFAULT_GROUP } from "./queue.ts";
 import { QueueScripts } from "./scripts.ts";
-import type { TaskDefinition } from "./task.ts";
-import {
-  asError,
-  errorMessage,
-  fieldMap,
-  hostName,
-  isNoGroup,
-  settlesWithin,
-  sleep,
-} from "./_util.ts";
+import { type JobRef, type TaskHandler, taskHandler } from "./task_handler.ts";
+import { AckBatcher } from "./ack_batcher.ts";
+import type { StreamEntry } from "./group_reader.ts";
+import { JobReader } from "./job_reader.ts";
+import { LeaseKeeper } from "./lease_keeper.ts";
+import type { LeaseLoss } from "./renew_leases.ts";
+import { type Delivery, parseDelivery } from "./delivery.ts";
+import { type AckItem, JobFinisher, parsePayload, type RunningJob } from "./job_finisher.ts";
 
-/** Runs the jobs of one task. */
-export interface TaskHandler<S extends z.ZodType = z.ZodType, R = unknown> {
-  readonly task: TaskDefinition<S>;
-  /**
-   * Does the job. Its effects must be idempotent: a job runs at least once, and again after a
-   * lost lease. Return a JSON-serialisable result (reported by the `completed` event). Throw to
-   * fail the attempt; throw a RetryLaterError to run again later without spending an attempt.
-   * Stop soon after `job.signal` fires, and keep the event loop free (a handler that blocks it
-   * for longer than the lease loses the lease).
-   */
-  handle(payload: z.output<S>, job: Job): Promise<R> | R;
-  /**
-   * Runs once in the worker process when the job goes to the dead letters (e.g. to mark its
-   * operation failed). `payload` is undefined when the payload itself was invalid.
-   */
-  onDead?(payload: z.output<S> | undefined, job: JobRef, error: Error): Promise<void> | void;
-  /** Runs in the worker process after the job completed and was acked, with its result. */
-  onCompleted?(result: R, job: JobRef): Promise<void> | void;
-  /**
-   * Runs in the worker process after an attempt failed and was recorded: `retry.delayMs` says
-   * when it runs again; `retry` is undefined when it went to the dead letters (then `onDead`
-   * runs too).
-   */
-  onFailed?(
-    error: Error,
-    job: JobRef,
-    retry: { delayMs: number } | undefined,
-  ): Promise<void> | void;
-}
+import { settlesWithin } from "../async/with_timeout.ts";
+import { hostName } from "../runtime/host_name.ts";
 
-/** Builds a {@link TaskHandler}, inferring its payload type from the task's schema. */
-export function taskHandler<S extends z.ZodType, R>(
-  task: TaskDefinition<S>,
-  handle: (payload: z.output<S>, job: Job) => Promise<R> | R,
-  options: Pick<TaskHandler<S, R>, "onDead" | "onCompleted" | "onFailed"> = {},
-): TaskHandler<S, R> {
-  return { task, handle, ...options };
-}
-
-/** A job as events report it (a {@link Job} without its signal). */
-export interface JobRef {
-  readonly id: string;
-  readonly name: string;
-  readonly queue: string;
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly meta: JsonValue | undefined;
-  readonly enqueuedAt: number;
-  readonly entryId: string;
-}
+export { type JobRef, type TaskHandler, taskHandler };
 
 /** Events of a {@link QueueWorker}. Listeners must not throw (what they throw is only logged). */
 export interface QueueWorkerEvents {
@@ -133,8 +93,11 @@ export interface QueueWorkerEvents {
 
 /** Options of {@link QueueWorker}. */
 export interface QueueWorkerOptions {
-  /** Redis to connect to when `redis`/`blockingRedis` are not given. @default {"redis://127.0.0.1:6379"} */
-  redisUrl?: string;
+  /**
+   * Redis to connect to when `redis`/`blockingRedis` are not given: a URL or a
+   * {@link RedisTarget} (cluster, sentinel). @default {"redis://127.0.0.1:6379"}
+   */
+  redisUrl?: RedisTarget | string;
   /** A command connection to share (not closed by the worker). @default {a new one} */
   redis?: Redis;
   /** Makes the worker's blocking connection (closed by the worker). @default {a new one} */
@@ -151,6 +114,13 @@ export interface QueueWorkerOptions {
   consumer?: string;
   /** Jobs in flight at most. @default {1} */
   concurrency?: number;
+  /**
+   * Jobs read ahead beyond the free slots and held (lease renewed) in a local buffer until a
+   * slot frees (`WORKER_PREFETCH`). Saves round trips for short jobs; a buffered job waits
+   * behind this worker's running ones even while other workers are idle, so keep it 0 for long
+   * jobs. @default {0}
+   */
+  prefetch?: number;
   /**
    * A job not renewed for this long may be taken over by another worker, in ms. Use the same
    * value on every worker of a queue: it is the idle time the others' takeover waits for.
@@ -183,56 +153,22 @@ export interface QueueWorkerOptions {
   logger?: Logger;
 }
 
-interface Delivery {
-  entryId: string;
-  jobId: string;
-  name: string;
-  data: string;
-  attempt: number;
-  maxAttempts: number;
-  backoff: Backoff;
-  enqueuedAt: number;
-  metaText: string | undefined;
-  dedupKey: string | undefined;
-  postpones: number;
-}
-
-type AbortKind = "lease" | "shutdown" | "external";
-
-interface Active {
-  delivery: Delivery;
-  ref: JobRef;
-  controller: AbortController;
-  abortKind: AbortKind | undefined;
-  abortReason: string | undefined;
-  /** Resolves when the handler settled and its outcome was recorded (or given up on). */
-  done: Promise<void>;
-  settled: boolean;
-  startedAt: number;
-}
-
-interface AckItem {
-  active: Active;
-  result: unknown;
-  aborted: boolean;
-}
-
 export class QueueWorker {
   readonly queue: string;
   readonly consumer: string;
   readonly group: string;
   readonly keys: QueueKeys;
   readonly concurrency: number;
+  readonly prefetch: number;
   readonly events: TypedEmitter<QueueWorkerEvents>;
   readonly counters: QueueCounters = new QueueCounters();
 
   readonly #handlers = new Map<string, TaskHandler>();
   readonly #redis: Redis;
   readonly #ownsRedis: boolean;
-  readonly #makeBlocking: () => Redis;
-  #blocking: Redis | undefined;
-  #blockingId: number | undefined;
   readonly #scripts: QueueScripts;
+  readonly #reader: JobReader;
+  readonly #lease: LeaseKeeper;
   readonly #mover: DelayedMover;
   readonly #log: Logger;
   readonly #opts: Required<
@@ -253,25 +189,19 @@ export class QueueWorker {
   >;
 
   /** Entries this worker holds: handlers running, or finished and awaiting their ack. */
-  readonly #held = new Map<string, Active>();
+  readonly #held = new Map<string, RunningJob>();
   /** Running handlers by job id, for {@link abortJob}. */
-  readonly #running = new Map<string, Active>();
+  readonly #running = new Map<string, RunningJob>();
+  /** Read ahead (`prefetch`), held and not started yet, in stream order. */
+  readonly #buffer: RunningJob[] = [];
   #inFlight = 0;
-  #slotFreed: (() => void) | undefined;
-  #acks: AckItem[] = [];
-  #ackLoop: Promise<void> | undefined;
-  readonly #finishing = new Set<Promise<void>>();
+  readonly #acks: AckBatcher<AckItem>;
+  readonly #finisher: JobFinisher;
   readonly #backoffCache = new Map<string, Backoff>();
-  #claimCursor = "0-0";
 
   #started = false;
-  #stopFetching = new AbortController();
   readonly #force = new AbortController();
   #closing: Promise<void> | undefined;
-  #fetchLoop: Promise<void> | undefined;
-  #renewTimer: ReturnType<typeof setInterval> | undefined;
-  #renewing: Promise<void> | undefined;
-  #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #stopped: PromiseWithResolvers<void> = Promise.withResolvers();
 
   /**
@@ -285,6 +215,7 @@ export class QueueWorker {
       group = DEFAULT_GROUP,
       consumer = `${hostName()}:${Deno.pid}`,
       concurrency = 1,
+      prefetch = 0,
       leaseMs = 30_000,
       heartbeatMs = Math.floor(leaseMs / 3),
       reclaimIntervalMs = Math.floor(leaseMs / 2),
@@ -313,6 +244,7 @@ export class QueueWorker {
     }
     for (
       const [field, v] of Object.entries({
+        prefetch,
         shutdownTimeoutMs,
         abortGraceMs,
         maxPostpones,
@@ -331,6 +263,7 @@ export class QueueWorker {
     this.group = group;
     this.consumer = consumer;
     this.concurrency = concurrency;
+    this.prefetch = prefetch;
     for (const h of handlers) {
       if (h.task.queue !== queue) {
         throw new TypeError(`${what}: task ${h.task.name} runs on queue ${h.task.queue}`);
@@ -362,12 +295,79 @@ export class QueueWorker {
     if (this.#ownsRedis) {
       this.#redis.on("error", () => {/* reconnects; failures surface per call */});
     }
-    this.#makeBlocking = options.blockingRedis ??
-      (() => createRedis(redisUrl, { name: `worker:${queue}:read`, blocking: true }));
     this.#scripts = new QueueScripts(this.#redis);
     this.#mover = new DelayedMover(this.keys, this.#scripts, {
       pollMs: delayedPollMs,
       onError: (err) => this.#report(err, "moving delayed jobs"),
+    });
+    this.#finisher = new JobFinisher({
+      scripts: this.#scripts,
+      keys: this.keys,
+      group,
+      consumer,
+      mover: this.#mover,
+      counters: this.counters,
+      events: this.events,
+      log: this.#log,
+      handlers: this.#handlers,
+      maxPostpones,
+      maxPostponeMs,
+      random,
+      forget: (a) => this.#forget(a),
+      closing: () => this.#closing !== undefined,
+      report: (err, during) => this.#report(err, during),
+    });
+    this.#acks = new AckBatcher<AckItem>({
+      scripts: this.#scripts,
+      keys: this.keys,
+      group: this.group,
+      consumer: this.consumer,
+      batchSize: this.#opts.ackBatchSize,
+      entryOf: ({ active: { delivery: d } }) => d,
+      settled: (item, acked) => this.#finisher.acked(item, acked),
+      dropped: (item) => this.#forget(item.active),
+      fetchCount: () => this.#reader.reserveForCompletion(),
+      fetched: (entries, reserved, more) => this.#fetched(entries, reserved, more),
+      closing: () => this.#closing !== undefined,
+      report: (err) => this.#report(err, "acking finished jobs"),
+    });
+    this.#lease = new LeaseKeeper({
+      redis: this.#redis,
+      scripts: this.#scripts,
+      keys: this.keys,
+      group,
+      consumer,
+      leaseMs,
+      heartbeatMs,
+      // An entry whose handler was aborted for a lost lease is not this worker's to keep:
+      // renewing it would keep every other worker from taking the job while that handler winds
+      // down.
+      held: () => [...this.#held].filter(([, a]) => a.abortKind !== "lease").map(([id]) => id),
+      lost: (entryId, why) => this.#leaseLost(entryId, why),
+      report: (err, during) => this.#report(err, during),
+    });
+    this.#reader = new JobReader({
+      redis: this.#redis,
+      makeBlocking: options.blockingRedis ??
+        (() => createRedis(redisUrl, { name: `worker:${queue}:read`, blocking: true })),
+      keys: this.keys,
+      group,
+      consumer,
+      // A buffered job holds a place as a running one does.
+      concurrency: concurrency + prefetch,
+      blockMs,
+      reclaimIntervalMs,
+      running: () => this.#inFlight + this.#buffer.length,
+      completionQueued: () => this.#acks.queued,
+      deliver: (entries) => this.#startFresh(entries),
+      redeliver: (entries) => this.#redeliver(entries, "restart"),
+      reclaim: async (count) => {
+        const entries = await this.#lease.claimExpired(count);
+        return entries.length > 0 ? await this.#redeliver(entries, "reclaim") : 0;
+      },
+      handBack: (entries) => this.#handBack(entries),
+      report: (err, during) => this.#report(err, during),
+      log: this.#log,
     });
   }
 
@@ -379,6 +379,11 @@ export class QueueWorker {
   /** Jobs whose handlers are running now. */
   get runningCount(): number {
     return this.#running.size;
+  }
+
+  /** Jobs read ahead and waiting in this worker for a slot (see `prefetch`). */
+  get bufferedCount(): number {
+    return this.#buffer.length;
   }
 
   /**
@@ -395,27 +400,37 @@ export class QueueWorker {
       );
     }
     this.#started = true;
-    this.#blocking = this.#makeBlocking();
-    this.#blocking.on("error", () => {/* reconnects by itself; the read loop reports */});
-    // A reconnected connection has a new client id; learn it again before the next read.
-    this.#blocking.on("close", () => (this.#blockingId = undefined));
-    this.#fetchLoop = this.#fetch();
-    this.#renewTimer = setInterval(() => this.#renewLeases(), this.#opts.heartbeatMs);
+    this.#reader.start();
+    this.#lease.start();
     this.#mover.start();
     return this.#stopped.promise;
   }
 
   /** Resolves once the consumer group exists and the worker reads jobs. */
   waitUntilReady(): Promise<void> {
-    return this.#ready.promise;
+    return this.#reader.ready;
   }
 
   /**
-   * Aborts job `jobId` if its handler runs in this worker: its signal fires with a
+   * Aborts job `jobId` if its handler runs in this worker, or it waits in this worker's
+   * read-ahead buffer (then its handler starts at once, over `concurrency`, with the signal
+   * already fired): its signal fires with a
    * {@link JobAbortedError}. If the handler then throws, the job is removed (no retry) and
    * `aborted` is emitted; if it returns, the job completes. Returns whether the job ran here.
    */
   abortJob(jobId: string, reason: string): boolean {
+    const i = this.#buffer.findIndex((b) => b.delivery.jobId === jobId);
+    if (i >= 0) {
+      // Read ahead, not started: started now (one over `concurrency` for a moment) with its
+      // signal already fired, so that its handler decides as a running one would (an operation
+      // records its cancellation) instead of waiting behind the running jobs.
+      const [b] = this.#buffer.splice(i, 1);
+      b!.abortKind = "external";
+      b!.abortReason = reason;
+      b!.controller.abort(new JobAbortedError(jobId, reason));
+      this.#start(b!);
+      return true;
+    }
     const a = this.#running.get(jobId);
     if (!a || a.controller.signal.aborted) return false;
     a.abortKind = "external";
@@ -444,9 +459,8 @@ export class QueueWorker {
         this.#report(err, during);
       }
     };
-    this.#stopFetching.abort();
-    this.#slotFreed?.();
-    await step("stopping the reader", () => this.#stopReader());
+    await step("stopping the reader", () => this.#reader.stop());
+    await step("handing back buffered jobs", () => this.#releaseBuffered());
     await step("stopping the delayed mover", () => this.#mover.stop());
     await step(
       "waiting for running jobs",
@@ -469,167 +483,43 @@ export class QueueWorker {
       }
     });
     await step("finishing jobs", () => this.#waitForFinishing(5000));
-    clearInterval(this.#renewTimer);
-    // Bounded: during a Redis outage a command can wait through many reconnects.
-    await step("renewing leases", async () => void await settlesWithin(this.#renewing, 2000));
+    await step("renewing leases", () => this.#lease.stop());
     await step("closing connections", () => {
-      this.#blocking?.disconnect();
+      this.#reader.disconnect();
       if (this.#ownsRedis) this.#redis.disconnect();
     });
-    this.#ready.resolve();
     this.#stopped.resolve();
   }
 
-  // ---- fetching -----------------------------------------------------------------------------
-
-  async #fetch(): Promise<void> {
-    const stop = this.#stopFetching.signal;
-    let failures = 0;
-    // Own pending entries first (a restarted worker with the same name), then new ones.
-    let ownCursor: string | undefined = "0";
-    let lastReclaim = 0;
-    let groupReady = false;
-    while (!stop.aborted) {
-      try {
-        if (!groupReady) {
-          await this.#ensureGroup();
-          groupReady = true;
-          this.#ready.resolve();
-        }
-        const free = await this.#waitForSlot();
-        if (free === 0) break;
-        if (ownCursor !== undefined) {
-          const entries = await this.#readGroup(free, ownCursor, undefined);
-          if (entries.length === 0) {
-            ownCursor = undefined;
-            continue;
-          }
-          ownCursor = entries[entries.length - 1]![0];
-          await this.#redeliver(entries, "restart");
-          continue;
-        }
-        const now = Date.now();
-        const sinceReclaim = now - lastReclaim;
-        if (sinceReclaim >= this.#opts.reclaimIntervalMs) {
-          lastReclaim = now;
-          if (await this.#reclaim(free) > 0) continue;
-        }
-        const block = Math.max(
-          1,
-          Math.min(this.#opts.blockMs, this.#opts.reclaimIntervalMs - (Date.now() - lastReclaim)),
-        );
-        if (this.#blockingId === undefined) {
-          this.#blockingId = Number(await this.#blocking!.client("ID"));
-        }
-        const entries = await this.#readGroup(free, ">", block);
-        if (stop.aborted) {
-          await this.#handBack(entries);
-          break;
-        }
-        for (const [entryId, fields] of entries) this.#startFresh(entryId, fields);
-        failures = 0;
-      } catch (err) {
-        if (stop.aborted) break;
-        if (isNoGroup(err)) {
-          // The stream or group is gone (a flush, a restart without persistence): recreate it.
-          groupReady = false;
-          ownCursor = undefined;
-          this.#log.warn("consumer group missing; creating it again");
-          continue;
-        }
-        failures++;
-        this.#report(err, "reading jobs");
-        await sleep(Math.min(100 * 2 ** Math.min(failures, 6), 5000), stop);
-      }
-    }
-  }
-
-  async #ensureGroup(): Promise<void> {
-    try {
-      await this.#redis.call("XGROUP", ["CREATE", this.keys.stream, this.group, "0", "MKSTREAM"]);
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith("BUSYGROUP"))) throw err;
-    }
-  }
-
-  /** Resolves with the number of free slots once there is one, or 0 when fetching stops. */
-  async #waitForSlot(): Promise<number> {
-    const stop = this.#stopFetching.signal;
-    while (this.#inFlight >= this.concurrency && !stop.aborted) {
-      await new Promise<void>((resolve) => (this.#slotFreed = resolve));
-      this.#slotFreed = undefined;
-    }
-    return stop.aborted ? 0 : this.concurrency - this.#inFlight;
-  }
-
-  async #readGroup(
-    count: number,
-    from: string,
-    blockMs: number | undefined,
-  ): Promise<[string, unknown][]> {
-    const args: (string | number)[] = ["GROUP", this.group, this.consumer, "COUNT", count];
-    if (blockMs !== undefined) args.push("BLOCK", blockMs);
-    args.push("STREAMS", this.keys.stream, from);
-    // The typed command, not `call`: on RESP3 connections it turns the reply's map back into
-    // the `[[stream, entries]]` shape.
-    const read = this.#blocking!.xreadgroup as unknown as (...a: (string | number)[]) => Promise<
-      [string, [string, unknown][]][] | null
-    >;
-    const reply = await read.apply(this.#blocking, args);
-    return reply?.[0]?.[1] ?? [];
-  }
-
-  /** Ends the read loop: unblocks a waiting XREADGROUP so that it returns cleanly. */
-  async #stopReader(): Promise<void> {
-    const loop = this.#fetchLoop;
-    if (!loop) return;
-    if (this.#blockingId !== undefined) {
-      // Not awaited: with Redis down it would wait through reconnects; the race below bounds it.
-      this.#redis.call("CLIENT", ["UNBLOCK", this.#blockingId]).catch(() => {});
-    }
-    if (!(await settlesWithin(loop, this.#opts.blockMs + 1000))) {
-      // Entries delivered to a dropped read stay pending for this consumer until reclaimed.
-      this.#blocking?.disconnect();
-      await loop;
-    }
-  }
+  // ---- fetching (the reader and the completing script read; this starts what they read) ----
 
   #parse(entryId: string, fields: unknown): Delivery | undefined {
-    const f = fieldMap(fields);
-    const jobId = f.get("id");
-    const name = f.get("n");
-    if (!jobId || !name) return undefined;
-    const b = f.get("b") ?? "{}";
-    let backoff = this.#backoffCache.get(b);
-    if (!backoff) {
-      try {
-        backoff = resolveBackoff(JSON.parse(b));
-      } catch {
-        backoff = resolveBackoff({});
-      }
-      if (this.#backoffCache.size < 100) this.#backoffCache.set(b, backoff);
+    return parseDelivery(entryId, { fields, backoffCache: this.#backoffCache });
+  }
+
+  #startFresh(entries: StreamEntry[]): void {
+    const empty: string[] = [];
+    for (const [entryId, fields] of entries) {
+      const d = this.#parse(entryId, fields);
+      if (d) this.#admit(d);
+      else empty.push(entryId);
     }
-    return {
-      entryId,
-      jobId,
-      name,
-      data: f.get("d") ?? "null",
-      attempt: Number(f.get("a") ?? 1),
-      maxAttempts: Number(f.get("x") ?? 1),
-      backoff,
-      enqueuedAt: Number(f.get("t") ?? 0),
-      metaText: f.get("m"),
-      dedupKey: f.get("k"),
-      postpones: Number(f.get("p") ?? 0),
-    };
+    this.#dropEntries(empty);
   }
 
-  #startFresh(entryId: string, fields: unknown): void {
-    const d = this.#parse(entryId, fields);
-    if (d) this.#start(d);
-    else this.#dropEntries([entryId]);
+  /** Starts the entries a completing script read, then gives back the slots it reserved. */
+  async #fetched(entries: StreamEntry[], reserved: number, more: boolean): Promise<void> {
+    try {
+      if (entries.length === 0) return;
+      // Read as close began: handed back, so another worker starts them at once.
+      if (this.#reader.stopped) await this.#handBack(entries);
+      else this.#startFresh(entries);
+    } catch (err) {
+      this.#report(err, "handing back jobs read while closing");
+    } finally {
+      this.#reader.releaseCompletion(reserved, more);
+    }
   }
-
   /** Acks and deletes entries that carry no job (deleted while pending, or malformed). */
   #dropEntries(entryIds: string[]): void {
     if (entryIds.length === 0) return;
@@ -640,30 +530,8 @@ export class QueueWorker {
     ]).catch((err) => this.#report(err, "dropping empty entries"));
   }
 
-  /** Takes over entries idle past the lease. Returns how many jobs it started. */
-  async #reclaim(free: number): Promise<number> {
-    // XAUTOCLAIM scans a bounded part of the pending list per call; the cursor carries the scan
-    // over live entries at the front to idle ones further on.
-    for (let round = 0; round < 10; round++) {
-      const reply = await this.#redis.call("XAUTOCLAIM", [
-        this.keys.stream,
-        this.group,
-        this.consumer,
-        this.#opts.leaseMs,
-        this.#claimCursor,
-        "COUNT",
-        free,
-      ]) as [string, [string, unknown][], string[]?];
-      this.#claimCursor = reply[0] ?? "0-0";
-      const entries = reply[1] ?? [];
-      if (entries.length > 0) return await this.#redeliver(entries, "reclaim");
-      if (this.#claimCursor === "0-0") return 0;
-    }
-    return 0;
-  }
-
   /** Starts jobs delivered again (reclaimed, or own pending after a restart). */
-  async #redeliver(entries: [string, unknown][], why: "reclaim" | "restart"): Promise<number> {
+  async #redeliver(entries: StreamEntry[], why: "reclaim" | "restart"): Promise<number> {
     const deliveries: Delivery[] = [];
     const empty: string[] = [];
     for (const [entryId, fields] of entries) {
@@ -702,28 +570,21 @@ export class QueueWorker {
         this.counters.inc("reclaimed");
         this.events.emit("reclaimed", { job: ref });
         this.#log.info("took over a job", { job: d.jobId, attempt: r, why });
-        this.#start(d);
+        this.#admit(d);
         started++;
       } else if (r === -1) {
         const error = new Error(String(args[2]));
         d.attempt = d.maxAttempts;
-        this.#afterDead(d, this.#ref(d), error);
+        this.#finisher.afterDead(d, this.#ref(d), error);
       }
     });
     return started;
   }
 
   /** Gives back entries read after close began, so another worker starts them at once. */
-  async #handBack(entries: [string, unknown][]): Promise<void> {
+  async #handBack(entries: StreamEntry[]): Promise<void> {
     const ds = entries.map(([id, f]) => this.#parse(id, f)).filter((d) => d !== undefined);
-    if (ds.length > 0) await this.#release(ds);
-  }
-
-  async #release(ds: Delivery[]): Promise<void> {
-    const keys = [this.keys.stream, ...ds.map((d) => this.keys.job(d.jobId))];
-    const args: (string | number)[] = [this.group, this.consumer];
-    for (const d of ds) args.push(d.entryId, d.jobId, d.attempt);
-    await this.#scripts.releaseJobs(keys, args);
+    if (ds.length > 0) await this.#finisher.release(ds);
   }
 
   // ---- running ------------------------------------------------------------------------------
@@ -747,10 +608,11 @@ export class QueueWorker {
     };
   }
 
-  #start(d: Delivery): void {
+  /** Starts `d` in a free slot, or buffers it (read ahead) until one frees. */
+  #admit(d: Delivery): void {
     const controller = new AbortController();
     const ref = this.#ref(d);
-    const active: Active = {
+    const active: RunningJob = {
       delivery: d,
       ref,
       controller,
@@ -760,13 +622,38 @@ export class QueueWorker {
       settled: false,
       startedAt: performance.now(),
     };
-    this.#inFlight++;
     this.#held.set(d.entryId, active);
-    this.#running.set(d.jobId, active);
+    if (this.#inFlight < this.concurrency && this.#buffer.length === 0) this.#start(active);
+    else this.#buffer.push(active);
+  }
+
+  #start(active: RunningJob): void {
+    active.startedAt = performance.now();
+    this.#inFlight++;
+    this.#running.set(active.delivery.jobId, active);
     active.done = this.#runJob(active);
   }
 
-  async #runJob(a: Active): Promise<void> {
+  /** Starts buffered jobs in the free slots, oldest first (none once closing). */
+  #startBuffered(): void {
+    while (this.#inFlight < this.concurrency && this.#buffer.length > 0 && !this.#closing) {
+      this.#start(this.#buffer.shift()!);
+    }
+  }
+
+  /** Hands the buffered jobs back to the stream (at the tail, same attempt), unstarted. */
+  async #releaseBuffered(): Promise<void> {
+    const buffered = this.#buffer.splice(0);
+    if (buffered.length === 0) return;
+    try {
+      // A failure leaves them pending: taken over after their lease, as a dead worker's.
+      await this.#finisher.release(buffered.map((a) => a.delivery));
+    } finally {
+      for (const a of buffered) this.#forget(a);
+    }
+  }
+
+  async #runJob(a: RunningJob): Promise<void> {
     const d = a.delivery;
     const handler = this.#handlers.get(d.name);
     const job: Job = {
@@ -805,7 +692,8 @@ export class QueueWorker {
     // maps' slots by now: only this run's own entries are removed.
     if (this.#running.get(d.jobId) === a) this.#running.delete(d.jobId);
     this.#inFlight--;
-    this.#slotFreed?.();
+    this.#startBuffered();
+    this.#reader.slotFreed();
 
     switch (a.abortKind) {
       case "lease":
@@ -814,291 +702,77 @@ export class QueueWorker {
         return;
       case "shutdown":
         if (!outcome.ok) {
-          await this.#finish(a, () => this.#release([d]), "handing back a stopped job");
+          await this.#finisher.finish(
+            a,
+            () => this.#finisher.release([d]),
+            "handing back a stopped job",
+          );
           return;
         }
         break;
       case "external":
         if (!outcome.ok) {
-          this.#queueAck({ active: a, result: undefined, aborted: true });
+          this.#acks.add({ active: a, result: undefined, aborted: true });
           return;
         }
         break;
     }
     if (outcome.ok) {
-      this.#queueAck({ active: a, result: outcome.result, aborted: false });
+      this.#acks.add({ active: a, result: outcome.result, aborted: false });
       return;
     }
-    await this.#fail(a, handler, payload, asError(outcome.error), outcome.final === true);
-  }
-
-  /** Runs a finishing script for `a`, keeping its lease until the script answered. */
-  async #finish(a: Active, fn: () => Promise<void>, during: string): Promise<void> {
-    const p = (async () => {
-      for (let tries = 0;; tries++) {
-        try {
-          await fn();
-          return;
-        } catch (err) {
-          this.#report(err, during);
-          // Give up eventually: the entry stays pending and is reclaimed after its lease.
-          if (tries >= 4 || this.#closing) return;
-          await sleep(200 * 2 ** tries);
-        }
-      }
-    })();
-    this.#finishing.add(p);
-    try {
-      await p;
-    } finally {
-      this.#finishing.delete(p);
-      this.#forget(a);
-    }
+    await this.#finisher.fail(a, handler, payload, asError(outcome.error), outcome.final === true);
   }
 
   /** Stops holding `a`'s entry, unless a fresh attempt holds it now. */
-  #forget(a: Active): void {
+  #forget(a: RunningJob): void {
     if (this.#held.get(a.delivery.entryId) === a) this.#held.delete(a.delivery.entryId);
-  }
-
-  /**
-   * Moves a running job to the delayed set, due in `delayMs`: a retry (spends an attempt) or a
-   * postponement (does not). Returns when it becomes due (0 when the lease was lost meanwhile).
-   */
-  async #reschedule(
-    a: Active,
-    delayMs: number,
-    error: Error,
-    kind: "retry" | "postpone",
-  ): Promise<number> {
-    const d = a.delivery;
-    const k = this.keys;
-    let due = 0;
-    await this.#finish(a, async () => {
-      due = await this.#scripts.retryJob([k.stream, k.delayed, k.job(d.jobId), k.stats], [
-        this.group,
-        this.consumer,
-        d.entryId,
-        d.jobId,
-        delayMs,
-        errorMessage(error),
-        kind,
-      ]);
-    }, kind === "retry" ? "scheduling a retry" : "postponing a job");
-    return due;
-  }
-
-  async #fail(
-    a: Active,
-    handler: TaskHandler | undefined,
-    payload: unknown,
-    error: Error,
-    final: boolean,
-  ): Promise<void> {
-    const d = a.delivery;
-    const k = this.keys;
-    if (!final && error instanceof RetryLaterError && d.postpones < this.#opts.maxPostpones) {
-      const delayMs = Math.min(
-        Math.max(0, Math.round(error.delayMs) || 0),
-        this.#opts.maxPostponeMs,
-      );
-      const r = await this.#reschedule(a, delayMs, error, "postpone");
-      if (r > 0) {
-        this.#mover.wake(delayMs);
-        this.counters.inc("postponed");
-        this.events.emit("postponed", { job: a.ref, error, delayMs, dueAt: r });
-      }
-      return;
-    }
-    this.counters.inc("failed");
-    if (!final && d.attempt < d.maxAttempts) {
-      const delayMs = backoffDelay(d.attempt, d.backoff, { random: this.#opts.random });
-      const r = await this.#reschedule(a, delayMs, error, "retry");
-      if (r > 0) {
-        this.#mover.wake(delayMs);
-        this.counters.inc("retried");
-        this.events.emit("failed", { job: a.ref, error, willRetry: true, delayMs, dueAt: r });
-        if (handler?.onFailed) {
-          this.#hook(
-            `onFailed of task ${d.name}`,
-            () => handler.onFailed!(error, a.ref, { delayMs }),
-          );
-        }
-        this.#log.warn("job failed; will retry", {
-          job: d.jobId,
-          task: d.name,
-          attempt: d.attempt,
-          delay_ms: delayMs,
-          err: error,
-        });
-      }
-      return;
-    }
-    let r: string | number = 0;
-    await this.#finish(a, async () => {
-      const keys = [k.stream, k.dead, k.job(d.jobId), k.stats];
-      if (d.dedupKey) keys.push(k.dedup(d.dedupKey));
-      r = await this.#scripts.moveToDead(keys, [
-        this.group,
-        this.consumer,
-        d.entryId,
-        d.jobId,
-        errorMessage(error),
-        d.attempt,
-      ]);
-    }, "moving a job to the dead letters");
-    if (typeof r === "string") {
-      this.events.emit("failed", {
-        job: a.ref,
-        error,
-        willRetry: false,
-        delayMs: undefined,
-        dueAt: undefined,
-      });
-      if (handler?.onFailed) {
-        this.#hook(`onFailed of task ${d.name}`, () => handler.onFailed!(error, a.ref, undefined));
-      }
-      this.#afterDead(d, a.ref, error, handler, payload);
-    }
-  }
-
-  #afterDead(
-    d: Delivery,
-    ref: JobRef,
-    error: Error,
-    handler = this.#handlers.get(d.name),
-    payload?: unknown,
-  ): void {
-    this.counters.inc("dead");
-    this.events.emit("dead", { job: ref, error });
-    this.#log.error("job is dead", { job: d.jobId, task: d.name, attempt: d.attempt, err: error });
-    if (!handler?.onDead) return;
-    if (payload === undefined) {
-      const parsed = parsePayload(handler, d.data);
-      payload = parsed.ok ? parsed.value : undefined;
-    }
-    this.#hook(`onDead of task ${d.name}`, () => handler.onDead!(payload, ref, error));
-  }
-
-  /** Runs a handler's hook; close waits for it, and what it throws is only reported. */
-  #hook(what: string, fn: () => Promise<void> | void): void {
-    const p = (async () => {
-      try {
-        await fn();
-      } catch (err) {
-        this.#report(err, `running ${what}`);
-      }
-    })();
-    this.#finishing.add(p);
-    p.finally(() => this.#finishing.delete(p));
   }
 
   // ---- acks ---------------------------------------------------------------------------------
 
-  #queueAck(item: AckItem): void {
-    this.#acks.push(item);
-    this.#ackLoop ??= this.#flushAcks().finally(() => (this.#ackLoop = undefined));
-  }
-
-  async #flushAcks(): Promise<void> {
-    let failures = 0;
-    while (this.#acks.length > 0) {
-      const batch = this.#acks.splice(0, this.#opts.ackBatchSize);
-      const k = this.keys;
-      const keys = [k.stream, k.stats];
-      const args: (string | number)[] = [this.group, this.consumer];
-      for (const { active: { delivery: d } } of batch) {
-        keys.push(k.job(d.jobId));
-        if (d.dedupKey) keys.push(k.dedup(d.dedupKey));
-        args.push(d.entryId, d.jobId, d.dedupKey ? "1" : "0");
-      }
-      let results: number[];
-      try {
-        results = await this.#scripts.completeJobs(keys, args);
-        failures = 0;
-      } catch (err) {
-        this.#report(err, "acking finished jobs");
-        failures++;
-        if (failures > 5 && this.#closing) {
-          // Unacked entries stay pending and are run again after their lease: at least once.
-          for (const { active } of batch) this.#forget(active);
-          continue;
-        }
-        this.#acks.unshift(...batch);
-        await sleep(Math.min(100 * 2 ** failures, 5000));
-        continue;
-      }
-      const now = performance.now();
-      batch.forEach(({ active, result, aborted }, i) => {
-        this.#forget(active);
-        if (results[i] !== 1) return;
-        if (aborted) {
-          this.counters.inc("aborted");
-          this.events.emit("aborted", { job: active.ref, reason: active.abortReason ?? "" });
-        } else {
-          this.counters.inc("completed");
-          this.events.emit("completed", {
-            job: active.ref,
-            result,
-            durationMs: now - active.startedAt,
-          });
-          const h = this.#handlers.get(active.delivery.name);
-          if (h?.onCompleted) {
-            this.#hook(
-              `onCompleted of task ${h.task.name}`,
-              () => h.onCompleted!(result, active.ref),
-            );
-          }
-        }
-      });
-    }
-  }
-
   // ---- leases -------------------------------------------------------------------------------
 
-  #renewLeases(): void {
-    if (this.#renewing || this.#held.size === 0) return;
-    this.#renewing = (async () => {
-      // An entry whose handler was aborted for a lost lease is not this worker's to keep: renewing
-      // it would keep every other worker from taking the job while that handler winds down.
-      const ids = [...this.#held].filter(([, a]) => a.abortKind !== "lease").map(([id]) => id);
-      for (let i = 0; i < ids.length; i += 1000) {
-        const chunk = ids.slice(i, i + 1000);
-        const results = await this.#scripts.renewLeases(
-          [this.keys.stream],
-          [this.group, this.consumer, ...chunk],
-        );
-        chunk.forEach((entryId, j) => {
-          const r = results[j];
-          if (r === 1) return;
-          const a = this.#held.get(entryId);
-          // Finished and acked meanwhile, or its finishing script will see the loss itself.
-          if (!a || a.settled || a.controller.signal.aborted) return;
-          const error = new LeaseLostError(a.delivery.jobId, r === -1 ? "taken" : "gone");
-          a.abortKind = "lease";
-          a.controller.abort(error);
-          this.counters.inc("leaseLost");
-          this.events.emit("leaseLost", { job: a.ref, error });
-          this.#log.warn("lost a job's lease; aborting its handler", { job: a.delivery.jobId });
-        });
-      }
-    })().catch((err) => this.#report(err, "renewing leases")).finally(() => {
-      this.#renewing = undefined;
-    });
+  #leaseLost(entryId: string, why: LeaseLoss): void {
+    const a = this.#held.get(entryId);
+    // Finished and acked meanwhile, or its finishing script will see the loss itself.
+    if (!a || a.settled || a.controller.signal.aborted) return;
+    const error = new LeaseLostError(a.delivery.jobId, why);
+    const i = this.#buffer.indexOf(a);
+    if (i >= 0) {
+      // Read ahead and not started: another worker holds it now (or it was removed).
+      this.#buffer.splice(i, 1);
+      a.abortKind = "lease";
+      a.controller.abort(error);
+      this.#forget(a);
+      this.counters.inc("leaseLost");
+      this.#log.warn("lost a buffered job's lease; dropped it unstarted", {
+        job: a.delivery.jobId,
+      });
+      this.#reader.slotFreed();
+      return;
+    }
+    a.abortKind = "lease";
+    a.controller.abort(error);
+    this.counters.inc("leaseLost");
+    this.events.emit("leaseLost", { job: a.ref, error });
+    this.#log.warn("lost a job's lease; aborting its handler", { job: a.delivery.jobId });
   }
 
   // ---- closing ------------------------------------------------------------------------------
 
   async #waitForRunning(ms: number, signal?: AbortSignal): Promise<void> {
     if (this.#running.size === 0) return;
-    await settlesWithin(Promise.all([...this.#running.values()].map((a) => a.done)), ms, signal);
+    await settlesWithin(Promise.all([...this.#running.values()].map((a) => a.done)), ms, {
+      signal,
+    });
   }
 
   async #waitForFinishing(ms: number): Promise<void> {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
-      const pending = [...this.#finishing];
-      if (this.#ackLoop) pending.push(this.#ackLoop);
+      const pending = this.#finisher.pending;
+      if (this.#acks.flushing) pending.push(this.#acks.flushing);
       // Handlers that settled during the grace are still finishing through `done`.
       for (const a of this.#held.values()) if (a.settled) pending.push(a.done);
       if (pending.length === 0) return;
@@ -1111,30 +785,6 @@ export class QueueWorker {
     this.#log.warn(`error ${during}`, { err: error });
     this.events.emit("error", { error, during });
   }
-}
-
-function parsePayload(
-  handler: TaskHandler,
-  data: string,
-): { ok: true; value: unknown } | { ok: false; error: Error } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch (err) {
-    return {
-      ok: false,
-      error: new Error(`Invalid payload for task ${handler.task.name}: ${errorMessage(err)}`),
-    };
-  }
-  const r = handler.task.schema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`);
-    return {
-      ok: false,
-      error: new TypeError(`Invalid payload for task ${handler.task.name}: ${issues.join("; ")}`),
-    };
-  }
-  return { ok: true, value: r.data };
 }
 
 function positiveInt(what: string, field: string, v: number) {

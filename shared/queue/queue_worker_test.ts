@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { RetryLaterError } from "../errors.ts";
-import { withTestRedis } from "../testing/redis.ts";
+import { deleteByPrefix, withTestRedis } from "../testing/redis.ts";
 import { JobAbortedError, LeaseLostError, WorkerClosingError } from "./job.ts";
 import { Queue } from "./queue.ts";
 import { type JobRef, QueueWorker, taskHandler } from "./queue_worker.ts";
@@ -55,7 +55,13 @@ Deno.test("a worker runs jobs with the validated payload and reports results aft
     for (let i = 0; i < 10; i++) {
       await q.enqueue(echo, { n: i }, { jobId: `j${i}`, meta: { replyTo: `r${i}` } });
     }
-    await waitFor("10 completions", () => results.size === 10);
+    await waitFor("10 completions", () => results.size === 10, {
+      seen: async () => ({
+        completed: [...results.keys()],
+        started: w.counters.get("started"),
+        depth: await q.depth(),
+      }),
+    });
     assert.deepEqual(results.get("j7"), { double: 14 });
     assert.equal(seen.length, 10);
     assert.deepEqual(seen.find((s) => s.n === 3), {
@@ -74,7 +80,7 @@ Deno.test("a worker runs jobs with the validated payload and reports results aft
 
 Deno.test("run() refuses to run twice and after close; close() returns one promise", async () => {
   await withTestRedis(async (t) => {
-    const w = new QueueWorker("default", [], { ...FAST, redisUrl: t.url, prefix: t.prefix });
+    const w = new QueueWorker("default", [], { ...FAST, redisUrl: t.target, prefix: t.prefix });
     const running = w.run();
     await assert.rejects(() => w.run(), /already running/);
     await w.waitUntilReady();
@@ -491,8 +497,7 @@ Deno.test("the worker recreates its consumer group after the queue's keys are fl
     await waitFor("the slow job to run", () => w.runningCount === 1);
     const lost = w.events.once("leaseLost");
     // What FLUSHALL does to this queue (the test Redis is shared, so only our keys go).
-    const keys = await redis.keys(`${q.keys.stream.slice(0, -"stream".length)}*`);
-    await redis.del(...keys);
+    assert.ok(await deleteByPrefix(redis, q.keys.stream.slice(0, -"stream".length)) > 0);
     assert.equal((await lost).error.kind, "gone");
     await q.enqueue(echo, { n: 1 }, { jobId: "after-flush" });
     await waitFor("a job enqueued after the flush", () => done.includes("after-flush"));

@@ -6,6 +6,7 @@
  * `deno compile` needs `--include shared/queue/lua` for these files.
  */
 import type { Redis } from "ioredis";
+import { loadLua } from "../redis/load_lua.ts";
 
 const SCRIPT_NAMES = [
   "enqueue",
@@ -23,19 +24,7 @@ const SCRIPT_NAMES = [
 ] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
 
-async function readLua(path: string): Promise<string> {
-  return await Deno.readTextFile(new URL(`./lua/${path}`, import.meta.url));
-}
-
-async function loadScript(name: string): Promise<string> {
-  const source = await readLua(`${name}.lua`);
-  const parts: string[] = [];
-  for (const line of source.split("\n")) {
-    const m = /^--@include\s+([a-z_]+)\s*$/.exec(line);
-    parts.push(m ? await readLua(`includes/${m[1]}.lua`) : line);
-  }
-  return parts.join("\n");
-}
+const loadScript = (name: string) => loadLua(new URL(`./lua/${name}.lua`, import.meta.url));
 
 /** Script sources with includes resolved, read once per process. */
 export const LUA_SOURCES: Readonly<Record<ScriptName, string>> = Object.fromEntries(
@@ -71,8 +60,11 @@ export class QueueScripts {
   enqueue(keys: string[], args: Arg[]): Promise<[number, string, string]> {
     return this.#call("enqueue", keys, args) as Promise<[number, string, string]>;
   }
-  completeJobs(keys: string[], args: Arg[]): Promise<number[]> {
-    return this.#call("complete_jobs", keys, args) as Promise<number[]>;
+  /** Completions, the entries read for the freed slots (`[id, fields]` each), 1 if more wait. */
+  completeJobs(keys: string[], args: Arg[]): Promise<[number[], [string, string[]][], number]> {
+    return this.#call("complete_jobs", keys, args) as Promise<
+      [number[], [string, string[]][], number]
+    >;
   }
   renewLeases(keys: string[], args: Arg[]): Promise<number[]> {
     return this.#call("renew_leases", keys, args) as Promise<number[]>;

@@ -4,18 +4,10 @@
  * does not fit never reaches a handler.
  */
 import type { z } from "zod";
-import { type BackoffOptions, resolveBackoff } from "./backoff.ts";
+import { type BackoffOptions, resolveBackoff } from "../async/backoff.ts";
 
-/** Queue names the system serves (see `Config.workerQueues`). */
-export type QueueName = "default" | "embed";
-
-/** Tasks that run on the `embed` queue; every other task runs on `default`. */
-const EMBED_TASKS: ReadonlySet<string> = new Set(["indexing.generate_embeddings_batch"]);
-
-/** The queue that task `name` runs on. */
-export function queueForTask(name: string): QueueName {
-  return EMBED_TASKS.has(name) ? "embed" : "default";
-}
+/** The queue of a task defined without one. */
+export const DEFAULT_QUEUE = "default";
 
 /** A task: its name, its queue and its payload schema, plus retry defaults for its jobs. */
 export interface TaskDefinition<S extends z.ZodType = z.ZodType> {
@@ -28,7 +20,7 @@ export interface TaskDefinition<S extends z.ZodType = z.ZodType> {
 
 /** Options of {@link defineTask}. */
 export interface DefineTaskOptions {
-  /** Queue of the task's jobs. @default {queueForTask(name)} */
+  /** Queue of the task's jobs. @default {DEFAULT_QUEUE} */
   queue?: string;
   /** Attempts before a job goes to the dead letters; an enqueue may override. @default {3} */
   maxAttempts?: number;
@@ -44,7 +36,7 @@ export function defineTask<S extends z.ZodType>(
   schema: S,
   options: DefineTaskOptions = {},
 ): TaskDefinition<S> {
-  const { queue = queueForTask(name), maxAttempts = 3, backoff = {} } = options;
+  const { queue = DEFAULT_QUEUE, maxAttempts = 3, backoff = {} } = options;
   if (!TASK_NAME.test(name)) {
     throw new TypeError(`Cannot define task: invalid name, got ${JSON.stringify(name)}`);
   }

@@ -8,6 +8,8 @@ import type { Config } from "../config/config.ts";
 import type { Db } from "../db/db.ts";
 import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
+import { connectPostgres } from "../db/postgres_driver.ts";
+import { type ReadDb, ReadPool } from "../db/read_pool.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
 import { createRedis, KeySpace } from "../redis/redis.ts";
 import { QueueClient } from "../queue/queue_client.ts";
@@ -16,12 +18,20 @@ import { createVectorStore } from "../vector/create_vector_store.ts";
 import type { VectorStore } from "../vector/vector_store.ts";
 import { ModelRegistry } from "../embedding/model_registry.ts";
 import type { Registry } from "prom-client";
-import { createMetricsRegistry } from "../metrics/metrics_registry.ts";
+import { counter, createMetricsRegistry } from "../metrics/metrics_registry.ts";
+import { ReplicaWait } from "../redis/replica_wait.ts";
 import { embeddingMetrics } from "../metrics/embedding_metrics.ts";
 
 export interface Runtime {
   readonly config: Config;
   readonly db: Db;
+  /**
+   * Where search reads (the pgvector store on the main database, result hydration): the read
+   * replica of `DATABASE_READ_URL`, falling back to {@link db}; {@link db} itself when unset.
+   */
+  readonly readDb: ReadDb;
+  /** The read replica's pool when `DATABASE_READ_URL` is set (readiness probes it). */
+  readonly readPool: ReadPool | undefined;
   /** Command connection (auto-pipelined). Blocking readers open their own with `redisFactory`. */
   readonly redis: Redis;
   readonly keys: KeySpace;
@@ -74,7 +84,29 @@ export async function createRuntime(
     if (ownsDb) await db.close().catch(() => {});
     throw err;
   }
-  const redis = createRedis(config.redisUrl, { name: `${role}:cmd` });
+  let metrics: Registry | undefined;
+  const metricsRegistry = () => metrics ??= createMetricsRegistry();
+  // DATABASE_READ_URL: search's reads go to a streaming replica, the primary when it fails.
+  const readPool = config.databaseReadUrl
+    ? new ReadPool(
+      connectPostgres(config.databaseReadUrl, {
+        applicationName: `semantik-${role}-read`,
+        connectTimeoutS: 3,
+      }),
+      db,
+      {
+        log: log.child({}, "db"),
+        onFallback: (reason) =>
+          counter(metricsRegistry(), {
+            name: "semantik_db_read_fallbacks_total",
+            help: "Search reads sent to the primary because the read replica failed " +
+              "(reason: error) or was being skipped after a failure (reason: skipped)",
+            labelNames: ["reason"] as const,
+          }).inc({ reason }),
+      },
+    )
+    : undefined;
+  const redis = createRedis(config.redis, { name: `${role}:cmd` });
   let redisErrorLogged = false;
   redis.on("error", (err) => {
     // ioredis reconnects by itself; say so once per outage rather than once per attempt.
@@ -90,24 +122,48 @@ export async function createRuntime(
   const keys = new KeySpace(config.redisPrefix);
   let vectors = options.vectors;
   let models = options.models;
-  let metrics: Registry | undefined;
-  const metricsRegistry = () => metrics ??= createMetricsRegistry();
+  // REDIS_WAIT_REPLICAS: enqueues and terminal events wait for that many replicas.
+  const replicaWait = config.redisWaitReplicas > 0
+    ? new ReplicaWait(redis, {
+      replicas: config.redisWaitReplicas,
+      timeoutMs: config.redisWaitTimeoutMs,
+      log: log.child({}, "redis"),
+      onShortfall: () =>
+        counter(metricsRegistry(), {
+          name: "semantik_redis_wait_shortfalls_total",
+          help:
+            "Writes fewer Redis replicas acknowledged than REDIS_WAIT_REPLICAS within the timeout",
+        }).inc(),
+    })
+    : undefined;
   return {
     config,
     db,
+    readDb: readPool ?? db,
+    readPool,
     redis,
     keys,
     log,
-    queues: new QueueClient(redis, { prefix: config.redisPrefix }),
-    events: new EventPublisher(redis, keys),
+    queues: new QueueClient(redis, { prefix: config.redisPrefix, replicaWait }),
+    events: new EventPublisher(redis, keys, { partitions: config.eventPartitions, replicaWait }),
     get vectors() {
-      vectors ??= createVectorStore(config, { db, logger: log.child({}, "vectors") });
+      vectors ??= createVectorStore(config, {
+        db,
+        readDb: readPool,
+        logger: log.child({}, "vectors"),
+      });
       return vectors;
     },
     get models() {
       models ??= new ModelRegistry({
         modelsDir: config.modelsDir,
         device: config.embeddingDevice,
+        precision: config.embeddingPrecision,
+        intraOpNumThreads: config.embeddingThreads === "auto" ? undefined : config.embeddingThreads,
+        allowSpinning: config.embeddingSpin,
+        maxBatchTokens: config.embeddingBatchTokens === "auto"
+          ? undefined
+          : config.embeddingBatchTokens,
         log: log.child({}, "embedding"),
         observer: embeddingMetrics(metricsRegistry()),
       });
@@ -117,7 +173,7 @@ export async function createRuntime(
       return metricsRegistry();
     },
     redisFactory(name: string, blocking = false) {
-      const r = createRedis(config.redisUrl, { name: `${role}:${name}`, blocking });
+      const r = createRedis(config.redis, { name: `${role}:${name}`, blocking });
       r.on("error", () => {/* reconnects; the owner reports */});
       return r;
     },
@@ -141,6 +197,7 @@ export async function createRuntime(
           await models.close().catch((err) => log.error("closing models", { err }));
         }
         redis.disconnect();
+        await readPool?.close().catch((err) => log.error("closing the read replica", { err }));
         if (ownsDb) await db.close().catch((err) => log.error("closing database", { err }));
       })();
       return closing;

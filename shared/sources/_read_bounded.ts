@@ -10,7 +10,7 @@
 export async function readBounded(
   stream: ReadableStream<Uint8Array>,
   maxBytes: number,
-  signal?: AbortSignal,
+  { signal }: { signal?: AbortSignal } = {},
 ): Promise<Uint8Array | undefined> {
   const reader = stream.getReader();
   const onAbort = () => reader.cancel(signal?.reason).catch(() => {});

@@ -1,13 +1,13 @@
 /**
  * Today's directory source behind the {@link DocumentSource} interface: `list()` is a scan
- * (`scanSource`, DOCUMENT_ROOTS and globs as before), `open()` reads the file, checking again
- * at open time that it still resolves inside DOCUMENT_ROOTS (a file swapped for a symlink since
- * the scan must not be read).
+ * (`scanSource`, DOCUMENT_ROOTS and globs as before), `open()` reads the file through
+ * `openDocument`, which checks again at open time, against the opened handle, that it is no link
+ * and still resolves inside DOCUMENT_ROOTS (a file swapped for a symlink since the scan must not
+ * be read).
  */
-import { isPathWithinAny } from "../extraction/_path_within.ts";
 import { ExtractionError } from "../extraction/extraction_error.ts";
 import { readErrorReason } from "../extraction/_read_error_reason.ts";
-import { resolveDocumentRoots } from "../extraction/resolve_document_roots.ts";
+import { openDocument } from "../extraction/open_document.ts";
 import { scanSource, type ScanSourceSpec } from "../extraction/scan_source.ts";
 import type {
   DocumentSource,
@@ -73,17 +73,12 @@ export class DirectorySource implements DocumentSource {
   async open(entry: EntryRef, options: OpenEntryOptions): Promise<Uint8Array> {
     const { maxBytes, signal } = options;
     signal?.throwIfAborted();
-    const roots = await resolveDocumentRoots(this.#options.documentRoots);
-    const real = await readable(() => Deno.realPath(entry.uri));
-    if (!isPathWithinAny(real, roots)) {
-      throw new ExtractionError("skipped", "file now resolves outside DOCUMENT_ROOTS");
+    const { file, info } = await openDocument(entry.uri, this.#options.documentRoots, { signal });
+    if (info.size > maxBytes) {
+      file.close();
+      throw tooLarge(info.size, maxBytes);
     }
-    const info = await readable(() => Deno.stat(real));
-    // Opening a FIFO for reading would block until a writer comes.
-    if (!info.isFile) throw new ExtractionError("skipped", "not a regular file");
-    if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
-    const file = await readable(() => Deno.open(real, { read: true }));
-    const bytes = await readable(() => readBounded(file.readable, maxBytes, signal));
+    const bytes = await readable(() => readBounded(file.readable, maxBytes, { signal }));
     // The file may have grown since it was measured.
     if (bytes === undefined) throw tooLarge(maxBytes + 1, maxBytes);
     return bytes;

@@ -51,7 +51,7 @@ export function gitChangeToken(blobId: string): string {
 }
 
 /** A Git document's uri: `<repo url>@<ref>:<path>`. */
-export function gitDocumentUri(url: string, ref: string, path: string): string {
+export function gitDocumentUri(url: string, { ref, path }: { ref: string; path: string }): string {
   return `${url}@${ref}:${path}`;
 }
 
@@ -271,7 +271,7 @@ export class GitSource implements DocumentSource {
       const path = record.slice(tab + 1);
       if (!includeHidden && path.split("/").some((part) => part.startsWith("."))) continue;
       if (!this.#filter.includesFile(path)) continue;
-      const uri = gitDocumentUri(url, ref, path);
+      const uri = gitDocumentUri(url, { ref, path });
       // Names that are not UTF-8 can decode alike; the first keeps the uri.
       if (seen.has(uri)) continue;
       seen.add(uri);

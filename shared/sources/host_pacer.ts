@@ -3,6 +3,7 @@
  * start of the next. One pacer serves every web source of a process, so two collections crawling
  * the same site still take turns.
  */
+import { sleep } from "../async/sleep.ts";
 
 export class HostPacer {
   readonly #tails = new Map<string, Promise<void>>();
@@ -16,7 +17,7 @@ export class HostPacer {
     const previous = this.#tails.get(host) ?? Promise.resolve();
     const result = previous.then(async () => {
       const wait = (this.#readyAt.get(host) ?? 0) - Date.now();
-      if (wait > 0) await sleep(wait, signal);
+      if (wait > 0) await pause(wait, signal);
       signal?.throwIfAborted();
       try {
         return await fn();
@@ -40,17 +41,9 @@ export class HostPacer {
 /** The process's pacer, shared by every web source that is not given its own. */
 export const sharedHostPacer = new HostPacer();
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+/** Waits `ms`; rejects with the signal's reason when it fires first. */
+async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
+  await sleep(ms, signal);
+  signal?.throwIfAborted();
 }

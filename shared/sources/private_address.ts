@@ -106,3 +106,20 @@ function parseIPv6(text: string): bigint | undefined {
   if (v4Tail !== undefined) value = (value & ~0xffffffffn) | v4Tail;
   return value;
 }
+
+/**
+ * The A and AAAA addresses of `hostname` (either may be missing); throws the A lookup's error when
+ * neither answered.
+ */
+export async function resolveWithDns(hostname: string): Promise<string[]> {
+  const [v4, v6] = await Promise.allSettled([
+    Deno.resolveDns(hostname, "A"),
+    Deno.resolveDns(hostname, "AAAA"),
+  ]);
+  const addresses = [
+    ...(v4.status === "fulfilled" ? v4.value : []),
+    ...(v6.status === "fulfilled" ? v6.value : []),
+  ];
+  if (addresses.length === 0 && v4.status === "rejected") throw v4.reason;
+  return addresses;
+}

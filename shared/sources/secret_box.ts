@@ -139,3 +139,19 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
     throw new SecretError("Cannot open secret: not a sealed value");
   }
 }
+
+/**
+ * The process's box, made on first use ({@link resolveSecretsKey}): deployments that never store
+ * a secret need no SECRETS_KEY. A failure (no key in production) is not kept, so the next call
+ * tries again.
+ */
+export function lazySecretBox(config: Config, log?: Logger): () => Promise<SecretBox> {
+  let box: Promise<SecretBox> | undefined;
+  return () => {
+    box ??= resolveSecretsKey(config, log).then((key) => SecretBox.fromKey(key)).catch((err) => {
+      box = undefined;
+      throw err;
+    });
+    return box;
+  };
+}

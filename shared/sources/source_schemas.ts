@@ -1,10 +1,8 @@
 /**
  * The configuration of each kind of source, validated at the edge (zod): what a collection's
- * `source` may be. The directory schema is the API's `Source` of today; the Git and web ones are
- * what part 2 of issue 25 adds to the API's union.
+ * `source` may be: the API's `Source` (collection create, `POST /collections/{id}/sources`).
  */
 import { z } from "zod";
-import { sourceSchema } from "../collections/collection_schemas.ts";
 import { gitUrlProblem, isValidGitRef } from "./git_url.ts";
 import { hasControlChar, hasSpaceOrControl } from "./_control_chars.ts";
 
@@ -17,7 +15,12 @@ const glob = z.string().min(1).max(512);
 const globs = z.array(glob).max(100).optional();
 
 /** `{type: "directory", path, include?, exclude?}`: a directory inside DOCUMENT_ROOTS. */
-export const directorySourceSchema = sourceSchema;
+export const directorySourceSchema = z.strictObject({
+  type: z.literal("directory"),
+  path: z.string().min(1).max(4096),
+  include: globs,
+  exclude: globs,
+});
 export type DirectorySourceConfig = z.infer<typeof directorySourceSchema>;
 
 /**

@@ -7,9 +7,10 @@
  * body read up to a byte cap. Redirects are not followed here: the crawler checks each hop
  * (scope, loops) and calls again, so each hop is checked too.
  */
-import { isPublicAddress } from "./private_address.ts";
+import { isPublicAddress, resolveWithDns } from "./private_address.ts";
 import { type HostPacer, sharedHostPacer } from "./host_pacer.ts";
 import { readBounded } from "./_read_bounded.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Why a request did not give a response to work with. */
 export type FetchErrorCode =
@@ -138,7 +139,7 @@ export class WebFetcher {
             await response.body.cancel().catch(() => {});
             throw tooLarge(maxBytes, declared);
           }
-          body = await readBounded(response.body, maxBytes, combined);
+          body = await readBounded(response.body, maxBytes, { signal: combined });
           if (body === undefined) throw tooLarge(maxBytes);
         } else {
           await response.body?.cancel().catch(() => {});
@@ -148,7 +149,7 @@ export class WebFetcher {
         if (signal?.aborted) throw signal.reason;
         if (err instanceof FetchError) throw err;
         if (timeout.signal.aborted) throw timeout.signal.reason;
-        throw new FetchError("network", `cannot fetch: ${messageOf(err)}`, { cause: err });
+        throw new FetchError("network", `cannot fetch: ${errorMessage(err)}`, { cause: err });
       } finally {
         clearTimeout(timer);
       }
@@ -178,7 +179,7 @@ export class WebFetcher {
       try {
         addresses = await this.#resolveHost(host);
       } catch (err) {
-        throw new FetchError("network", `cannot resolve ${host}: ${messageOf(err)}`, {
+        throw new FetchError("network", `cannot resolve ${host}: ${errorMessage(err)}`, {
           cause: err,
         });
       }
@@ -208,26 +209,9 @@ export class WebFetcher {
   }
 }
 
-async function resolveWithDns(hostname: string): Promise<string[]> {
-  const [v4, v6] = await Promise.allSettled([
-    Deno.resolveDns(hostname, "A"),
-    Deno.resolveDns(hostname, "AAAA"),
-  ]);
-  const addresses = [
-    ...(v4.status === "fulfilled" ? v4.value : []),
-    ...(v6.status === "fulfilled" ? v6.value : []),
-  ];
-  if (addresses.length === 0 && v4.status === "rejected") throw v4.reason;
-  return addresses;
-}
-
 function tooLarge(maxBytes: number, size?: number): FetchError {
   return new FetchError(
     "too_large",
     `page is larger than the ${maxBytes} byte limit${size === undefined ? "" : `: ${size} bytes`}`,
   );
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -62,7 +62,7 @@ export async function createTaskTestEnv(): Promise<TaskTestEnv> {
       return await insertOperation(t.db, { collectionId: coll, ownerId: user, type, config });
     },
     async eventsOf(operationId) {
-      return (await readOperationEvents(r.redis, events.keys, operationId)).events;
+      return (await readOperationEvents(r.redis, { keys: events.keys, operationId })).events;
     },
     async row(operationId) {
       const [row] = await t.db.query<OperationRow>("select * from operations where id = $1", [

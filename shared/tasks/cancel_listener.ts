@@ -52,8 +52,7 @@ export class CancelListener {
 /** Asks the worker running `operationId`'s job, wherever it is, to abort it. */
 export async function publishCancel(
   redis: Redis,
-  channel: string,
-  operationId: string,
+  { channel, operationId }: { channel: string; operationId: string },
 ): Promise<void> {
   await redis.publish(channel, operationId);
 }

@@ -42,13 +42,33 @@ export const embedBatchPayload = z.strictObject({
   texts: z.array(z.string().max(100_000)).min(1).max(1024),
   model: z.string().min(1).max(256),
   mode: z.enum(["document", "query"]),
+  /** The graph's precision (a collection's); unset: the worker's default. */
+  precision: z.enum(["fp32", "fp16", "int8"]).optional(),
   operation_id: z.uuid().optional(),
 });
-/** Request/reply on its own queue (`embed`): the caller waits, so one attempt and no backoff. */
+/**
+ * Request/reply on its own queue (`embed`, served by the GPU workers; every other task runs on
+ * `default`): the caller waits, so one retry only, 100 ms after the first attempt.
+ */
 export const generateEmbeddingsBatchTask = defineTask(
   "indexing.generate_embeddings_batch",
   embedBatchPayload,
-  { maxAttempts: 2, backoff: { type: "fixed" as const, delayMs: 100 } },
+  { queue: "embed", maxAttempts: 2, backoff: { type: "fixed" as const, delayMs: 100 } },
+);
+
+export const rerankBatchPayload = z.strictObject({
+  query: z.string().min(1).max(1000),
+  passages: z.array(z.string().max(100_000)).min(1).max(256),
+});
+/**
+ * Request/reply like query embedding, on the same `embed` queue: a worker's cross-encoder
+ * (`RERANK_MODEL`) scores each passage against the query (`rerank: true` with
+ * `EMBED_QUERIES=worker`).
+ */
+export const rerankBatchTask = defineTask(
+  "indexing.rerank_batch",
+  rerankBatchPayload,
+  { queue: "embed", maxAttempts: 2, backoff: { type: "fixed" as const, delayMs: 100 } },
 );
 
 export const checkContinuousSyncTask = defineTask("sync.check_continuous_sync", tickPayload, {
@@ -58,6 +78,22 @@ export const cleanupOperationsTask = defineTask("maintenance.cleanup_operations"
   maxAttempts: 3,
 });
 export const reconcileTask = defineTask("maintenance.reconcile", tickPayload, { maxAttempts: 2 });
+
+/**
+ * `webhooks.deliver`: one POST of a webhook delivery (`webhook_deliveries` row). The outbox
+ * enqueues it with `WEBHOOK_MAX_ATTEMPTS` and a backoff from `WEBHOOK_RETRY_DELAY_MS`; these are
+ * only the defaults for an enqueue that names none. Past its attempts it is a dead letter and the
+ * delivery `failed`.
+ */
+export const deliverWebhookTask = defineTask(
+  "webhooks.deliver",
+  z.strictObject({ delivery_id: z.uuid() }),
+  { maxAttempts: 8, backoff: { type: "exponential" as const, delayMs: 10_000 } },
+);
+/** `webhooks.sweep_deliveries` (scheduler): enqueues deliveries recorded but never enqueued. */
+export const sweepWebhookDeliveriesTask = defineTask("webhooks.sweep_deliveries", tickPayload, {
+  maxAttempts: 2,
+});
 
 export const OPERATION_TASKS = [
   processSourceTask,

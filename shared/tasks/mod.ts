@@ -1,8 +1,6 @@
 /** The task layer: task definitions, the task context, operation handlers, cancel, retry, replies. */
 export * from "./definitions.ts";
 export * from "./task_context.ts";
-export * from "./operation_task.ts";
 export * from "./dispatch.ts";
 export * from "./cancel_listener.ts";
-export * from "./operation_controls.ts";
 export * from "./replies.ts";

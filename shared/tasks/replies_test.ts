@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createTestRedis } from "../testing/redis.ts";
-import { KeySpace } from "../redis/redis.ts";
+import { createRedis, KeySpace } from "../redis/redis.ts";
 import { QueueClient } from "../queue/queue_client.ts";
 import { taskHandler } from "../queue/queue_worker.ts";
 import { WorkerPool } from "../queue/_test_helpers.ts";
@@ -8,7 +8,7 @@ import { getLogger } from "../log/logger.ts";
 import { AppError } from "../errors.ts";
 import { generateEmbeddingsBatchTask } from "./definitions.ts";
 import { ReplyClient, replying } from "./replies.ts";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 
 const log = getLogger("test");
 
@@ -20,7 +20,7 @@ Deno.test("request/reply returns results to many concurrent callers over one rea
     new QueueClient(r.redis, { prefix: r.prefix }),
     new KeySpace(r.prefix),
     () => {
-      const c = new Redis(r.url);
+      const c = createRedis(r.target, { name: "test:replies", blocking: true });
       readers.push(c);
       return c;
     },
@@ -57,9 +57,15 @@ Deno.test("request/reply returns results to many concurrent callers over one rea
 Deno.test("request/reply times out cleanly when no worker serves the queue", async () => {
   const r = await createTestRedis();
   const queues = new QueueClient(r.redis, { prefix: r.prefix });
-  const client = new ReplyClient(queues, new KeySpace(r.prefix), () => new Redis(r.url), log, {
-    timeoutMs: 300,
-  });
+  const client = new ReplyClient(
+    queues,
+    new KeySpace(r.prefix),
+    () => createRedis(r.target, { name: "test:replies", blocking: true }),
+    log,
+    {
+      timeoutMs: 300,
+    },
+  );
   try {
     const err = await client.request(generateEmbeddingsBatchTask, {
       texts: ["x"],
@@ -86,7 +92,7 @@ Deno.test("a request whose job fails for good is rejected with the job's error",
   const client = new ReplyClient(
     new QueueClient(r.redis, { prefix: r.prefix }),
     new KeySpace(r.prefix),
-    () => new Redis(r.url),
+    () => createRedis(r.target, { name: "test:replies", blocking: true }),
     log,
   );
   try {

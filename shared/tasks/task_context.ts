@@ -14,11 +14,17 @@
  * in Redis instead of overtaking it (nothing follows a terminal event).
  */
 import type { Db, Queryable } from "../db/db.ts";
-import { EVENT_RESERVATION, type EventPublisher } from "../events/event_publisher.ts";
+import type { EventPublisher } from "../events/event_publisher.ts";
 import { LeaseLostError } from "../queue/job.ts";
 import type { Logger } from "../log/logger.ts";
 import type { OperationRow, OperationStatus } from "../operations/operation_types.ts";
 import { isTerminal } from "../operations/operation_types.ts";
+import { getOperation, updateActiveOperation } from "../operations/operations.ts";
+import { errorMessage } from "../errors.ts";
+import type { WebhookOutbox } from "../webhooks/webhook_outbox.ts";
+
+/** How much of an error an operation row keeps. */
+const ERROR_TEXT_MAX = 2000;
 
 /** Thrown by {@link TaskContext.checkpoint} when the operation was cancelled. */
 export class OperationCancelledError extends Error {
@@ -33,6 +39,11 @@ export interface TaskContextDeps {
   db: Db;
   events: EventPublisher;
   log: Logger;
+  /**
+   * Enqueues the webhook deliveries an ending write recorded, after its commit. Without it (or
+   * when the enqueue fails) the periodic sweep enqueues them. @default {undefined}
+   */
+  webhooks?: Pick<WebhookOutbox, "enqueueOperation">;
 }
 
 /** Options of {@link TaskContext}. */
@@ -136,28 +147,20 @@ export class TaskContext {
     starts = false,
   ): Promise<boolean> {
     if (!this.#mayWrite()) return false;
-    const args = [this.#row.id, ...params];
-    let fence = "";
-    if (this.#epoch !== undefined) {
-      args.push(this.#epoch);
-      fence = ` and run_epoch = $${args.length}`;
-    }
     // What goes with the new state (the collection's status) commits with it, before the event
     // goes out: a client that reads the collection on the event sees the settled state.
     const row = await this.#deps.db.transaction(async (tx) => {
-      const [row] = await tx.query<OperationRow>(
-        `update operations set ${set}, ${EVENT_RESERVATION}, updated_at = now()
-          where id = $1 and ${where}${fence} returning *`,
-        args as never,
-      );
+      const row = await updateActiveOperation(tx, this.#row.id, {
+        set,
+        params,
+        where,
+        runEpoch: this.#epoch,
+      });
       if (row && alongside) await alongside(tx, row);
       return row;
     });
     if (!row) {
-      const [current] = await this.#deps.db.query<OperationRow>(
-        "select * from operations where id = $1",
-        [this.#row.id],
-      );
+      const current = await getOperation(this.#deps.db, this.#row.id);
       if (current) this.#row = current;
       return false;
     }
@@ -169,6 +172,12 @@ export class TaskContext {
       // The row is the truth: watches re-read it while no terminal frame went out, and a client
       // that missed the event gets a snapshot on reconnect.
       this.log.warn("cannot publish operation event", { err });
+    }
+    if (isTerminal(row.status) && this.#deps.webhooks) {
+      // The deliveries committed with the row; one not enqueued here is the sweep's.
+      await this.#deps.webhooks.enqueueOperation(row.id).catch((err) =>
+        this.log.warn("cannot enqueue webhook deliveries; the sweep will", { err })
+      );
     }
     return true;
   }
@@ -257,7 +266,7 @@ export class TaskContext {
 
   /** Ends the operation `failed` with a readable message; the collection shows the error. */
   fail(error: unknown, metadata: Record<string, unknown> = {}): Promise<boolean> {
-    const text = errorText(error);
+    const text = errorMessage(error, ERROR_TEXT_MAX);
     return this.#finish(async () => {
       return await this.#write(
         `status = 'failed', message = 'Failed', error_message = $2, metadata = $3::jsonb,
@@ -295,7 +304,7 @@ export class TaskContext {
       this.#write(
         `message = $2, error_message = null`,
         [
-          `Attempt ${attempt} of ${maxAttempts} failed (${errorText(error)}); ` +
+          `Attempt ${attempt} of ${maxAttempts} failed (${errorMessage(error, ERROR_TEXT_MAX)}); ` +
           `retrying in ${Math.max(1, Math.round(delayMs / 1000))} s`,
         ],
         "status = 'processing'",
@@ -337,9 +346,4 @@ async function settleCollection(
       where id = $1 and (status <> 'deleting' or $4::boolean)`,
     [row.collection_id, status, message, row.type === "delete"],
   );
-}
-
-export function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.length > 2000 ? text.slice(0, 2000) + "…" : text;
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { createTaskTestEnv } from "./_test_env.ts";
 import { OperationCancelledError, TaskContext } from "./task_context.ts";
 import { waitFor } from "../testing/wait.ts";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { createRedis } from "../redis/redis.ts";
 import { EventPublisher, readOperationEvents } from "../events/event_publisher.ts";
 import { LeaseLostError } from "../queue/job.ts";
 
@@ -215,7 +216,7 @@ Deno.test("a context whose job lost its lease writes nothing, and a run that a n
 Deno.test("a process that dies right after publishing leaves an id floor behind: after a Redis flush the next id is new, and a resuming client gets the event", async () => {
   const env = await createTaskTestEnv();
   // The dying process's own connection: the publish script runs, then the process is gone.
-  const conn = new Redis(env.r.url);
+  const conn = createRedis(env.r.target, { name: "test:dying" });
   let dead = false;
   const dying = new Proxy(conn, {
     get(target, prop) {
@@ -240,14 +241,21 @@ Deno.test("a process that dies right after publishing leaves an id floor behind:
     dead = true;
     first.updateProgress(10, "batch 1");
     await first.flush();
-    const { events: before } = await readOperationEvents(env.r.redis, env.events.keys, op.id);
+    const { events: before } = await readOperationEvents(env.r.redis, {
+      keys: env.events.keys,
+      operationId: op.id,
+    });
     assert.deepEqual(before.map((e) => e.event_id), [1, 2], "event 2 went out before the death");
     // Redis restarts empty (this operation's keys: the shared server serves other tests).
     await env.r.redis.del(env.events.keys.stream(op.id), env.events.keys.seq(op.id));
     const next = new TaskContext(deps(env), await env.row(op.id));
     next.updateProgress(20, "batch 2");
     await next.flush();
-    const resumed = await readOperationEvents(env.r.redis, env.events.keys, op.id, 2);
+    const resumed = await readOperationEvents(env.r.redis, {
+      keys: env.events.keys,
+      operationId: op.id,
+      since: 2,
+    });
     assert.equal(resumed.complete, true);
     assert.deepEqual(resumed.events.map((e) => [e.event_id, e.message]), [[3, "batch 2"]]);
   } finally {

@@ -31,12 +31,14 @@ export interface TestDbOptions {
   migrate?: boolean;
   /** Pool size for the server driver. @default {5} */
   max?: number;
+  /** The server's database (a schema is made in it). @default {testDatabaseUrl()} */
+  url?: string;
 }
 
 /** A fresh, migrated schema on the test Postgres server. */
 export async function createServerTestDb(options: TestDbOptions = {}): Promise<TestDb> {
   const { migrate: doMigrate = true, max = 5 } = options;
-  const base = testDatabaseUrl();
+  const base = options.url ?? testDatabaseUrl();
   const schema = `t_${randomSuffix()}`;
   const admin = connectPostgres(base, { max: 1 });
   await admin.query(`create schema "${schema}"`);

@@ -38,3 +38,32 @@ export async function writeAndPublish(
   await pub.publish(row);
   return row;
 }
+
+/**
+ * An operation row that exists only in memory: processing, attempt 1, no events yet, fresh ids
+ * (`over` applied last). For tests of the event path that do not need Postgres.
+ */
+export function operationRowFixture(over: Partial<OperationRow> = {}): OperationRow {
+  const now = new Date();
+  return {
+    id: crypto.randomUUID(),
+    collection_id: crypto.randomUUID(),
+    owner_id: crypto.randomUUID(),
+    type: "index",
+    status: "processing",
+    progress: 0,
+    message: "",
+    error_message: null,
+    config: {},
+    metadata: {},
+    attempts: 1,
+    event_seq: 0,
+    run_epoch: 0,
+    cancel_requested_at: null,
+    created_at: now,
+    updated_at: now,
+    started_at: now,
+    completed_at: null,
+    ...over,
+  };
+}

@@ -47,7 +47,8 @@ export interface PrivatePostgres {
   stop(): Promise<void>;
 }
 
-async function findPgBin(name: string): Promise<string | undefined> {
+/** A Postgres program from PATH or the newest `/usr/lib/postgresql/<version>/bin`; undefined if none. */
+export async function findPgBin(name: string): Promise<string | undefined> {
   if (await hasBinary(name)) return name;
   try {
     const versions: string[] = [];
@@ -62,6 +63,53 @@ async function findPgBin(name: string): Promise<string | undefined> {
     }
   } catch { /* no such directory */ }
   return undefined;
+}
+
+/**
+ * Runs a Postgres program (initdb, pg_ctl, pg_basebackup), as the `postgres` user when this
+ * process is root (the server refuses to run as root); throws with its stderr when it fails.
+ */
+export async function runPgProgram(cmd: string[]): Promise<void> {
+  const asRoot = Deno.uid?.() === 0;
+  const [bin, ...args] = asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
+  const out = await new Deno.Command(bin!, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(
+      `${cmd.slice(0, 2).join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+}
+
+/**
+ * Starts the server of data directory `data` on 127.0.0.1:`port` (socket and log in `dir`, no
+ * fsync) with extra `settings` (`-c name=value ...`), and waits until it accepts connections.
+ */
+export function pgCtlStart(
+  pgCtl: string,
+  options: { data: string; dir: string; port: number; settings?: string },
+): Promise<void> {
+  const { data, dir, port, settings = "" } = options;
+  return runPgProgram([
+    pgCtl,
+    "-D",
+    data,
+    "-w",
+    "-t",
+    "120",
+    "-l",
+    `${dir}/log`,
+    "-o",
+    `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off ${settings}`.trimEnd(),
+    "start",
+  ]);
+}
+
+/** Stops the server of data directory `data` (`fast` or `immediate`) and waits for it. */
+export function pgCtlStop(
+  pgCtl: string,
+  options: { data: string; mode: "fast" | "immediate" },
+): Promise<void> {
+  return runPgProgram([pgCtl, "-D", options.data, "-w", "-t", "120", "-m", options.mode, "stop"]);
 }
 
 /** Whether a private Postgres can start here (its server binaries are installed). */
@@ -88,33 +136,11 @@ export async function startPrivatePostgres(
   const dir = await Deno.makeTempDir({ prefix: "semantik-pg-" });
   const data = `${dir}/data`;
   if (asRoot) await new Deno.Command("chown", { args: ["postgres", dir] }).output();
-  const run = async (cmd: string[]) => {
-    const [bin, ...args] = asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
-    const out = await new Deno.Command(bin!, { args, stdout: "piped", stderr: "piped" }).output();
-    if (!out.success) {
-      throw new Error(
-        `${cmd.slice(0, 2).join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
-      );
-    }
-  };
+  const run = runPgProgram;
   const port = await freePort();
   const start = () =>
-    run([
-      pgCtl,
-      "-D",
-      data,
-      "-w",
-      "-t",
-      "120",
-      "-l",
-      `${dir}/log`,
-      "-o",
-      `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off ` +
-      `-c max_connections=${maxConnections}`,
-      "start",
-    ]);
-  const halt = (mode: "fast" | "immediate") =>
-    run([pgCtl, "-D", data, "-w", "-t", "120", "-m", mode, "stop"]);
+    pgCtlStart(pgCtl, { data, dir, port, settings: `-c max_connections=${maxConnections}` });
+  const halt = (mode: "fast" | "immediate") => pgCtlStop(pgCtl, { data, mode });
   let stopped: Promise<void> | undefined;
   try {
     await run([initdb, "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"]);

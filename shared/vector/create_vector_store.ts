@@ -4,6 +4,7 @@
  */
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/db.ts";
+import type { ReadDb } from "../db/read_pool.ts";
 import { connectPostgres } from "../db/postgres_driver.ts";
 import type { Logger } from "../log/logger.ts";
 import { PgvectorStore } from "./pgvector_store.ts";
@@ -17,6 +18,12 @@ export interface CreateVectorStoreOptions {
    * embedded PGlite in `deno task dev`). The store never closes it. @default {undefined}
    */
   db?: Db;
+  /**
+   * Where the store's searches read when it is on `db` (`DATABASE_READ_URL`'s replica, which
+   * holds the same tables); ignored with `VECTOR_DATABASE_URL`, whose database it does not
+   * replicate. @default {db}
+   */
+  readDb?: ReadDb;
   /** Pool size of the store's own connection to `VECTOR_DATABASE_URL`. @default {5} */
   maxConnections?: number;
   /** @default {the store's own logger} */
@@ -28,15 +35,23 @@ export interface CreateVectorStoreOptions {
  * connection the store owns and closes) or, when that is unset, on `options.db`.
  */
 export function createVectorStore(
-  config: Pick<Config, "vectorStore" | "qdrantUrl" | "qdrantApiKey" | "vectorDatabaseUrl">,
+  config:
+    & Pick<Config, "vectorStore" | "qdrantUrl" | "qdrantApiKey" | "vectorDatabaseUrl">
+    & Partial<Pick<Config, "qdrantShards" | "qdrantReplication">>,
   options: CreateVectorStoreOptions = {},
 ): VectorStore {
-  const { db, maxConnections = 5, logger } = options;
+  const { db, readDb, maxConnections = 5, logger } = options;
   if (config.vectorStore === "qdrant") {
     if (!config.qdrantUrl) {
       throw new TypeError("Cannot create the qdrant vector store: QDRANT_URL is not set");
     }
-    return new QdrantStore({ url: config.qdrantUrl, apiKey: config.qdrantApiKey, logger });
+    return new QdrantStore({
+      url: config.qdrantUrl,
+      apiKey: config.qdrantApiKey,
+      logger,
+      shards: config.qdrantShards,
+      replication: config.qdrantReplication,
+    });
   }
   if (config.vectorDatabaseUrl) {
     const own = connectPostgres(config.vectorDatabaseUrl, {
@@ -50,5 +65,5 @@ export function createVectorStore(
       "Cannot create the pgvector store: VECTOR_DATABASE_URL is not set and no database was given",
     );
   }
-  return new PgvectorStore(db, { logger });
+  return new PgvectorStore(db, { logger, readDb });
 }

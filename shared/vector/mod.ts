@@ -8,3 +8,5 @@ export { MAX_SEARCH_K } from "./vector_input.ts";
 export * from "./qdrant_store.ts";
 export * from "./pgvector_store.ts";
 export * from "./create_vector_store.ts";
+export * from "./fusion.ts";
+export * from "./lexical.ts";

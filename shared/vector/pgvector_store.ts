@@ -14,23 +14,53 @@
  * Searches without filters walk the HNSW index (`hnsw.ef_search` raised to at least 2k for the
  * statement). Searches with a document or uri filter scan the matching rows exactly, since an
  * HNSW walk filtered afterwards can return fewer than k hits.
+ *
+ * Lexical retrieval: `lexical tsvector` holds the chunk text's terms from the project's tokenizer
+ * (`lexical.ts`: lower case, identifiers split into parts and kept whole), computed at insert by
+ * `to_tsvector('simple', <the terms joined by spaces>)` (the text itself is not kept), with a GIN
+ * index. A query becomes an OR of its words (an identifier: its whole form, or its parts as a
+ * phrase), ranked by `ts_rank` with length normalisation over a bounded candidate set, each list
+ * fetched through the GIN index in table order and ranked as it is read: at most
+ * {@link LEXICAL_CANDIDATES} chunks holding every word; every chunk holding one of the query's
+ * rare words (the rarest ones, by the table's statistics, whose chunks add up to at most
+ * {@link LEXICAL_RARE_BUDGET}), else at most {@link LEXICAL_CANDIDATES} holding its rarest word;
+ * and k holding any word. So a word that is in thousands of chunks never has them all read and
+ * ranked, and a rare word's chunks are always ranked (document frequency, which `ts_rank` lacks,
+ * decides what is read). The statistics are the tsvector's `most_common_elems` in `pg_stats`:
+ * an upsert or `setLexical` analyzes its table once the store wrote enough rows to it (PGlite
+ * runs no autovacuum), and searches read them again after at most 30 s. The dense and lexical lists of a
+ * hybrid search carry ids and scores only; the fused hits' payloads are read in one statement. Tables made before lexical retrieval get the column and
+ * the index (`alter table`) when `ensureCollection`, an upsert or `setLexical` meets them; their
+ * old rows have no terms until `setLexical` (the lexical backfill) or an upsert with text writes
+ * them. Tables made by the first hybrid-search code (a `lexical_terms text` column with `lexical`
+ * generated from it) keep working: their writes go to `lexical_terms`.
  */
 import { type Db, dbErrorInfo } from "../db/db.ts";
+import type { ReadDb } from "../db/read_pool.ts";
 import { AppError } from "../errors.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
 import { assertCollectionName } from "./collection_name.ts";
+import { probeWithin } from "./probe_within.ts";
 import { CollectionNotFoundError, DimensionMismatchError } from "./errors.ts";
+import { rrfFuse } from "./fusion.ts";
+import { type QueryWord, queryWords, terms, tsQueryOfWords } from "./lexical.ts";
 import { escapeLike } from "./uri_prefix.ts";
 import {
   checkDocumentIds,
   type CheckedPoint,
   type CheckedSearchOptions,
+  checkHybridOptions,
   checkIds,
+  checkLexicalTexts,
   checkPoints,
+  checkQueryText,
   checkSearchOptions,
   checkVector,
 } from "./vector_input.ts";
 import type {
+  HybridHit,
+  HybridSearchOptions,
+  LexicalText,
   VectorHit,
   VectorPayload,
   VectorPoint,
@@ -38,6 +68,7 @@ import type {
   VectorStore,
   VectorStoreReadiness,
 } from "./vector_store.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Options of {@link PgvectorStore}. */
 export interface PgvectorStoreOptions {
@@ -47,6 +78,14 @@ export interface PgvectorStoreOptions {
   batchSize?: number;
   /** @default {getLogger("vector.pgvector")} */
   logger?: Logger;
+  /** Longest wait of one {@link PgvectorStore.ready} probe, in ms. @default {2000} */
+  readyTimeoutMs?: number;
+  /**
+   * Where searches (dense, lexical, hybrid) and the alias lookups before them read: a read
+   * replica of `db` (`DATABASE_READ_URL`). Setup, writes, counts and readiness stay on `db`.
+   * @default {db}
+   */
+  readDb?: ReadDb;
 }
 
 /** pgvector's limits: the `vector` type and its HNSW index. */
@@ -58,14 +97,51 @@ const DDL_ATTEMPTS = 5;
 const SEARCH_ATTEMPTS = 3;
 
 const UNDEFINED_TABLE = "42P01";
-const RACE_CODES = new Set(["23505", "42P07", "42710"]);
+const UNDEFINED_COLUMN = "42703";
+const RACE_CODES = new Set(["23505", "42P07", "42710", "42701"]);
+
+/** The lexical column and index, for a new table and for one made before them. */
+function lexicalDdl(t: string): string[] {
+  return [
+    `alter table ${t} add column if not exists lexical tsvector not null default ''::tsvector`,
+    `create index if not exists ${t}_lex on ${t} using gin (lexical)`,
+  ];
+}
+
+/**
+ * Most chunks holding every query word that a lexical search ranks, and most holding its rarest
+ * word when every word is common (or the table has no statistics yet).
+ */
+export const LEXICAL_CANDIDATES = 100;
+
+/**
+ * Chunks a lexical search may rank for its rare words: the rarest words are taken, by the table's
+ * statistics (a term not among its most common ones counts as none), while their chunks together
+ * stay within this many; all their chunks are ranked (at most twice this many, should the
+ * statistics be stale).
+ */
+export const LEXICAL_RARE_BUDGET = 200;
+
+/** An upsert analyzes its table once this many rows, plus a fraction of the table, changed. */
+export const ANALYZE_MIN_ROWS = 500;
+const ANALYZE_FRACTION = 0.2;
+/** How long a table's term statistics are used before they are read again, in ms. */
+const TERM_STATS_TTL_MS = 30_000;
+
+/** A table's document frequencies of its most common terms, from `pg_stats`. */
+interface TermStats {
+  readAt: number;
+  /** Rows in the table when it was analyzed. */
+  rows: number;
+  /** Fraction of rows holding each of the most common terms. */
+  freq: Map<string, number>;
+}
+
+/** How a table stores its terms: a tsvector column, or (first layout) text it is generated from. */
+type LexicalLayout = "tsvector" | "terms";
 
 function table(name: string): string {
   return `vec_${name}`;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** pgvector reports a bad dimension as data_exception with one of two messages. */
@@ -83,26 +159,74 @@ function dimensionsFromError(err: unknown): { expected?: number; actual?: number
 function vectorLiteral(v: Float32Array): string {
   // String() of a float32 widened to float64 is the shortest text that parses back to the same
   // float32, so pgvector stores exactly the caller's values.
-  return `[${Array.from(v).join(",")}]`;
+  // Built by hand: Array.from would box each of the floats first (most of the cost, in GC).
+  let s = "[";
+  for (let i = 0; i < v.length; i++) s += i === 0 ? `${v[i]}` : `,${v[i]}`;
+  return s + "]";
+}
+
+/** The document and uri filters as SQL conditions, their values appended to `params`. */
+function filterClauses(
+  o: CheckedSearchOptions,
+  params: (string | number | string[])[],
+): string[] {
+  const where: string[] = [];
+  if (o.documentIds) {
+    params.push(o.documentIds);
+    where.push(`document_id = any($${params.length}::text[])`);
+  }
+  if (o.uriPrefix !== undefined) {
+    if (o.uriPrefix === "/") {
+      where.push(`uri like '/%'`);
+    } else {
+      params.push(o.uriPrefix);
+      const p = `$${params.length}::text`;
+      params.push(escapeLike(o.uriPrefix) + "/%");
+      where.push(`(uri = ${p} or uri like $${params.length}::text)`);
+    }
+  }
+  return where;
 }
 
 export class PgvectorStore implements VectorStore {
   readonly kind = "pgvector" as const;
   readonly #db: Db;
+  /** Searches read here (a replica, or {@link #db}). */
+  readonly #reader: ReadDb;
   readonly #ownsDb: boolean;
   readonly #batchSize: number;
   readonly #log: Logger;
+  readonly #readyTimeoutMs: number;
   #prepared: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  /** Each table's lexical layout, as last seen (a table dropped and made again: re-read). */
+  readonly #layouts = new Map<string, LexicalLayout>();
+  /** Each table's term statistics, as last read (undefined: the table has none yet). */
+  readonly #termStats = new Map<string, TermStats | undefined>();
+  /** Rows this store wrote to each table since it last analyzed it. */
+  readonly #written = new Map<string, number>();
 
   constructor(db: Db, options: PgvectorStoreOptions = {}) {
-    const { ownsDb = false, batchSize = 256, logger = getLogger("vector.pgvector") } = options;
+    const {
+      ownsDb = false,
+      batchSize = 256,
+      logger = getLogger("vector.pgvector"),
+      readyTimeoutMs = 2000,
+      readDb,
+    } = options;
+    if (!(readyTimeoutMs > 0)) {
+      throw new RangeError(
+        `Cannot create the pgvector store: readyTimeoutMs must be positive, got ${readyTimeoutMs}`,
+      );
+    }
+    this.#readyTimeoutMs = readyTimeoutMs;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new RangeError(
         `Cannot create the pgvector store: batchSize must be a positive integer, got ${batchSize}`,
       );
     }
     this.#db = db;
+    this.#reader = readDb ?? db;
     this.#ownsDb = ownsDb;
     this.#batchSize = batchSize;
     this.#log = logger;
@@ -168,12 +292,26 @@ export class PgvectorStore implements VectorStore {
   }
 
   /** The physical collection a name refers to: an alias' target, or the name itself. */
-  async #resolve(name: string): Promise<string> {
-    const rows = await this.#db.query<{ target: string }>(
+  async #resolve(name: string, db: Pick<Db, "query"> = this.#db): Promise<string> {
+    const rows = await db.query<{ target: string }>(
       "select target from vector_aliases where alias = $1",
       [name],
     );
     return rows[0]?.target ?? name;
+  }
+
+  /** Adds the lexical columns and index to a table made before them (no-op when present). */
+  async #ensureLexical(collection: string): Promise<void> {
+    this.#layouts.delete(collection);
+    const t = table(collection);
+    const rows = await this.#db.query(
+      `select 1 from pg_attribute
+        where attrelid = to_regclass($1) and attname = 'lexical' and not attisdropped`,
+      [t],
+    );
+    if (rows.length > 0) return;
+    this.#log.info("adding lexical retrieval to a vector collection", { collection });
+    await this.#raceSafe(() => this.#db.exec(lexicalDdl(t).join(";\n")));
   }
 
   async #dimension(collection: string): Promise<number | undefined> {
@@ -210,6 +348,7 @@ export class PgvectorStore implements VectorStore {
        )`,
       `create index if not exists ${t}_doc on ${t} (document_id)`,
       `create index if not exists ${t}_uri on ${t} (uri text_pattern_ops)`,
+      ...lexicalDdl(t),
     ];
     if (dimension <= MAX_HNSW_DIMENSION) {
       ddl.push(
@@ -222,6 +361,7 @@ export class PgvectorStore implements VectorStore {
         if (existing !== dimension) {
           throw new DimensionMismatchError("ensure collection", target, existing, dimension);
         }
+        await this.#ensureLexical(target);
         return;
       }
       if (dimension > MAX_HNSW_DIMENSION) {
@@ -251,22 +391,138 @@ export class PgvectorStore implements VectorStore {
     for (let i = 0; i < checked.length; i += this.#batchSize) {
       await this.#upsertBatch(name, target, checked.slice(i, i + this.#batchSize));
     }
+    await this.#analyzeIfChanged(target, checked.length);
   }
 
-  async #upsertBatch(name: string, target: string, batch: CheckedPoint[]): Promise<void> {
+  /**
+   * Analyzes the table once this store wrote enough rows to it since it last analyzed it (as
+   * autovacuum's autoanalyze would; PGlite runs no autovacuum), so the lexical search's term
+   * statistics (`pg_stats.most_common_elems` of the tsvector) follow the table. The rows are
+   * counted here: the server's own counters (`pg_stat_user_tables`) reach it up to a second late.
+   * A failure is logged: the write it follows succeeded.
+   */
+  async #analyzeIfChanged(collection: string, rows: number): Promise<void> {
+    const t = table(collection);
+    const written = (this.#written.get(collection) ?? 0) + rows;
+    this.#written.set(collection, written);
+    if (written < ANALYZE_MIN_ROWS) return;
+    try {
+      const [row] = await this.#db.query<{ rows: number }>(
+        "select greatest(reltuples, 0)::float8 as rows from pg_class where oid = to_regclass($1)",
+        [t],
+      );
+      if (!row || written < ANALYZE_MIN_ROWS + ANALYZE_FRACTION * Number(row.rows)) return;
+      await this.#db.exec(`analyze ${t}`);
+      this.#written.delete(collection);
+      this.#termStats.delete(collection);
+    } catch (err) {
+      this.#log.warn("could not analyze a vector collection after a write", {
+        collection,
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  /** The table's term statistics (cached for {@link TERM_STATS_TTL_MS}); undefined when none. */
+  async #stats(collection: string): Promise<TermStats | undefined> {
+    const cached = this.#termStats.get(collection);
+    if (cached && performance.now() - cached.readAt < TERM_STATS_TTL_MS) return cached;
+    const [row] = await this.#reader.query<
+      { rows: number; elems: string[] | null; freqs: number[] | null }
+    >(
+      `select greatest(c.reltuples, 0)::float8 as rows,
+              s.most_common_elems::text::text[] as elems,
+              s.most_common_elem_freqs::float8[] as freqs
+         from pg_class c
+         join pg_namespace n on n.oid = c.relnamespace
+         left join pg_stats s
+           on s.schemaname = n.nspname and s.tablename = c.relname and s.attname = 'lexical'
+        where c.oid = to_regclass($1)`,
+      [table(collection)],
+    );
+    if (!row?.elems || !row.freqs) {
+      this.#termStats.delete(collection);
+      return undefined;
+    }
+    const freq = new Map<string, number>();
+    row.elems.forEach((e, i) => freq.set(e, Number(row.freqs![i])));
+    const stats = { readAt: performance.now(), rows: Number(row.rows), freq };
+    this.#termStats.set(collection, stats);
+    return stats;
+  }
+
+  /**
+   * The rarest query words whose chunks, by the statistics, add up to at most
+   * {@link LEXICAL_RARE_BUDGET}: a word not among the most common terms counts as none; an
+   * identifier as its whole form plus its rarest part. Empty without statistics.
+   */
+  /** The word the statistics put in the fewest chunks. */
+  static #rarest(words: QueryWord[], stats: TermStats): QueryWord {
+    const f = (term: string) => stats.freq.get(term) ?? 0;
+    const freq = (w: QueryWord) =>
+      f(w.whole) + (w.parts.length > 0 ? Math.min(...w.parts.map(f)) : 0);
+    return words.reduce((best, w) => freq(w) < freq(best) ? w : best);
+  }
+
+  static #rareWords(words: QueryWord[], stats: TermStats | undefined): QueryWord[] {
+    if (!stats) return [];
+    const f = (term: string) => stats.freq.get(term) ?? 0;
+    const rows = (w: QueryWord) =>
+      stats.rows * (f(w.whole) + (w.parts.length > 0 ? Math.min(...w.parts.map(f)) : 0));
+    const rare: QueryWord[] = [];
+    let total = 0;
+    for (const [w, n] of words.map((w) => [w, rows(w)] as const).sort((a, b) => a[1] - b[1])) {
+      if (total + n > LEXICAL_RARE_BUDGET) break;
+      total += n;
+      rare.push(w);
+    }
+    return rare;
+  }
+
+  /** The table's lexical layout (read once, then cached). */
+  async #layout(collection: string): Promise<LexicalLayout> {
+    const cached = this.#layouts.get(collection);
+    if (cached) return cached;
+    const rows = await this.#db.query(
+      `select 1 from pg_attribute
+        where attrelid = to_regclass($1) and attname = 'lexical_terms' and not attisdropped`,
+      [table(collection)],
+    );
+    const layout: LexicalLayout = rows.length > 0 ? "terms" : "tsvector";
+    this.#layouts.set(collection, layout);
+    return layout;
+  }
+
+  /** The column a write sets, and the expression that computes it from the terms `p.terms`. */
+  static #lexicalTarget(layout: LexicalLayout): { column: string; value: string } {
+    return layout === "terms"
+      ? { column: "lexical_terms", value: "p.terms" }
+      : { column: "lexical", value: "to_tsvector('simple'::regconfig, p.terms)" };
+  }
+
+  async #upsertBatch(
+    name: string,
+    target: string,
+    batch: CheckedPoint[],
+    upgraded = false,
+  ): Promise<void> {
     const t = table(target);
     try {
+      const lex = PgvectorStore.#lexicalTarget(await this.#layout(target));
       await this.#db.query(
-        `insert into ${t} (id, document_id, uri, chunk_index, payload, embedding)
-         select id, document_id, uri, chunk_index, payload::jsonb, embedding::vector
-           from unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[])
-             as p(id, document_id, uri, chunk_index, payload, embedding)
+        `insert into ${t} (id, document_id, uri, chunk_index, payload, embedding, ${lex.column})
+         select p.id, p.document_id, p.uri, p.chunk_index, p.payload::jsonb, p.embedding::vector,
+                ${lex.value}
+           from unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+                       $7::text[])
+             as p(id, document_id, uri, chunk_index, payload, embedding, terms)
          on conflict (id) do update set
            document_id = excluded.document_id,
            uri = excluded.uri,
            chunk_index = excluded.chunk_index,
            payload = excluded.payload,
-           embedding = excluded.embedding`,
+           embedding = excluded.embedding,
+           ${lex.column} = excluded.${lex.column}`,
         [
           batch.map((p) => p.id),
           batch.map((p) => p.payload.document_id),
@@ -274,9 +530,16 @@ export class PgvectorStore implements VectorStore {
           batch.map((p) => p.payload.chunk_index),
           batch.map((p) => JSON.stringify(p.payload)),
           batch.map((p) => vectorLiteral(p.vector)),
+          batch.map((p) => terms(p.text).join(" ")),
         ],
       );
     } catch (err) {
+      if (dbErrorInfo(err)?.code === UNDEFINED_COLUMN && !upgraded) {
+        // A table made before lexical retrieval (or made again since its layout was read): add
+        // its column if missing, read its layout again, then write.
+        await this.#ensureLexical(target);
+        return await this.#upsertBatch(name, target, batch, true);
+      }
       if (dbErrorInfo(err)?.code === UNDEFINED_TABLE) {
         throw new CollectionNotFoundError("upsert into", name);
       }
@@ -291,6 +554,36 @@ export class PgvectorStore implements VectorStore {
       }
       throw err;
     }
+  }
+
+  async setLexical(name: string, points: LexicalText[]): Promise<void> {
+    assertCollectionName(name);
+    const checked = checkLexicalTexts(`set the lexical index of ${name}`, points);
+    if (checked.length === 0) return;
+    await this.#prepare();
+    const target = await this.#resolve(name);
+    if ((await this.#dimension(target)) === undefined) {
+      throw new CollectionNotFoundError("set the lexical index of", name);
+    }
+    await this.#ensureLexical(target);
+    for (let i = 0; i < checked.length; i += this.#batchSize) {
+      const batch = checked.slice(i, i + this.#batchSize);
+      try {
+        const lex = PgvectorStore.#lexicalTarget(await this.#layout(target));
+        await this.#db.query(
+          `update ${table(target)} t set ${lex.column} = ${lex.value}
+             from unnest($1::uuid[], $2::text[]) as p(id, terms)
+            where t.id = p.id`,
+          [batch.map((p) => p.id), batch.map((p) => terms(p.text).join(" "))],
+        );
+      } catch (err) {
+        if (dbErrorInfo(err)?.code === UNDEFINED_TABLE) {
+          throw new CollectionNotFoundError("set the lexical index of", name);
+        }
+        throw err;
+      }
+    }
+    await this.#analyzeIfChanged(target, checked.length);
   }
 
   async deleteByDocument(name: string, documentIds: string[]): Promise<void> {
@@ -338,7 +631,7 @@ export class PgvectorStore implements VectorStore {
     if (o.documentIds?.length === 0) return [];
     await this.#prepare();
     for (let attempt = 1;; attempt++) {
-      const target = await this.#resolve(name);
+      const target = await this.#resolve(name, this.#reader);
       try {
         return await this.#searchTable(target, query, o);
       } catch (err) {
@@ -358,28 +651,183 @@ export class PgvectorStore implements VectorStore {
     }
   }
 
+  /** Runs `fn` on the physical collection `name` refers to, retrying a dropped alias target. */
+  async #read<T>(name: string, empty: T, fn: (target: string) => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      const target = await this.#resolve(name, this.#reader);
+      try {
+        return await fn(target);
+      } catch (err) {
+        const code = dbErrorInfo(err)?.code;
+        if (code === UNDEFINED_TABLE) {
+          if (target !== name && attempt < SEARCH_ATTEMPTS) continue;
+          return empty;
+        }
+        // A table made before lexical retrieval has no terms to match.
+        if (code === UNDEFINED_COLUMN) return empty;
+        throw err;
+      }
+    }
+  }
+
+  async lexicalSearch(
+    name: string,
+    query: string,
+    options: VectorSearchOptions,
+  ): Promise<VectorHit[]> {
+    assertCollectionName(name);
+    checkQueryText(`search ${name}`, query);
+    const o = checkSearchOptions(name, options);
+    if (o.scoreThreshold !== undefined) {
+      throw new TypeError(`Cannot search ${name} lexically: scoreThreshold is for vectors only`);
+    }
+    if (o.documentIds?.length === 0) return [];
+    const words = queryWords(query);
+    if (words.length === 0) return [];
+    await this.#prepare();
+    return await this.#read(name, [], (target) => this.#lexicalTable(target, words, o));
+  }
+
+  async #lexicalTable(
+    target: string,
+    words: QueryWord[],
+    o: CheckedSearchOptions,
+    withPayload = true,
+  ): Promise<VectorHit[]> {
+    const t = table(target);
+    const some = tsQueryOfWords(words)!;
+    const all = tsQueryOfWords(words, "&")!;
+    // The second list of candidates: every chunk holding one of the rare words; when no word
+    // is rare (or the table has no statistics yet), a bounded number holding the rarest word.
+    const stats = await this.#stats(target);
+    const rare = PgvectorStore.#rareWords(words, stats);
+    const [second, secondLimit] = rare.length > 0
+      ? [tsQueryOfWords(rare)!, 2 * LEXICAL_RARE_BUDGET]
+      : [
+        tsQueryOfWords(stats ? [PgvectorStore.#rarest(words, stats)] : words)!,
+        LEXICAL_CANDIDATES,
+      ];
+    const params: (string | number | string[])[] = [
+      some,
+      all,
+      o.k,
+      LEXICAL_CANDIDATES,
+      second,
+      secondLimit,
+      Math.min(o.k, LEXICAL_CANDIDATES),
+    ];
+    const filters = filterClauses(o, params).map((c) => ` and ${c}`).join("");
+    type Row = { id: string; score: number; payload: VectorPayload };
+    // Candidates through the GIN index, ranked as they are read (ts_rank reads each one's
+    // tsvector): the chunks holding every word, those of the second list, and k holding any word
+    // (so a query of a rare and a common word still answers k hits), so a common word's
+    // thousands of chunks are never all read. Only the best k are joined to their payload.
+    const rows = await this.#reader.transaction(async (tx) => {
+      // The planner prefers a sequential scan once a common word matches many rows; the index
+      // finds the candidates without reading every row's tsvector.
+      await tx.query("select set_config('enable_seqscan', 'off', true)");
+      return await tx.query<Row>(
+        `with q as (select to_tsquery('simple', $1) as some, to_tsquery('simple', $2) as all_,
+                           to_tsquery('simple', $5) as second),
+         cand as (
+           (select id, ts_rank(lexical, q.some, 1)::float8 as score
+              from ${t}, q where lexical @@ q.all_${filters} limit $4)
+           union
+           (select id, ts_rank(lexical, q.some, 1)::float8 as score
+              from ${t}, q where lexical @@ q.second${filters} limit $6)
+           union
+           (select id, ts_rank(lexical, q.some, 1)::float8 as score
+              from ${t}, q where lexical @@ q.some${filters} limit $7)
+         ),
+         top as (select id, score from cand order by score desc, id limit $3)
+         select t.id::text as id, ${withPayload ? "t.payload" : "null::jsonb as payload"}, top.score
+           from top join ${t} t using (id)
+          order by top.score desc, t.id`,
+        params,
+      );
+    });
+    return rows.map((r) => ({ id: r.id, score: Number(r.score), payload: r.payload }));
+  }
+
+  async hybridSearch(
+    name: string,
+    vector: Float32Array | number[],
+    query: string,
+    options: HybridSearchOptions,
+  ): Promise<HybridHit[]> {
+    assertCollectionName(name);
+    const dense = checkVector(`search ${name}`, vector);
+    checkQueryText(`search ${name}`, query);
+    const o = checkHybridOptions(name, options);
+    if (o.documentIds?.length === 0) return [];
+    const words = queryWords(query);
+    const deep = checkSearchOptions(name, { ...o, k: o.depth });
+    const lexicalOptions = checkSearchOptions(name, {
+      k: o.depth,
+      documentIds: o.documentIds,
+      uriPrefix: o.uriPrefix,
+    });
+    await this.#prepare();
+    try {
+      return await this.#read(name, [], async (target) => {
+        // Both lists at once (on a server, two connections; PGlite runs them in turn), ids and
+        // scores only: the payloads of the k fused hits are read after the fusion.
+        const [denseHits, lexicalHits] = await Promise.all([
+          this.#searchTable(target, dense, deep, false),
+          words.length === 0
+            ? Promise.resolve([])
+            : this.#lexicalTable(target, words, lexicalOptions, false).catch((err) => {
+              // A table made before lexical retrieval: its dense list alone.
+              if (dbErrorInfo(err)?.code === UNDEFINED_COLUMN) return [];
+              throw err;
+            }),
+        ]);
+        const key = (h: VectorHit) => h.id;
+        const fused = rrfFuse([{ items: denseHits, key }, { items: lexicalHits, key }], o.rrfK)
+          .slice(0, o.k);
+        const payloads = await this.#payloads(target, fused.map((f) => f.key));
+        // A point deleted since the lists were read has no payload: it is left out.
+        return fused.filter((f) => payloads.has(f.key)).map((f) => {
+          const [d, l] = f.from;
+          return {
+            id: f.key,
+            score: f.score,
+            payload: payloads.get(f.key)!,
+            dense: d?.score ?? null,
+            lexical: l?.score ?? null,
+          };
+        });
+      });
+    } catch (err) {
+      const dims = dimensionsFromError(err);
+      if (dims) {
+        const expected = dims.expected === dense.length ? dims.actual : dims.expected;
+        throw new DimensionMismatchError("search", name, expected, dense.length);
+      }
+      throw err;
+    }
+  }
+
+  /** The payloads of the points `ids` that exist, by id. */
+  async #payloads(target: string, ids: string[]): Promise<Map<string, VectorPayload>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.#reader.query<{ id: string; payload: VectorPayload }>(
+      `select id::text as id, payload from ${table(target)} where id = any($1::uuid[])`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, r.payload]));
+  }
+
   async #searchTable(
     target: string,
     query: Float32Array,
     o: CheckedSearchOptions,
+    withPayload = true,
   ): Promise<VectorHit[]> {
     const t = table(target);
+    const payload = withPayload ? "payload" : "null::jsonb as payload";
     const params: (string | number | string[])[] = [vectorLiteral(query), o.k];
-    const where: string[] = [];
-    if (o.documentIds) {
-      params.push(o.documentIds);
-      where.push(`document_id = any($${params.length}::text[])`);
-    }
-    if (o.uriPrefix !== undefined) {
-      if (o.uriPrefix === "/") {
-        where.push(`uri like '/%'`);
-      } else {
-        params.push(o.uriPrefix);
-        const p = `$${params.length}::text`;
-        params.push(escapeLike(o.uriPrefix) + "/%");
-        where.push(`(uri = ${p} or uri like $${params.length}::text)`);
-      }
-    }
+    const where = filterClauses(o, params);
     let threshold = "";
     if (o.scoreThreshold !== undefined) {
       params.push(o.scoreThreshold);
@@ -389,9 +837,9 @@ export class PgvectorStore implements VectorStore {
     let rows: Row[];
     if (where.length > 0) {
       // `offset 0` keeps the planner from flattening the subquery into an HNSW walk.
-      rows = await this.#db.query<Row>(
+      rows = await this.#reader.query<Row>(
         `select id, score, payload from (
-           select id::text as id, payload, 1 - (embedding <=> $1::vector) as score
+           select id::text as id, ${payload}, 1 - (embedding <=> $1::vector) as score
              from ${t} where ${where.join(" and ")} offset 0
          ) s ${threshold}
          order by score desc, id limit $2`,
@@ -399,11 +847,19 @@ export class PgvectorStore implements VectorStore {
       );
     } else {
       const efSearch = String(Math.min(1000, Math.max(40, 2 * o.k)));
-      rows = await this.#db.transaction(async (tx) => {
-        await tx.query("select set_config('hnsw.ef_search', $1, true)", [efSearch]);
+      rows = await this.#reader.transaction(async (tx) => {
+        // Deleted points stay in the HNSW graph until a vacuum: a plain index scan returns the
+        // ef_search nearest tuples and drops the dead ones, so after a large delete (a cancelled
+        // operation's points) it can return nothing while live rows match. An iterative scan
+        // (pgvector 0.8) goes on until it has `limit` live rows. (One statement sets both.)
+        await tx.query(
+          `select set_config('hnsw.ef_search', $1, true),
+                  set_config('hnsw.iterative_scan', 'relaxed_order', true)`,
+          [efSearch],
+        );
         return await tx.query<Row>(
           `select id, score, payload from (
-             select id::text as id, payload, 1 - (embedding <=> $1::vector) as score
+             select id::text as id, ${payload}, 1 - (embedding <=> $1::vector) as score
                from ${t} order by embedding <=> $1::vector limit $2
            ) s ${threshold}
            order by score desc, id`,
@@ -433,6 +889,7 @@ export class PgvectorStore implements VectorStore {
     assertCollectionName(name);
     await this.#prepare();
     const target = await this.#resolve(name);
+    this.#termStats.delete(target);
     // Names passed the strict pattern, so inlining them as identifiers and literals is safe; one
     // script keeps the table and its aliases from outliving each other.
     await this.#db.exec(
@@ -491,9 +948,18 @@ export class PgvectorStore implements VectorStore {
     await this.#db.query("delete from vector_aliases where alias = $1", [alias]);
   }
 
+  /**
+   * Probes the database on every call (the one-time setup says nothing about now): the `vector`
+   * type must parse and the alias table answer, within `readyTimeoutMs`.
+   */
   async ready(): Promise<VectorStoreReadiness> {
     try {
-      await this.#prepare();
+      await probeWithin(async () => {
+        await this.#prepare();
+        await this.#db.query(
+          "select '[1]'::vector::text as v, (select count(*) from vector_aliases) as n",
+        );
+      }, this.#readyTimeoutMs);
       return { ok: true };
     } catch (err) {
       if (err instanceof AppError) return { ok: false, reason: err.message };

@@ -3,7 +3,7 @@ import type { Db, Queryable, SqlParam } from "../db/db.ts";
 import { openPglite } from "../db/pglite_driver.ts";
 import { AppError } from "../errors.ts";
 import { createServerTestDb } from "../testing/db.ts";
-import { PgvectorStore } from "./pgvector_store.ts";
+import { ANALYZE_MIN_ROWS, LEXICAL_CANDIDATES, PgvectorStore } from "./pgvector_store.ts";
 import { pointId } from "./point_id.ts";
 import { matchesUriPrefix } from "./uri_prefix.ts";
 import type { VectorPoint } from "./vector_store.ts";
@@ -43,7 +43,7 @@ function recording(
 
 function point(collection: string, uri: string, i: number, vector: number[]): VectorPoint {
   return {
-    id: pointId(collection, uri, i),
+    id: pointId(collection, { uri, ordinal: i }),
     vector,
     payload: { collection_id: collection, document_id: `doc:${uri}`, uri, chunk_index: i },
   };
@@ -252,4 +252,268 @@ Deno.test("pgvector store: close() closes only a database the store owns", async
   await owned.close();
   await owned.close();
   await assert.rejects(shared.query("select 1"));
+});
+
+Deno.test("pgvector: a table made before lexical retrieval gets its columns and index on use", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db);
+    await store.ready();
+    // The layout before lexical retrieval, with one point in it.
+    const oldTable = (name: string) =>
+      `create table vec_${name} (
+         id uuid primary key, document_id text not null, uri text not null,
+         chunk_index integer not null, payload jsonb not null, embedding vector(3) not null
+       )`;
+    await db.exec(`${oldTable("old_a")}; ${oldTable("old_b")}`);
+    const point = (name: string, i: number, text: string): VectorPoint => ({
+      id: pointId(name, { uri: "/d/a.txt", ordinal: i }),
+      vector: [1, i, 0],
+      payload: { collection_id: name, document_id: "d", uri: "/d/a.txt", chunk_index: i },
+      text,
+    });
+    const columns = async (name: string) =>
+      (await db.query<{ attname: string }>(
+        `select attname from pg_attribute where attrelid = to_regclass($1) and attnum > 0
+          order by attnum`,
+        [`vec_${name}`],
+      )).map((r) => r.attname);
+    const indexes = async (name: string) =>
+      (await db.query<{ indexname: string }>(
+        "select indexname from pg_indexes where tablename = $1 order by indexname",
+        [`vec_${name}`],
+      )).map((r) => r.indexname);
+
+    // Reads of the old table find nothing lexically, and do not fail.
+    assert.deepEqual(await store.lexicalSearch("old_a", "SKIP LOCKED", { k: 5 }), []);
+    // An upsert with text adds the column and writes the terms.
+    await store.upsert("old_a", [point("old_a", 1, "FOR UPDATE SKIP LOCKED")]);
+    assert.deepEqual((await columns("old_a")).slice(-1), ["lexical"]);
+    assert.ok((await indexes("old_a")).includes("vec_old_a_lex"));
+    const hits = await store.lexicalSearch("old_a", "SKIP LOCKED", { k: 5 });
+    assert.deepEqual(hits.map((h) => h.payload.chunk_index), [1]);
+
+    // ensureCollection() upgrades an old table too, keeping its rows (no terms yet).
+    await db.query(
+      `insert into vec_old_b values ($1, 'd', '/d/a.txt', 0, '{"collection_id":"old_b",
+        "document_id":"d","uri":"/d/a.txt","chunk_index":0}', '[1,0,0]')`,
+      [pointId("old_b", { uri: "/d/a.txt", ordinal: 0 })],
+    );
+    await store.ensureCollection("old_b", 3);
+    assert.ok((await columns("old_b")).includes("lexical"));
+    assert.ok((await indexes("old_b")).includes("vec_old_b_lex"));
+    assert.equal(await store.count("old_b"), 1);
+    assert.deepEqual(await store.lexicalSearch("old_b", "anything", { k: 5 }), []);
+    await store.ensureCollection("old_b", 3); // idempotent
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("pgvector: a table of the first lexical layout (terms text, generated tsvector) keeps working", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db);
+    await store.ready();
+    await db.exec(
+      `create table vec_first (
+         id uuid primary key, document_id text not null, uri text not null,
+         chunk_index integer not null, payload jsonb not null, embedding vector(3) not null,
+         lexical_terms text not null default '',
+         lexical tsvector generated always as (to_tsvector('simple'::regconfig, lexical_terms))
+           stored
+       )`,
+    );
+    const id = pointId("first", { uri: "/a", ordinal: 0 });
+    await store.upsert("first", [{
+      id,
+      vector: [1, 0, 0],
+      payload: { collection_id: "c", document_id: "d", uri: "/a", chunk_index: 0 },
+      text: "LISTEN and pg_notify",
+    }]);
+    assert.deepEqual((await store.lexicalSearch("first", "pg_notify", { k: 3 })).map((h) => h.id), [
+      id,
+    ]);
+    await store.setLexical("first", [{ id, text: "SKIP LOCKED" }]);
+    assert.deepEqual(await store.lexicalSearch("first", "pg_notify", { k: 3 }), []);
+    assert.equal((await store.lexicalSearch("first", "skip", { k: 3 }))[0]?.id, id);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("pgvector: lexical search ranks a bounded candidate set, the chunks holding every word first", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db, { batchSize: 500 });
+    await store.ensureCollection("bounded", 3);
+    const n = LEXICAL_CANDIDATES + 300;
+    // Every chunk holds "common"; one, written last, holds "common rare" too.
+    const points: VectorPoint[] = Array.from({ length: n }, (_, i) => ({
+      id: pointId("bounded", { uri: "/a", ordinal: i }),
+      vector: [1, i, 0],
+      payload: { collection_id: "c", document_id: `d${i}`, uri: "/a", chunk_index: i },
+      text: i === n - 1 ? "common and rare" : `common filler ${i}`,
+    }));
+    await store.upsert("bounded", points);
+    const hits = await store.lexicalSearch("bounded", "common rare", { k: 5 });
+    assert.equal(hits[0]!.payload.chunk_index, n - 1);
+    assert.equal(hits.length, 5);
+    // The chunks that hold only some words are at most LEXICAL_CANDIDATES.
+    const deep = await store.lexicalSearch("bounded", "common", { k: 1000 });
+    assert.equal(deep.length, LEXICAL_CANDIDATES);
+  } finally {
+    await db.close();
+  }
+});
+
+/** `n` points of collection `name`, chunk i's text from `text(i)`. */
+function textPoints(name: string, n: number, text: (i: number) => string): VectorPoint[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: pointId(name, { uri: "/a", ordinal: i }),
+    vector: [1, i, 0],
+    payload: { collection_id: "c", document_id: `d${i}`, uri: "/a", chunk_index: i },
+    text: text(i),
+  }));
+}
+
+/** The lexical column's most common terms in the table's statistics (empty: none). */
+async function commonTerms(db: Db, name: string): Promise<string[]> {
+  const rows = await db.query<{ elems: string[] | null }>(
+    `select most_common_elems::text::text[] as elems from pg_stats
+      where tablename = $1 and attname = 'lexical'`,
+    [`vec_${name}`],
+  );
+  return rows[0]?.elems ?? [];
+}
+
+Deno.test("pgvector: an upsert that changed enough of its table analyzes it (term statistics)", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db, { batchSize: 500 });
+    await store.ensureCollection("stats", 3);
+    await store.upsert("stats", textPoints("stats", 10, (i) => `common few ${i}`));
+    assert.deepEqual(await commonTerms(db, "stats"), [], "10 rows changed: not analyzed yet");
+    await store.upsert(
+      "stats",
+      textPoints("stats", ANALYZE_MIN_ROWS + 10, (i) => `common filler ${i}`),
+    );
+    const terms = await commonTerms(db, "stats");
+    assert.ok(terms.includes("common"), `most common terms after the upsert: ${terms}`);
+    assert.ok(!terms.includes("few"), `"few" was overwritten: ${terms}`);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("pgvector: lexical search ranks every chunk of a rare word, however many a common word fills", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db, { batchSize: 500 });
+    await store.ensureCollection("rare", 3);
+    // Enough to be analyzed, and more than the bounded lists take.
+    const n = Math.max(4 * LEXICAL_CANDIDATES, 2 * ANALYZE_MIN_ROWS);
+    // Every chunk but the last holds "common" (more than the bounded lists take, all read before
+    // the last in table order); the last holds "zebra" only.
+    await store.upsert(
+      "rare",
+      textPoints("rare", n, (i) => i === n - 1 ? "zebra crossing" : `common filler ${i}`),
+    );
+    const hits = await store.lexicalSearch("rare", "common zebra", { k: 3 });
+    assert.equal(hits[0]?.payload.chunk_index, n - 1, JSON.stringify(hits.map((h) => h.payload)));
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("pgvector: a hybrid hit deleted between the lists and the payload read is left out", async () => {
+  const base = await openPglite();
+  let deleteBeforePayloads: string | undefined;
+  const db: Db = {
+    ...base,
+    async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
+      if (deleteBeforePayloads && sql.includes("id = any($1::uuid[])") && sql.includes("payload")) {
+        await base.query(`delete from vec_gone where id = $1`, [deleteBeforePayloads]);
+        deleteBeforePayloads = undefined;
+      }
+      return await base.query<T>(sql, params);
+    },
+  };
+  try {
+    const store = new PgvectorStore(db);
+    await store.ensureCollection("gone", 3);
+    const points = textPoints("gone", 3, (i) => `alpha ${i}`);
+    await store.upsert("gone", points);
+    deleteBeforePayloads = points[0]!.id;
+    const hits = await store.hybridSearch("gone", [1, 0, 0], "alpha", { k: 3 });
+    assert.equal(deleteBeforePayloads, undefined, "the payload read happened");
+    assert.deepEqual(hits.map((h) => h.id).sort(), [points[1]!.id, points[2]!.id].sort());
+    for (const h of hits) assert.equal(h.payload.uri, "/a");
+  } finally {
+    await base.close();
+  }
+});
+
+Deno.test("pgvector: the lexical column is a tsvector of the tokenizer's terms, no copy of the text", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db);
+    await store.ensureCollection("lex_terms", 3);
+    await store.upsert("lex_terms", [{
+      id: pointId("lex_terms", { uri: "/a", ordinal: 0 }),
+      vector: [1, 0, 0],
+      payload: { collection_id: "c", document_id: "d", uri: "/a", chunk_index: 0 },
+      text: "COPY ... FORCE_NOT_NULL; pg_notify(getUserName)",
+    }]);
+    const [row] = await db.query<{ lexical: string }>(
+      "select lexical::text as lexical from vec_lex_terms",
+    );
+    assert.equal(
+      row!.lexical,
+      "'copy':1 'force':2 'forcenotnull':5 'get':9 'getusername':12 'name':11 'not':3 " +
+        "'notify':7 'null':4 'pg':6 'pgnotify':8 'user':10",
+    );
+    const cols = await db.query<{ attname: string }>(
+      `select attname from pg_attribute where attrelid = 'vec_lex_terms'::regclass
+        and attnum > 0 and not attisdropped order by attnum`,
+    );
+    assert.ok(!cols.some((c) => c.attname === "lexical_terms"));
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("pgvector store: with readDb, searches and their alias lookups read there; setup, writes and counts do not", async () => {
+  const pg = await openPglite();
+  const primary = recording(pg);
+  const reader = recording(pg);
+  const store = new PgvectorStore(primary, { readDb: reader });
+  try {
+    await store.ensureCollection("col_read_1", 3);
+    await store.setAlias("col_read", "col_read_1");
+    await store.upsert("col_read", [{
+      ...point("col_read_1", "/a", 0, [1, 0, 0]),
+      text: "replica reads",
+    }]);
+    assert.equal(await store.count("col_read"), 1);
+    assert.equal(reader.statements.length, 0, "nothing but searches reads the replica");
+    const written = primary.statements.length;
+
+    const dense = await store.search("col_read", [1, 0, 0], { k: 5 });
+    const filtered = await store.search("col_read", [1, 0, 0], { k: 5, uriPrefix: "/a" });
+    const lexical = await store.lexicalSearch("col_read", "replica", { k: 5 });
+    const hybrid = await store.hybridSearch("col_read", [1, 0, 0], "reads", {
+      k: 5,
+      depth: 10,
+      rrfK: 60,
+    });
+    for (const hits of [dense, filtered, lexical, hybrid]) assert.equal(hits.length, 1);
+    assert.equal(primary.statements.length, written, primary.statements.slice(written).join("\n"));
+    assert.ok(reader.statements.some((s) => s.includes("from vector_aliases")));
+    assert.ok(reader.statements.some((s) => s.includes("embedding <=>")));
+    assert.ok(reader.statements.some((s) => s.includes("ts_rank")));
+  } finally {
+    await store.close();
+    await pg.close();
+  }
 });

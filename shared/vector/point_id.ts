@@ -3,16 +3,10 @@
  * instead of duplicating (docs/ARCHITECTURE.md, "Point ids are deterministic").
  */
 import { createHash } from "node:crypto";
+import { isUuid } from "../db/uuid.ts";
 
 /** The project's UUIDv5 namespace for point ids. Changing it changes every id: never do. */
 export const POINT_ID_NAMESPACE = "62b73892-680f-4350-be2a-069cfc7d0f16";
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether `value` is a UUID in the usual 8-4-4-4-12 hex form (any version, any case). */
-export function isUuid(value: string): boolean {
-  return UUID_RE.test(value);
-}
 
 /** RFC 4122 UUID version 5 (SHA-1) of `name` in `namespace`. */
 export function uuidV5(name: string, namespace: string): string {
@@ -35,7 +29,10 @@ export function uuidV5(name: string, namespace: string): string {
  * {@link POINT_ID_NAMESPACE}. The parts are joined as a JSON array, so no two triples collide
  * whatever characters a uri holds.
  */
-export function pointId(collectionId: string, uri: string, ordinal: number): string {
+export function pointId(
+  collectionId: string,
+  { uri, ordinal }: { uri: string; ordinal: number },
+): string {
   if (collectionId === "") throw new TypeError("Cannot compute a point id: empty collection id");
   if (uri === "") throw new TypeError("Cannot compute a point id: empty uri");
   if (!Number.isSafeInteger(ordinal) || ordinal < 0) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { isUuid, POINT_ID_NAMESPACE, pointId, uuidV5 } from "./point_id.ts";
+import { isUuid } from "../db/uuid.ts";
+import { POINT_ID_NAMESPACE, pointId, uuidV5 } from "./point_id.ts";
 
 const DNS_NAMESPACE = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
 const URL_NAMESPACE = "6ba7b811-9dad-11d1-80b4-00c04fd430c8";
@@ -19,8 +20,8 @@ Deno.test("uuidV5() accepts an upper-case namespace and rejects a malformed one"
 });
 
 Deno.test("pointId() is a deterministic version 5 UUID of (collection, uri, ordinal)", () => {
-  const a = pointId("c1", "/docs/a.txt", 0);
-  assert.equal(a, pointId("c1", "/docs/a.txt", 0));
+  const a = pointId("c1", { uri: "/docs/a.txt", ordinal: 0 });
+  assert.equal(a, pointId("c1", { uri: "/docs/a.txt", ordinal: 0 }));
   assert.ok(isUuid(a));
   assert.equal(a[14], "5");
   assert.ok("89ab".includes(a[19]!));
@@ -32,12 +33,12 @@ Deno.test("pointId() is a deterministic version 5 UUID of (collection, uri, ordi
 
 Deno.test("pointId() differs when any part differs, including ambiguous joins", () => {
   const ids = new Set([
-    pointId("c1", "/docs/a.txt", 0),
-    pointId("c1", "/docs/a.txt", 1),
-    pointId("c2", "/docs/a.txt", 0),
-    pointId("c1", "/docs/b.txt", 0),
-    pointId("c1\n/docs", "a.txt", 0),
-    pointId("c1", "\n/docs\na.txt", 0),
+    pointId("c1", { uri: "/docs/a.txt", ordinal: 0 }),
+    pointId("c1", { uri: "/docs/a.txt", ordinal: 1 }),
+    pointId("c2", { uri: "/docs/a.txt", ordinal: 0 }),
+    pointId("c1", { uri: "/docs/b.txt", ordinal: 0 }),
+    pointId("c1\n/docs", { uri: "a.txt", ordinal: 0 }),
+    pointId("c1", { uri: "\n/docs\na.txt", ordinal: 0 }),
   ]);
   assert.equal(ids.size, 6);
 });
@@ -53,7 +54,7 @@ Deno.test("pointId() rejects empty parts and bad ordinals", async (t) => {
     ] as const
   ) {
     await t.step(`${JSON.stringify([c, u, o])}`, () => {
-      assert.throws(() => pointId(c, u, o), kind);
+      assert.throws(() => pointId(c, { uri: u, ordinal: o }), kind);
     });
   }
 });

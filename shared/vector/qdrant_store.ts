@@ -5,6 +5,18 @@
  * `wait=true` so they are visible when the promise resolves, upserts in batches, and retries of
  * transient failures (network errors, timeouts, 429 and 5xx) with backoff. Aliases are Qdrant's
  * own, so a switch is atomic for searches on the server.
+ *
+ * Lexical retrieval: each collection also has a sparse vector `bm25` (`modifier: "idf"`). A
+ * point's sparse vector holds the BM25 term-frequency weight of each term of its text (the
+ * project's tokenizer, `lexical.ts`; terms hashed to u32 indices), and Qdrant multiplies by each
+ * term's inverse document frequency at query time, which makes the score BM25. Hybrid searches
+ * use the Query API: a dense and a sparse prefetch (each `depth` deep) fused by RRF on the server,
+ * in one batch with the two lists themselves, so each hit also carries its dense and lexical
+ * scores. Collections made before lexical retrieval have no sparse vector: their points are
+ * written and found by vector only until `setLexical` (the lexical backfill) creates the sparse
+ * vector on the existing collection (Qdrant 1.18+, `PUT /collections/{name}/vectors/{vector}`)
+ * and writes each point's sparse vector with the update vectors API
+ * (`PUT /collections/{name}/points/vectors`), leaving the dense vectors untouched.
  */
 import {
   QdrantClient,
@@ -14,17 +26,26 @@ import {
 } from "@qdrant/js-client-rest";
 import { getLogger, type Logger } from "../log/logger.ts";
 import { assertCollectionName } from "./collection_name.ts";
+import { probeWithin } from "./probe_within.ts";
 import { CollectionNotFoundError, DimensionMismatchError } from "./errors.ts";
+import { documentSparseVector, querySparseVector } from "./lexical.ts";
 import { retry, type RetryOptions } from "./retry.ts";
 import { uriAncestors } from "./uri_prefix.ts";
 import {
   checkDocumentIds,
+  type CheckedSearchOptions,
+  checkHybridOptions,
   checkIds,
+  checkLexicalTexts,
   checkPoints,
+  checkQueryText,
   checkSearchOptions,
   checkVector,
 } from "./vector_input.ts";
 import type {
+  HybridHit,
+  HybridSearchOptions,
+  LexicalText,
   VectorHit,
   VectorPayload,
   VectorPoint,
@@ -32,6 +53,7 @@ import type {
   VectorStore,
   VectorStoreReadiness,
 } from "./vector_store.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Options of {@link QdrantStore}. */
 export interface QdrantStoreOptions {
@@ -50,12 +72,20 @@ export interface QdrantStoreOptions {
   retry?: Pick<RetryOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs">;
   /** @default {getLogger("vector.qdrant")} */
   logger?: Logger;
+  /** Longest wait of one {@link QdrantStore.ready} probe, in ms. @default {2000} */
+  readyTimeoutMs?: number;
+  /** `QDRANT_SHARDS`: `shard_number` of the collections it creates. @default {1} */
+  shards?: number;
+  /** `QDRANT_REPLICATION`: `replication_factor` of the collections it creates. @default {1} */
+  replication?: number;
 }
 
 /** The payload field holding a uri's ancestors, matched exactly by the prefix filter. */
 const URI_PREFIXES = "_uri_prefixes";
 const INDEXED_FIELDS = ["document_id", URI_PREFIXES] as const;
 const MAX_DIMENSION = 65536;
+/** The sparse vector holding BM25 term weights. */
+export const SPARSE_VECTOR = "bm25";
 const ENSURE_ATTEMPTS = 5;
 
 /** HTTP status of an error from the client's fetcher, if it is one. */
@@ -70,7 +100,7 @@ function qdrantMessage(err: unknown): string {
   const data = (err as { data?: { status?: { error?: unknown } } } | null)?.data;
   const text = data?.status?.error;
   if (typeof text === "string") return text;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 function transient(err: unknown): boolean | number {
@@ -96,6 +126,18 @@ function describe(action: string, err: unknown): Error {
   );
 }
 
+/** Qdrant's answer when a request names a vector the collection lacks. */
+function missingVectorName(err: unknown): boolean {
+  return httpStatus(err) === 400 && /Not existing vector name/i.test(qdrantMessage(err));
+}
+
+function filterFor(o: CheckedSearchOptions): Schemas["Filter"] | undefined {
+  const must: Schemas["Condition"][] = [];
+  if (o.documentIds) must.push({ key: "document_id", match: { any: o.documentIds } });
+  if (o.uriPrefix !== undefined) must.push({ key: URI_PREFIXES, match: { value: o.uriPrefix } });
+  return must.length > 0 ? { must } : undefined;
+}
+
 function stripInternal(payload: unknown): VectorPayload {
   const p = { ...(payload as Record<string, unknown>) };
   delete p[URI_PREFIXES];
@@ -109,6 +151,8 @@ export class QdrantStore implements VectorStore {
   readonly #batchSize: number;
   readonly #retry: Pick<RetryOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs">;
   readonly #log: Logger;
+  readonly #readyTimeoutMs: number;
+  readonly #distribution: Pick<Schemas["CreateCollection"], "shard_number" | "replication_factor">;
 
   constructor(options: QdrantStoreOptions) {
     const {
@@ -118,7 +162,18 @@ export class QdrantStore implements VectorStore {
       timeoutMs = 30_000,
       retry = {},
       logger = getLogger("vector.qdrant"),
+      readyTimeoutMs = 2000,
+      shards = 1,
+      replication = 1,
     } = options;
+    for (const [k, v] of Object.entries({ shards, replication })) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new RangeError(
+          `Cannot create the Qdrant store: ${k} must be a positive integer, got ${v}`,
+        );
+      }
+    }
+    this.#distribution = { shard_number: shards, replication_factor: replication };
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -138,6 +193,12 @@ export class QdrantStore implements VectorStore {
         `Cannot create the Qdrant store: timeoutMs must be positive, got ${timeoutMs}`,
       );
     }
+    if (!(readyTimeoutMs > 0)) {
+      throw new RangeError(
+        `Cannot create the Qdrant store: readyTimeoutMs must be positive, got ${readyTimeoutMs}`,
+      );
+    }
+    this.#readyTimeoutMs = readyTimeoutMs;
     this.#url = url;
     this.#batchSize = batchSize;
     this.#retry = retry;
@@ -197,14 +258,24 @@ export class QdrantStore implements VectorStore {
             `Cannot use vector collection ${name}: its distance is ${vectors.distance}, not Cosine`,
           );
         }
+        if (!info.config.params.sparse_vectors?.[SPARSE_VECTOR]) {
+          this.#log.warn(
+            "vector collection has no sparse vector; lexical search finds nothing in it until its lexical backfill",
+            { collection: name },
+          );
+        }
         await this.#ensureIndexes(name, info.payload_schema);
         return;
       }
       try {
-        await this.#call(
-          "create collection",
-          (c) => c.createCollection(name, { vectors: { size: dimension, distance: "Cosine" } }),
-        );
+        await this.#call("create collection", (c) =>
+          c.createCollection(name, {
+            vectors: { size: dimension, distance: "Cosine" },
+            sparse_vectors: { [SPARSE_VECTOR]: { modifier: "idf" } },
+            // Distributed mode: how many shards the collection is split into and how many
+            // copies of each the cluster keeps (a single node accepts 1 and 1).
+            ...this.#distribution,
+          }));
       } catch (err) {
         const status = httpStatus(err);
         // Another process created it first (409; 400 on older servers): read what it made.
@@ -236,13 +307,33 @@ export class QdrantStore implements VectorStore {
     assertCollectionName(name);
     const checked = checkPoints(name, points);
     for (let i = 0; i < checked.length; i += this.#batchSize) {
-      const batch = checked.slice(i, i + this.#batchSize).map((p) => ({
-        id: p.id,
-        vector: Array.from(p.vector),
-        payload: { ...p.payload, [URI_PREFIXES]: uriAncestors(p.payload.uri) },
-      }));
+      const slice = checked.slice(i, i + this.#batchSize);
+      const batch = (sparse: boolean): Schemas["PointStruct"][] =>
+        slice.map((p) => {
+          const vector: Record<string, number[] | Schemas["SparseVector"]> = {
+            "": Array.from(p.vector),
+          };
+          const terms = sparse ? documentSparseVector(p.text) : undefined;
+          if (terms && terms.indices.length > 0) vector[SPARSE_VECTOR] = terms;
+          return {
+            id: p.id,
+            vector,
+            payload: { ...p.payload, [URI_PREFIXES]: uriAncestors(p.payload.uri) },
+          };
+        });
       try {
-        await this.#call("upsert", (c) => c.upsert(name, { wait: true, points: batch }));
+        try {
+          // No cache of which collections lack the sparse vector: another process's backfill
+          // may add it at any time (a collection made before lexical retrieval costs one
+          // refused request per batch until then).
+          const points = batch(true);
+          await this.#call("upsert", (c) => c.upsert(name, { wait: true, points }));
+        } catch (err) {
+          if (!missingVectorName(err)) throw err;
+          // A collection made before lexical retrieval: write its vectors only.
+          const points = batch(false);
+          await this.#call("upsert", (c) => c.upsert(name, { wait: true, points }));
+        }
       } catch (err) {
         if (httpStatus(err) === 404) throw new CollectionNotFoundError("upsert into", name);
         const dims = dimensionsFromError(err);
@@ -250,6 +341,66 @@ export class QdrantStore implements VectorStore {
           throw new DimensionMismatchError("upsert into", name, dims.expected, dims.actual);
         }
         throw describe(`upsert into vector collection ${name}`, err);
+      }
+    }
+  }
+
+  async setLexical(name: string, points: LexicalText[]): Promise<void> {
+    assertCollectionName(name);
+    const checked = checkLexicalTexts(`set the lexical index of ${name}`, points);
+    if (checked.length === 0) return;
+    const target = (await this.resolveAlias(name)) ?? name;
+    await this.#ensureSparse(name, target);
+    for (let i = 0; i < checked.length; i += this.#batchSize) {
+      const slice = checked.slice(i, i + this.#batchSize);
+      try {
+        // Only points that exist: the update vectors API rejects the whole request otherwise.
+        const existing = await this.#call("retrieve", (c) =>
+          c.retrieve(target, {
+            ids: slice.map((p) => p.id),
+            with_payload: false,
+            with_vector: false,
+          }));
+        const present = new Set(existing.map((r) => String(r.id).toLowerCase()));
+        const updates: Schemas["PointVectors"][] = [];
+        for (const p of slice) {
+          const sparse = documentSparseVector(p.text);
+          if (!present.has(p.id) || sparse.indices.length === 0) continue;
+          updates.push({ id: p.id, vector: { [SPARSE_VECTOR]: sparse } });
+        }
+        if (updates.length === 0) continue;
+        await this.#call(
+          "update vectors",
+          (c) => c.updateVectors(target, { wait: true, points: updates }),
+        );
+      } catch (err) {
+        if (httpStatus(err) === 404 && /collection/i.test(qdrantMessage(err))) {
+          throw new CollectionNotFoundError("set the lexical index of", name);
+        }
+        throw describe(`set the lexical index of vector collection ${name}`, err);
+      }
+    }
+  }
+
+  /** Creates the sparse vector on a collection made before lexical retrieval. */
+  async #ensureSparse(name: string, target: string): Promise<void> {
+    const info = await this.#info(target);
+    if (!info) throw new CollectionNotFoundError("set the lexical index of", name);
+    if (info.config.params.sparse_vectors?.[SPARSE_VECTOR]) return;
+    this.#log.info("adding the sparse vector to a vector collection", { collection: target });
+    try {
+      await this.#call(
+        "create vector",
+        (c) =>
+          c.createVectorName(target, SPARSE_VECTOR, { sparse: { modifier: "idf" } }, {
+            wait: true,
+          }),
+      );
+    } catch (err) {
+      // Another process created it first: check that it is there.
+      const again = await this.#info(target);
+      if (!again?.config.params.sparse_vectors?.[SPARSE_VECTOR]) {
+        throw describe(`add the sparse vector to vector collection ${name}`, err);
       }
     }
   }
@@ -286,16 +437,13 @@ export class QdrantStore implements VectorStore {
     const query = checkVector(`search ${name}`, vector);
     const o = checkSearchOptions(name, options);
     if (o.documentIds?.length === 0) return [];
-    const must: Schemas["Condition"][] = [];
-    if (o.documentIds) must.push({ key: "document_id", match: { any: o.documentIds } });
-    if (o.uriPrefix !== undefined) must.push({ key: URI_PREFIXES, match: { value: o.uriPrefix } });
     try {
       const res = await this.#call("query points", (c) =>
         c.query(name, {
           query: Array.from(query),
           limit: o.k,
           score_threshold: o.scoreThreshold,
-          filter: must.length > 0 ? { must } : undefined,
+          filter: filterFor(o),
           with_payload: true,
           with_vector: false,
         }));
@@ -310,6 +458,123 @@ export class QdrantStore implements VectorStore {
       if (dims) throw new DimensionMismatchError("search", name, dims.expected, dims.actual);
       throw describe(`search vector collection ${name}`, err);
     }
+  }
+
+  async lexicalSearch(
+    name: string,
+    query: string,
+    options: VectorSearchOptions,
+  ): Promise<VectorHit[]> {
+    assertCollectionName(name);
+    checkQueryText(`search ${name}`, query);
+    const o = checkSearchOptions(name, options);
+    if (o.scoreThreshold !== undefined) {
+      throw new TypeError(`Cannot search ${name} lexically: scoreThreshold is for vectors only`);
+    }
+    if (o.documentIds?.length === 0) return [];
+    const sparse = querySparseVector(query);
+    if (sparse.indices.length === 0) return [];
+    try {
+      const res = await this.#call("query points", (c) =>
+        c.query(name, {
+          query: sparse,
+          using: SPARSE_VECTOR,
+          limit: o.k,
+          filter: filterFor(o),
+          with_payload: true,
+          with_vector: false,
+        }));
+      return res.points.map((p) => ({
+        id: String(p.id),
+        score: p.score,
+        payload: stripInternal(p.payload),
+      }));
+    } catch (err) {
+      if (httpStatus(err) === 404 || missingVectorName(err)) return [];
+      throw describe(`search vector collection ${name} lexically`, err);
+    }
+  }
+
+  hybridSearch(
+    name: string,
+    vector: Float32Array | number[],
+    query: string,
+    options: HybridSearchOptions,
+  ): Promise<HybridHit[]> {
+    return this.#hybrid(name, vector, query, options, true);
+  }
+
+  async #hybrid(
+    name: string,
+    vector: Float32Array | number[],
+    query: string,
+    options: HybridSearchOptions,
+    withLexical: boolean,
+  ): Promise<HybridHit[]> {
+    assertCollectionName(name);
+    const dense = Array.from(checkVector(`search ${name}`, vector));
+    checkQueryText(`search ${name}`, query);
+    const o = checkHybridOptions(name, options);
+    if (o.documentIds?.length === 0) return [];
+    const sparse = querySparseVector(query);
+    const filter = filterFor(o);
+    const denseQuery: Schemas["QueryRequest"] = {
+      query: dense,
+      limit: o.depth,
+      score_threshold: o.scoreThreshold,
+      filter,
+      with_payload: false,
+      with_vector: false,
+    };
+    const sparseQuery: Schemas["QueryRequest"] = {
+      query: sparse,
+      using: SPARSE_VECTOR,
+      limit: o.depth,
+      filter,
+      with_payload: false,
+      with_vector: false,
+    };
+    const lexical = withLexical && sparse.indices.length > 0;
+    const prefetch: Schemas["Prefetch"][] = [
+      { query: dense, limit: o.depth, score_threshold: o.scoreThreshold, filter },
+    ];
+    if (lexical) prefetch.push({ query: sparse, using: SPARSE_VECTOR, limit: o.depth, filter });
+    const fused: Schemas["QueryRequest"] = {
+      prefetch,
+      query: { rrf: { k: o.rrfK } },
+      limit: o.k,
+      filter,
+      with_payload: true,
+      with_vector: false,
+    };
+    let answers: Schemas["QueryResponse"][];
+    try {
+      answers = await this.#call("query points in batch", (c) =>
+        c.queryBatch(name, {
+          searches: lexical ? [fused, denseQuery, sparseQuery] : [fused, denseQuery],
+        }));
+    } catch (err) {
+      if (httpStatus(err) === 404) return [];
+      if (missingVectorName(err) && lexical) {
+        // A collection made before lexical retrieval (until its backfill): the dense list alone.
+        return await this.#hybrid(name, vector, query, options, false);
+      }
+      const dims = dimensionsFromError(err);
+      if (dims) throw new DimensionMismatchError("search", name, dims.expected, dims.actual);
+      throw describe(`search vector collection ${name}`, err);
+    }
+    const [top, denseList, sparseList] = answers;
+    const scores = (r: Schemas["QueryResponse"] | undefined) =>
+      new Map((r?.points ?? []).map((p) => [String(p.id), p.score]));
+    const denseScores = scores(denseList);
+    const lexicalScores = scores(sparseList);
+    return (top?.points ?? []).map((p) => ({
+      id: String(p.id),
+      score: p.score,
+      payload: stripInternal(p.payload),
+      dense: denseScores.get(String(p.id)) ?? null,
+      lexical: lexicalScores.get(String(p.id)) ?? null,
+    }));
   }
 
   async count(name: string): Promise<number> {
@@ -380,9 +645,10 @@ export class QdrantStore implements VectorStore {
     }
   }
 
+  /** Asks the server on every call (no retries), within `readyTimeoutMs`. */
   async ready(): Promise<VectorStoreReadiness> {
     try {
-      await this.#client.getCollections();
+      await probeWithin(() => this.#client.getCollections(), this.#readyTimeoutMs);
       return { ok: true };
     } catch (err) {
       const status = httpStatus(err);

@@ -12,7 +12,7 @@ configureLogging({ level: "error" });
 
 function point(uri: string, i: number, vector: number[]): VectorPoint {
   return {
-    id: pointId("c", uri, i),
+    id: pointId("c", { uri, ordinal: i }),
     vector,
     payload: { collection_id: "c", document_id: `doc:${uri}`, uri, chunk_index: i },
   };
@@ -44,7 +44,7 @@ Deno.test("qdrant store: writes wait, so they are visible when they resolve", ()
       assert.equal(await store.count("col_w"), 2);
       await store.deleteByDocument("col_w", ["doc:/a"]);
       assert.equal(await store.count("col_w"), 1);
-      await store.deleteByIds("col_w", [pointId("c", "/b", 0)]);
+      await store.deleteByIds("col_w", [pointId("c", { uri: "/b", ordinal: 0 })]);
       assert.equal(await store.count("col_w"), 0);
       const writes = fake.requests.filter((r) => r.method !== "GET" && r.path.includes("/points"))
         .filter((r) => !r.path.endsWith("/count") && !r.path.endsWith("/query"));
@@ -229,3 +229,66 @@ async function waitUntil(check: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+Deno.test("qdrant store: setLexical() adds the sparse vector to a collection made without it", () =>
+  withStore(async (store, fake) => {
+    // A collection as the store made it before lexical retrieval: one dense vector only.
+    const client = new QdrantClient({ url: fake.url, checkCompatibility: false });
+    await client.createCollection("col_legacy_g1", { vectors: { size: 2, distance: "Cosine" } });
+    const points = [point("/a.txt", 0, [1, 0]), point("/b.txt", 0, [0, 1])];
+    await store.upsert("col_legacy_g1", [
+      { ...points[0]!, text: "LISTEN waits; pg_notify wakes it." },
+      { ...points[1]!, text: "Nothing to see." },
+    ]);
+    assert.deepEqual(await store.lexicalSearch("col_legacy_g1", "pg_notify", { k: 5 }), []);
+    const hybridBefore = await store.hybridSearch("col_legacy_g1", [1, 0], "pg_notify", { k: 2 });
+    assert.deepEqual(hybridBefore.map((h) => h.lexical), [null, null]);
+
+    await store.setLexical("col_legacy_g1", [
+      { id: points[0]!.id, text: "LISTEN waits; pg_notify wakes it." },
+      { id: points[1]!.id, text: "Nothing to see." },
+    ]);
+    const info = await client.getCollection("col_legacy_g1");
+    assert.deepEqual(info.config.params.sparse_vectors, { bm25: { modifier: "idf" } });
+    const hits = await store.lexicalSearch("col_legacy_g1", "pg_notify", { k: 5 });
+    assert.deepEqual(hits.map((h) => h.id), [points[0]!.id]);
+    // The dense vectors were not sent again: the update carries the sparse vector only.
+    const updates = fake.requests.filter((r) => r.path.endsWith("/points/vectors"));
+    assert.equal(updates.length, 1);
+    for (const p of (updates[0]!.body as { points: { vector: object }[] }).points) {
+      assert.deepEqual(Object.keys(p.vector), ["bm25"]);
+    }
+    const [dense] = await store.search("col_legacy_g1", [0, 1], { k: 1 });
+    assert.equal(dense!.id, points[1]!.id);
+    assert.ok(Math.abs(dense!.score - 1) < 1e-6);
+    // Another call finds the sparse vector there and does not create it again.
+    await store.setLexical("col_legacy_g1", [{ id: points[1]!.id, text: "see" }]);
+    assert.equal(fake.requests.filter((r) => /\/vectors\/bm25$/.test(r.path)).length, 1);
+  }));
+
+Deno.test("qdrant store: collections are created with QDRANT_SHARDS and QDRANT_REPLICATION (1 and 1 by default)", async () => {
+  await withStore(async (store, fake) => {
+    await store.ensureCollection("col_dist", 3);
+    const create = fake.requests.find((r) =>
+      r.method === "PUT" && r.path === "/collections/col_dist"
+    );
+    const body = create!.body as { shard_number?: number; replication_factor?: number };
+    assert.equal(body.shard_number, 3);
+    assert.equal(body.replication_factor, 2);
+    const info = await new QdrantClient({ url: fake.url, checkCompatibility: false }).getCollection(
+      "col_dist",
+    );
+    assert.equal(info.config.params.shard_number, 3);
+    assert.equal(info.config.params.replication_factor, 2);
+  }, { shards: 3, replication: 2 });
+  await withStore(async (store, fake) => {
+    await store.ensureCollection("col_one", 3);
+    const info = await new QdrantClient({ url: fake.url, checkCompatibility: false }).getCollection(
+      "col_one",
+    );
+    assert.equal(info.config.params.shard_number, 1);
+    assert.equal(info.config.params.replication_factor, 1);
+  });
+  assert.throws(() => new QdrantStore({ url: "http://127.0.0.1:1", shards: 0 }), /shards/);
+  assert.throws(() => new QdrantStore({ url: "http://127.0.0.1:1", replication: 1.5 }), RangeError);
+});

@@ -1,8 +1,9 @@
 /**
  * Retries with exponential backoff and full jitter, for calls to a vector backend that may fail
  * briefly (a restarting Qdrant, a 503 from a proxy, a rate limit). What counts as transient is
- * the caller's decision.
+ * the caller's decision. The delays are `shared/async/backoff.ts`'s, with full jitter.
  */
+import { type Backoff, backoffDelay } from "../async/backoff.ts";
 
 /** Options of {@link retry}. */
 export interface RetryOptions {
@@ -46,16 +47,16 @@ export async function retry<T>(fn: () => Promise<T>, options: RetryOptions = {})
       `Cannot retry: delays must be non-negative, got ${baseDelayMs} and ${maxDelayMs}`,
     );
   }
+  const backoff: Backoff = { type: "exponential", delayMs: baseDelayMs, maxDelayMs, jitter: 0 };
   for (let attempt = 1;; attempt++) {
     try {
       return await fn();
     } catch (err) {
       const verdict = retryable(err);
       if (verdict === false || attempt >= maxAttempts || signal?.aborted) throw err;
-      const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
       const delayMs = typeof verdict === "number"
         ? Math.min(maxDelayMs, Math.max(0, verdict))
-        : Math.floor(random() * backoff);
+        : backoffDelay(attempt, backoff, { random, full: true });
       onRetry?.(err, attempt, delayMs);
       if (!(await wait(delayMs, signal))) throw err;
     }

@@ -4,7 +4,7 @@
  * holds hundreds of thousands of numbers.
  */
 import { z } from "zod";
-import { isUuid } from "./point_id.ts";
+import { isUuid } from "../db/uuid.ts";
 import { normalizeUriPrefix } from "./uri_prefix.ts";
 import type { VectorPayload, VectorSearchOptions } from "./vector_store.ts";
 
@@ -25,6 +25,7 @@ const pointSchema = z.object({
   id: z.string().refine(isUuid, "must be a UUID"),
   vector: z.union([z.instanceof(Float32Array), z.array(z.unknown())]),
   payload: payloadSchema,
+  text: z.string().optional(),
 });
 
 const searchSchema = z.object({
@@ -34,11 +35,13 @@ const searchSchema = z.object({
   uriPrefix: z.string().min(1).optional(),
 });
 
-/** A point after validation: lower-case id, a Float32Array vector, its payload. */
+/** A point after validation: lower-case id, a Float32Array vector, its payload, its text. */
 export interface CheckedPoint {
   id: string;
   vector: Float32Array;
   payload: VectorPayload;
+  /** The chunk text for lexical retrieval ("" when the caller gave none). */
+  text: string;
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -102,7 +105,12 @@ export function checkPoints(collection: string, points: unknown): CheckedPoint[]
         `Cannot ${action}: point ${i} has ${vector.length} dimensions, point 0 has ${dimension}`,
       );
     }
-    byId.set(id.toLowerCase(), { id: id.toLowerCase(), vector, payload: payload as VectorPayload });
+    byId.set(id.toLowerCase(), {
+      id: id.toLowerCase(),
+      vector,
+      payload: payload as VectorPayload,
+      text: parsed.data.text ?? "",
+    });
   }
   return [...byId.values()];
 }
@@ -131,6 +139,42 @@ export function checkDocumentIds(action: string, ids: unknown): string[] {
 /** Search options after validation; `uriPrefix` is in canonical form. */
 export type CheckedSearchOptions = VectorSearchOptions;
 
+/** Validates a lexical query: a non-empty string of at most 4096 characters. */
+export function checkQueryText(action: string, text: unknown): string {
+  if (typeof text !== "string" || text.trim() === "" || text.length > 4096) {
+    throw new TypeError(
+      `Cannot ${action}: the query text must be a non-blank string of at most 4096 characters`,
+    );
+  }
+  return text;
+}
+
+/** Hybrid options after validation. */
+export interface CheckedHybridOptions extends CheckedSearchOptions {
+  depth: number;
+  rrfK: number;
+}
+
+export function checkHybridOptions(collection: string, options: unknown): CheckedHybridOptions {
+  const base = checkSearchOptions(collection, options);
+  const o = options as { depth?: unknown; rrfK?: unknown };
+  const depth = o.depth ?? Math.max(3 * base.k, 50);
+  const rrfK = o.rrfK ?? 60;
+  if (!Number.isInteger(depth) || (depth as number) < base.k || (depth as number) > MAX_SEARCH_K) {
+    throw new TypeError(
+      `Cannot search ${collection}: depth must be an integer from k to ${MAX_SEARCH_K}, got ${
+        String(depth)
+      }`,
+    );
+  }
+  if (!Number.isInteger(rrfK) || (rrfK as number) < 1 || (rrfK as number) > 1000) {
+    throw new TypeError(
+      `Cannot search ${collection}: rrfK must be an integer from 1 to 1000, got ${String(rrfK)}`,
+    );
+  }
+  return { ...base, depth: depth as number, rrfK: rrfK as number };
+}
+
 export function checkSearchOptions(collection: string, options: unknown): CheckedSearchOptions {
   const parsed = searchSchema.safeParse(options);
   if (!parsed.success) {
@@ -145,4 +189,21 @@ export function checkSearchOptions(collection: string, options: unknown): Checke
     documentIds: o.documentIds === undefined ? undefined : [...new Set(o.documentIds)],
     uriPrefix: o.uriPrefix === undefined ? undefined : normalizeUriPrefix(o.uriPrefix),
   };
+}
+
+/** Validates {@link VectorStore.setLexical}'s points; a repeated id: the last wins. */
+export function checkLexicalTexts(action: string, points: unknown): { id: string; text: string }[] {
+  if (!Array.isArray(points)) throw new TypeError(`Cannot ${action}: points must be an array`);
+  const out = new Map<string, string>();
+  for (const p of points) {
+    const { id, text } = (p ?? {}) as { id?: unknown; text?: unknown };
+    if (typeof id !== "string" || !isUuid(id)) {
+      throw new TypeError(`Cannot ${action}: point ids must be UUIDs, got ${JSON.stringify(id)}`);
+    }
+    if (typeof text !== "string") {
+      throw new TypeError(`Cannot ${action}: the text of point ${id} must be a string`);
+    }
+    out.set(id.toLowerCase(), text);
+  }
+  return [...out].map(([id, text]) => ({ id, text }));
 }

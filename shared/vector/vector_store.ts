@@ -29,6 +29,11 @@ export interface VectorPoint {
   id: string;
   vector: Float32Array | number[];
   payload: VectorPayload;
+  /**
+   * The chunk text, for lexical retrieval: the store indexes its terms (see `lexical.ts`) and
+   * keeps no copy of the text itself. Without it the point is found by vector only.
+   */
+  text?: string;
 }
 
 export interface VectorHit {
@@ -54,6 +59,31 @@ export interface VectorSearchOptions {
   uriPrefix?: string;
 }
 
+/** Options of {@link VectorStore.hybridSearch}. */
+export interface HybridSearchOptions extends VectorSearchOptions {
+  /** How deep each retriever's list goes, k to 1000. @default {max(3k, 50)} */
+  depth?: number;
+  /** The reciprocal rank fusion constant, 1 to 1000. @default {60} */
+  rrfK?: number;
+}
+
+/** A hit of a hybrid search: the fused score and what each retriever said. */
+export interface HybridHit extends VectorHit {
+  /** Σ 1/(rrfK + rank) over the lists that returned the point (ranks from 1). */
+  score: number;
+  /** Cosine similarity, or null when the dense list (depth deep) did not return the point. */
+  dense: number | null;
+  /** Lexical relevance, or null when the lexical list did not return the point. */
+  lexical: number | null;
+}
+
+/** A point's text for {@link VectorStore.setLexical}. */
+export interface LexicalText {
+  /** The point id (a UUID). */
+  id: string;
+  text: string;
+}
+
 export type VectorStoreReadiness = { ok: true } | { ok: false; reason: string };
 
 export interface VectorStore {
@@ -70,6 +100,15 @@ export interface VectorStore {
    * call: the last wins.
    */
   upsert(name: string, points: VectorPoint[]): Promise<void>;
+  /**
+   * Rewrites the lexical index of existing points from their text (as an upsert with `text`
+   * would), leaving their dense vectors and payloads untouched: the lexical backfill of a
+   * collection made before lexical retrieval, without re-embedding. A collection without the
+   * lexical structures gets them first (pgvector: the columns and GIN index; Qdrant: the sparse
+   * vector, created on the existing collection). Ids that are not in the collection are skipped.
+   * A missing collection throws `CollectionNotFoundError`.
+   */
+  setLexical(name: string, points: LexicalText[]): Promise<void>;
   /** Deletes every point of these documents, in one statement or request. */
   deleteByDocument(name: string, documentIds: string[]): Promise<void>;
   deleteByIds(name: string, ids: string[]): Promise<void>;
@@ -79,6 +118,24 @@ export interface VectorStore {
     vector: Float32Array | number[],
     options: VectorSearchOptions,
   ): Promise<VectorHit[]>;
+  /**
+   * The `k` points whose text best matches `query` by its terms (see `lexical.ts`), best first;
+   * `score` is the store's relevance (pgvector: `ts_rank`; Qdrant: BM25), higher is better and
+   * comparable only within one store. Points upserted without text are never found.
+   * `scoreThreshold` is not accepted here.
+   */
+  lexicalSearch(name: string, query: string, options: VectorSearchOptions): Promise<VectorHit[]>;
+  /**
+   * Dense and lexical lists, each `depth` deep, fused by reciprocal rank (rrfK), best `k` first.
+   * `scoreThreshold` applies to the dense list. Qdrant fuses on the server (Query API prefetch
+   * and RRF); pgvector in the store.
+   */
+  hybridSearch(
+    name: string,
+    vector: Float32Array | number[],
+    query: string,
+    options: HybridSearchOptions,
+  ): Promise<HybridHit[]>;
   /** Exact number of points. */
   count(name: string): Promise<number>;
   /**

@@ -95,7 +95,7 @@ export async function expectedIndex(
         if (!entry.isFile) continue;
         let chunks: number;
         try {
-          const doc = await extractFile(join(dir, entry.name));
+          const doc = await extractFile(join(dir, entry.name), { documentRoots: [dir] });
           chunks = chunkDocument(doc, { chunkSize, chunkOverlap, tokenizer }).length;
         } catch (err) {
           if (!(err instanceof ExtractionError)) throw err;

@@ -13,7 +13,9 @@
  * scheduler runs on its real schedule (reconcile every minute).
  */
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { createRedis } from "../../shared/redis/redis.ts";
+import { type RedisTarget, redisTargetEnv } from "../../shared/redis/redis_target.ts";
 import { connectPostgres } from "../../shared/db/postgres_driver.ts";
 import type { Db } from "../../shared/db/db.ts";
 import { QueueClient } from "../../shared/queue/queue_client.ts";
@@ -56,6 +58,12 @@ export interface ChaosSystemOptions {
   reconcileGraceSeconds?: number;
   /** More settings for every process. @default {{}} */
   env?: Record<string, string>;
+  /**
+   * A Redis topology the scenario started (a cluster, a Sentinel setup) instead of the private
+   * restartable node: every process gets its settings (`REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`),
+   * and the scenario stops it. @default {a private {@link RestartableRedis}}
+   */
+  redisTarget?: RedisTarget;
 }
 
 /** A worker process of the system. */
@@ -101,7 +109,8 @@ export class ChaosSystem {
   readonly docs: string;
   readonly modelsDir: string;
   readonly pg: PrivatePostgres;
-  readonly redis: RestartableRedis;
+  /** The private node, unless the scenario brought its own topology (`redisTarget`). */
+  readonly redis: RestartableRedis | undefined;
   /** The test's own connections. */
   readonly db: Db;
   readonly redisClient: Redis;
@@ -114,6 +123,8 @@ export class ChaosSystem {
   readonly workers: ChaosWorker[] = [];
   api!: Proc;
   apiUrl = "";
+  /** API processes started after the first ({@link startOtherApi}). */
+  readonly otherApis: { proc: Proc; url: string }[] = [];
   scheduler: Proc | undefined;
   #workerSeq = 0;
   readonly #cleanups: (() => Promise<void>)[];
@@ -123,7 +134,7 @@ export class ChaosSystem {
     docs: string;
     modelsDir: string;
     pg: PrivatePostgres;
-    redis: RestartableRedis;
+    redis: RestartableRedis | undefined;
     db: Db;
     redisClient: Redis;
     vectors: VectorStore;
@@ -172,11 +183,19 @@ export class ChaosSystem {
       // 256 positions like the default model, so the default chunk size fits.
       await writeTinyModel(join(modelsDir, ...TINY_MODEL_NAME.split("/")), { maxTokens: 256 });
 
-      const [pg, redis] = await Promise.all([startPrivatePostgres(), RestartableRedis.start()]);
-      cleanups.push(() => pg.stop(), () => redis.stop());
+      const [pg, redis] = await Promise.all([
+        startPrivatePostgres(),
+        options.redisTarget ? undefined : RestartableRedis.start(),
+      ]);
+      cleanups.push(() => pg.stop(), async () => await redis?.stop());
       const db = connectPostgres(pg.url, { max: 3, applicationName: "chaos-test" });
       cleanups.push(() => db.close());
-      const redisClient = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const redisTarget: RedisTarget = options.redisTarget ??
+        { mode: "single", url: redis!.url, tls: false };
+      const redisClient = createRedis(redisTarget, {
+        name: "chaos",
+        maxRetriesPerRequest: null,
+      });
       // Restarts are the point here: the client reconnects by itself.
       redisClient.on("error", () => {});
       cleanups.push(() => Promise.resolve(redisClient.disconnect()));
@@ -184,7 +203,12 @@ export class ChaosSystem {
       const env: Record<string, string> = {
         ENVIRONMENT: "development",
         DATABASE_URL: pg.url,
-        REDIS_URL: redis.url,
+        // Whatever the surrounding environment says (a cluster run's settings included), these
+        // processes use the Redis above.
+        REDIS_CLUSTER_NODES: "",
+        REDIS_SENTINELS: "",
+        REDIS_SENTINEL_NAME: "",
+        ...redisTargetEnv(redisTarget),
         REDIS_PREFIX: PREFIX,
         DATA_DIR: join(dir, "data"),
         MODELS_DIR: modelsDir,
@@ -258,11 +282,26 @@ export class ChaosSystem {
 
   /** Starts the API process and waits until it listens. */
   async startApi(): Promise<void> {
-    const api = spawnDeno(API_MAIN, { env: { ...this.env, PORT: "0" } });
-    this.api = api;
-    this.#cleanups.push(async () => void (await api.stop("SIGKILL")));
-    const [, url] = await api.waitForLine(/api listening url=(\S+)/, 180_000);
-    this.apiUrl = url!;
+    const { proc, url } = await this.#spawnApi();
+    this.api = proc;
+    this.apiUrl = url;
+  }
+
+  /**
+   * Starts one more API process (same settings, its own port and hub) and returns its
+   * `ws://host:port`: any API process serves any client.
+   */
+  async startOtherApi(): Promise<string> {
+    const api = await this.#spawnApi();
+    this.otherApis.push(api);
+    return api.url.replace(/^http/, "ws");
+  }
+
+  async #spawnApi(): Promise<{ proc: Proc; url: string }> {
+    const proc = spawnDeno(API_MAIN, { env: { ...this.env, PORT: "0" } });
+    this.#cleanups.push(async () => void (await proc.stop("SIGKILL")));
+    const [, url] = await proc.waitForLine(/api listening url=(\S+)/, 180_000);
+    return { proc, url: url! };
   }
 
   /** Starts a worker process and waits until it reads jobs. */
@@ -447,6 +486,7 @@ export class ChaosSystem {
   dump(lastLines = 60): string {
     const procs: [string, Proc | undefined][] = [
       ["api", this.api],
+      ...this.otherApis.map((a, i) => [`api${i + 2}`, a.proc] as [string, Proc]),
       ...this.workers.map((w) => [w.name, w.proc] as [string, Proc]),
       ["scheduler", this.scheduler],
     ];

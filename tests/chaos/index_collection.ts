@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { ChaosSystem, ChaosUser } from "./chaos_system.ts";
+import type { ChaosSystem, ChaosUser, CollectionCounts } from "./chaos_system.ts";
 import {
   type ChaosCorpus,
   type ExpectedIndex,
@@ -56,4 +56,26 @@ export async function startIndexing(
     opId: created.body.operation.id,
     opStarted: performance.now(),
   };
+}
+
+/**
+ * The collection holds what an undisturbed index of the corpus holds: the same documents, chunks
+ * and vector points, one point per chunk row (no strays, no duplicates). Returns the counts.
+ */
+export async function assertIndexedAsExpected(
+  system: ChaosSystem,
+  options: { collectionId: string; expected: ExpectedIndex },
+): Promise<CollectionCounts> {
+  const { collectionId, expected } = options;
+  const counts = await system.counts(collectionId);
+  assert.deepEqual(counts.documents, {
+    completed: expected.documents.completed,
+    skipped: expected.documents.skipped,
+  });
+  assert.equal(counts.chunks, expected.chunks);
+  assert.equal(counts.chunkCountSum, expected.chunks);
+  assert.equal(counts.vectors, expected.chunks);
+  const { points, chunks } = await system.pointsAndChunks(collectionId);
+  assert.deepEqual(points, chunks, "one point per chunk row, no strays, no duplicates");
+  return counts;
 }

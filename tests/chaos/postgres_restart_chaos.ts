@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { waitFor } from "../../shared/testing/wait.ts";
 import { startChaosSystem } from "./chaos_system.ts";
-import { startIndexing } from "./index_collection.ts";
+import { assertIndexedAsExpected, startIndexing } from "./index_collection.ts";
 import { OperationFollower } from "./operation_follower.ts";
 import { followersLine, printResult, seconds } from "./chaos_report.ts";
 import { assertOneRunAtATime } from "./run_segments.ts";
@@ -84,16 +84,7 @@ Deno.test("chaos 3: restart Postgres mid-operation: workers and API reconnect, t
     const opMs = performance.now() - opStarted;
     assert.equal(done.status, "completed", `${done.error_message}\n${system.dump()}`);
 
-    const counts = await system.counts(collectionId);
-    assert.deepEqual(counts.documents, {
-      completed: expected.documents.completed,
-      skipped: expected.documents.skipped,
-    });
-    assert.equal(counts.chunks, expected.chunks);
-    assert.equal(counts.chunkCountSum, expected.chunks);
-    assert.equal(counts.vectors, expected.chunks);
-    const { points, chunks } = await system.pointsAndChunks(collectionId);
-    assert.deepEqual(points, chunks, "one point per chunk row, no strays, no duplicates");
+    const counts = await assertIndexedAsExpected(system, { collectionId, expected });
 
     const summaries = await Promise.all(followers.map((f) => f.done));
     for (const s of summaries) {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { waitFor } from "../../shared/testing/wait.ts";
 import { type ChaosWorker, startChaosSystem } from "./chaos_system.ts";
-import { startIndexing } from "./index_collection.ts";
+import { assertIndexedAsExpected, startIndexing } from "./index_collection.ts";
 import { OperationFollower } from "./operation_follower.ts";
 import { followersLine, printResult, seconds } from "./chaos_report.ts";
 import { assertOneRunAtATime } from "./run_segments.ts";
@@ -57,16 +57,7 @@ Deno.test("chaos 1: SIGKILL a worker mid-operation, then the one that took over:
     const opMs = performance.now() - opStarted;
     assert.equal(done.status, "completed", `${done.error_message}\n${system.dump()}`);
     assert.equal(done.attempts, 3, "each takeover counts an attempt");
-    const counts = await system.counts(collectionId);
-    assert.deepEqual(counts.documents, {
-      completed: expected.documents.completed,
-      skipped: expected.documents.skipped,
-    });
-    assert.equal(counts.chunks, expected.chunks);
-    assert.equal(counts.chunkCountSum, expected.chunks);
-    assert.equal(counts.vectors, expected.chunks);
-    const { points, chunks } = await system.pointsAndChunks(collectionId);
-    assert.deepEqual(points, chunks, "one point per chunk row, no strays, no duplicates");
+    const counts = await assertIndexedAsExpected(system, { collectionId, expected });
     const m = done.metadata as Record<string, number>;
     assert.equal(m.documents_processed, expected.documents.completed, "counted across attempts");
     assert.equal(m.documents_skipped, expected.documents.skipped);

@@ -6,9 +6,20 @@
  * - `GET /`, `/healthz`, `/livez`, `/readyz`
  * - `GET /collections`, `GET|PUT|DELETE /collections/{name}`, `GET /collections/{name}/exists`
  * - `PUT /collections/{name}/index` (payload indexes)
+ * - `PUT /collections/{name}/vectors/{vector}` (create a named sparse vector on an existing
+ *   collection), `PUT /collections/{name}/points/vectors` (update vectors: replace a point's
+ *   named sparse vectors, keeping its dense vector and payload; a missing point is a 404)
  * - `PUT /collections/{name}/points` (upsert, list or batch form), `POST .../points` (retrieve),
  *   `POST .../points/delete` (ids or filter), `POST .../points/count`, `POST .../points/query`
- *   (nearest-vector queries: exact search, filters, `score_threshold`, `limit`, `offset`)
+ *   (nearest-vector queries: exact search, filters, `score_threshold`, `limit`, `offset`; sparse
+ *   queries `using` a sparse vector; `prefetch` with `fusion: "rrf"` or `rrf: {k}`),
+ *   `POST .../points/query/batch`
+ * - sparse vectors (`sparse_vectors` at creation, `modifier: "idf"`): a point's named sparse
+ *   vector `{indices, values}` (indices unique, lengths equal); a sparse query scores the dot
+ *   product over shared indices, each multiplied with the modifier by Qdrant's IDF,
+ *   `ln(1 + (N - n + 0.5) / (n + 0.5))` (N points with that vector, n of them holding the index),
+ *   and returns only points sharing an index; RRF gives Σ 1/(k + rank), ranks from 1, k 2 unless
+ *   given
  * - `POST /collections/aliases`, `GET /collections/{name}/aliases`, `GET /aliases`
  *
  * Semantics follow Qdrant's: the `{result, status, time}` envelope and `{status: {error}}` errors
@@ -47,6 +58,10 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   body: unknown;
+  /** The status answered (set once answered). */
+  status?: number;
+  /** The JSON body answered, undefined for a non-JSON answer. */
+  response?: unknown;
 }
 
 export interface InjectedFailure {
@@ -76,9 +91,15 @@ export interface QdrantFake {
 type Distance = Schemas["Distance"];
 type PointId = number | string;
 
+interface Sparse {
+  indices: number[];
+  values: number[];
+}
+
 interface StoredPoint {
   id: PointId;
   vector: Float32Array;
+  sparse: Map<string, Sparse>;
   payload: Record<string, unknown>;
   version: number;
 }
@@ -87,6 +108,10 @@ interface Collection {
   name: string;
   size: number;
   distance: Distance;
+  sparseConfig: Map<string, { modifier: "none" | "idf" }>;
+  /** `shard_number` and `replication_factor` as created (Qdrant's defaults: 1). */
+  shardNumber: number;
+  replicationFactor: number;
   points: Map<string, StoredPoint>;
   payloadSchema: Map<string, { data_type: Schemas["PayloadSchemaType"]; params?: unknown }>;
   version: number;
@@ -137,7 +162,16 @@ const vectorParams = z.object({
   size: z.number().int(),
   distance: z.enum(["Cosine", "Euclid", "Dot", "Manhattan"]),
 }).loose();
-const createCollectionBody = z.object({ vectors: z.unknown().optional() }).loose();
+const createCollectionBody = z.object({
+  vectors: z.unknown().optional(),
+  sparse_vectors: z.record(
+    z.string(),
+    z.object({ modifier: z.enum(["none", "idf"]).nullish(), index: z.unknown().optional() })
+      .strict(),
+  ).nullish(),
+  shard_number: z.number().int().min(1).nullish(),
+  replication_factor: z.number().int().min(1).nullish(),
+}).loose();
 const createIndexBody = z.object({
   field_name: z.string(),
   field_schema: z.union([
@@ -196,6 +230,18 @@ const retrieveBody = z.object({
   with_vector: z.boolean().nullish(),
   shard_key: z.unknown().optional(),
 });
+const updateVectorsBody = z.object({
+  points: z.array(z.object({ id: z.unknown(), vector: z.unknown() })),
+  shard_key: z.unknown().optional(),
+  update_filter: z.unknown().optional(),
+});
+const createVectorNameBody = z.union([
+  z.object({
+    sparse: z.object({ modifier: z.enum(["none", "idf"]).nullish(), datatype: z.unknown() })
+      .partial().strict(),
+  }).strict(),
+  z.object({ dense: z.unknown() }).strict(),
+]);
 const aliasAction = z.union([
   z.object({ create_alias: z.object({ collection_name: z.string(), alias_name: z.string() }) }),
   z.object({ delete_alias: z.object({ alias_name: z.string() }) }),
@@ -349,6 +395,48 @@ function compileFilter(filter: unknown): Predicate {
 // ---------------------------------------------------------------------------------------------
 // Vectors and scores.
 
+const sparseSchema = z.object({
+  indices: z.array(z.number().int().min(0).max(2 ** 32 - 1)),
+  values: z.array(z.number()),
+}).strict();
+
+function sparseVector(raw: unknown): Sparse {
+  const r = sparseSchema.safeParse(raw);
+  if (!r.success) throw new QdrantError(400, "Json deserialize error: expected a sparse vector");
+  const { indices, values } = r.data;
+  if (indices.length !== values.length) {
+    throw new QdrantError(
+      422,
+      "Validation error in JSON body: [indices: must be the same length as values]",
+    );
+  }
+  if (new Set(indices).size !== indices.length) {
+    throw new QdrantError(422, "Validation error in JSON body: [indices: must be unique]");
+  }
+  return { indices: [...indices], values: [...values] };
+}
+
+/** A point's vectors: the unnamed dense one and its named sparse ones. */
+function pointVectors(
+  raw: unknown,
+  collection: Collection,
+): { dense: Float32Array; sparse: Map<string, Sparse> } {
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    const named = raw as Record<string, unknown>;
+    const sparse = new Map<string, Sparse>();
+    for (const [name, v] of Object.entries(named)) {
+      if (name === "") continue;
+      if (!collection.sparseConfig.has(name)) {
+        throw wrongInput(`Not existing vector name error: ${name}`);
+      }
+      sparse.set(name, sparseVector(v));
+    }
+    if (!("" in named)) throw unsupported("points without the unnamed dense vector");
+    return { dense: denseVector(named[""], collection), sparse };
+  }
+  return { dense: denseVector(raw, collection), sparse: new Map() };
+}
+
 function denseVector(raw: unknown, collection: Collection): Float32Array {
   if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
     const names = Object.keys(raw);
@@ -480,8 +568,9 @@ function collectionInfo(c: Collection): Schemas["CollectionInfo"] {
     config: {
       params: {
         vectors: { size: c.size, distance: c.distance },
-        shard_number: 1,
-        replication_factor: 1,
+        ...(c.sparseConfig.size > 0 ? { sparse_vectors: Object.fromEntries(c.sparseConfig) } : {}),
+        shard_number: c.shardNumber,
+        replication_factor: c.replicationFactor,
         write_consistency_factor: 1,
         on_disk_payload: true,
       },
@@ -556,8 +645,24 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
         badJson = err instanceof Error ? err.message : String(err);
       }
     }
-    requests.push({ method: req.method, path: url.pathname, query, body });
+    const recorded: RecordedRequest = { method: req.method, path: url.pathname, query, body };
+    requests.push(recorded);
+    const res = await answer(req, url, query, body, badJson, started);
+    recorded.status = res.status;
+    if (res.headers.get("content-type")?.includes("json")) {
+      recorded.response = await res.clone().json();
+    }
+    return res;
+  };
 
+  const answer = (
+    req: Request,
+    url: URL,
+    query: Record<string, string>,
+    body: unknown,
+    badJson: string | undefined,
+    started: number,
+  ): Response => {
     const failure = failures.shift();
     if (failure) {
       return errorResponse(
@@ -603,10 +708,10 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
     body: unknown,
     started: number,
   ): Response => {
-    const [a, name, b, c] = parts;
+    const [a, name, b, c, d] = parts;
     const key = `${method} /${a ?? ""}${name === undefined ? "" : "/{}"}${b ? `/${b}` : ""}${
       c ? `/${c}` : ""
-    }`;
+    }${d ? `/${d}` : ""}`;
     if (parts.length === 0 && method === "GET") {
       const info: Schemas["VersionInfo"] = {
         title: "qdrant - vector search engine",
@@ -629,7 +734,7 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
       const result: Schemas["CollectionsAliasesResponse"] = { aliases };
       return envelope(result, started);
     }
-    if (a !== "collections" || parts.length > 4) {
+    if (a !== "collections" || parts.length > 5) {
       throw new QdrantError(
         404,
         `Not found: the Qdrant fake has no route ${method} /${parts.join("/")}`,
@@ -641,6 +746,9 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
         collections: [...state.collections.keys()].map((n) => ({ name: n })),
       };
       return envelope(result, started);
+    }
+    if (method === "PUT" && b === "vectors" && c !== undefined && parts.length === 4) {
+      return createVectorName(state.resolve(name), c, query, body, started);
     }
     switch (key) {
       case "GET /collections/{}":
@@ -686,6 +794,8 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
         return upsertPoints(state.resolve(name), query, body, started);
       case "POST /collections/{}/points":
         return retrievePoints(state.resolve(name), body, started);
+      case "PUT /collections/{}/points/vectors":
+        return updateVectors(state.resolve(name), query, body, started);
       case "POST /collections/{}/points/delete":
         return deletePoints(state.resolve(name), query, body, started);
       case "POST /collections/{}/points/count": {
@@ -698,6 +808,8 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
       }
       case "POST /collections/{}/points/query":
         return queryPoints(state.resolve(name), body, started);
+      case "POST /collections/{}/points/query/batch":
+        return queryBatch(state.resolve(name), body, started);
     }
     throw new QdrantError(404, `Not found: the Qdrant fake has no route ${key}`);
   };
@@ -709,7 +821,10 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
         `Validation error in path parameters: [name: collection name contains forbidden characters]`,
       );
     }
-    const { vectors } = parseBody(createCollectionBody, body);
+    const { vectors, sparse_vectors, shard_number, replication_factor } = parseBody(
+      createCollectionBody,
+      body,
+    );
     const params = vectorParams.safeParse(vectors);
     if (!params.success) {
       throw unsupported("collections without exactly one unnamed dense vector");
@@ -732,6 +847,13 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
       name,
       size: params.data.size,
       distance: params.data.distance,
+      sparseConfig: new Map(
+        Object.entries(sparse_vectors ?? {}).map((
+          [n, v],
+        ) => [n, { modifier: v.modifier ?? "none" }]),
+      ),
+      shardNumber: shard_number ?? 1,
+      replicationFactor: replication_factor ?? 1,
       points: new Map(),
       payloadSchema: new Map(),
       version: 0,
@@ -784,7 +906,7 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
     // Validate the whole request before changing anything.
     const ready = items.map((p) => ({
       ...normalizeId(p.id),
-      vector: denseVector(p.vector, col),
+      vectors: pointVectors(p.vector, col),
       payload: structuredClone(p.payload ?? {}),
     }));
     return write(query, () => {
@@ -792,10 +914,69 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
       for (const p of ready) {
         col.points.set(p.key, {
           id: p.id,
-          vector: p.vector,
+          vector: p.vectors.dense,
+          sparse: p.vectors.sparse,
           payload: p.payload,
           version: col.version,
         });
+      }
+    }, started);
+  };
+
+  /** `PUT /collections/{name}/vectors/{vector}`: a new named vector (sparse only in the fake). */
+  const createVectorName = (
+    col: Collection,
+    vectorName: string,
+    query: Record<string, string>,
+    body: unknown,
+    started: number,
+  ): Response => {
+    const parsed = parseBody(createVectorNameBody, body);
+    if (!("sparse" in parsed)) throw unsupported("creating a dense named vector");
+    if (vectorName === "" || col.sparseConfig.has(vectorName)) {
+      throw wrongInput(`Vector with name ${vectorName} already exists`);
+    }
+    const modifier = parsed.sparse.modifier ?? "none";
+    return write(query, () => {
+      col.sparseConfig.set(vectorName, { modifier });
+    }, started);
+  };
+
+  /**
+   * `PUT /collections/{name}/points/vectors`: replaces the named vectors given for each point,
+   * keeping its other vectors and payload; a missing point fails the whole request with 404.
+   */
+  const updateVectors = (
+    col: Collection,
+    query: Record<string, string>,
+    body: unknown,
+    started: number,
+  ): Response => {
+    const parsed = parseBody(updateVectorsBody, body);
+    if (parsed.update_filter != null) throw unsupported("update_filter");
+    const ready = parsed.points.map((p) => {
+      const { key, id } = normalizeId(p.id);
+      if (!col.points.has(key)) {
+        throw new QdrantError(404, `Not found: No point with id ${id} found`);
+      }
+      if (p.vector === null || typeof p.vector !== "object" || Array.isArray(p.vector)) {
+        throw unsupported("updating the unnamed dense vector");
+      }
+      const sparse = new Map<string, Sparse>();
+      for (const [vn, v] of Object.entries(p.vector as Record<string, unknown>)) {
+        if (vn === "") throw unsupported("updating the unnamed dense vector");
+        if (!col.sparseConfig.has(vn)) throw wrongInput(`Not existing vector name error: ${vn}`);
+        sparse.set(vn, sparseVector(v));
+      }
+      return { key, sparse };
+    });
+    return write(query, () => {
+      col.version++;
+      for (const u of ready) {
+        const p = col.points.get(u.key);
+        if (!p) continue; // deleted by an earlier queued write
+        for (const [vn, v] of u.sparse) p.sparse.set(vn, v);
+        p.version = col.version;
       }
     }, started);
   };
@@ -835,19 +1016,9 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
     return envelope(out, started);
   };
 
-  const queryPoints = (col: Collection, body: unknown, started: number): Response => {
-    const q = parseBody(queryBody, body);
-    if (q.prefetch != null) throw unsupported("prefetch");
+  /** Points of `col` by `q` (a query request or a prefetch), best first, limit applied. */
+  const rank = (col: Collection, q: z.infer<typeof queryBody>): { p: StoredPoint; s: number }[] => {
     if (q.lookup_from != null) throw unsupported("lookup_from");
-    if (q.using != null && q.using !== "") {
-      throw wrongInput(`Not existing vector name error: ${q.using}`);
-    }
-    let raw = q.query;
-    if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
-      if (!("nearest" in raw)) throw unsupported(`the query ${JSON.stringify(Object.keys(raw))}`);
-      raw = (raw as { nearest: unknown }).nearest;
-    }
-    if (raw == null) throw unsupported("queries without a vector");
     const limit = q.limit ?? 10;
     const offset = q.offset ?? 0;
     if (limit < 1) {
@@ -857,31 +1028,110 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
       );
     }
     if (offset < 0) throw new QdrantError(400, "Json deserialize error: invalid offset");
-    const vector = denseVector(raw, col);
     const pred = compileFilter(q.filter);
-    const asc = ASCENDING.has(col.distance);
-    const scored: { p: StoredPoint; s: number }[] = [];
-    for (const p of col.points.values()) {
-      if (!pred(p)) continue;
-      const s = score(col.distance, vector, p.vector);
-      if (q.score_threshold != null && (asc ? s > q.score_threshold : s < q.score_threshold)) {
-        continue;
+    const prefetches = q.prefetch == null ? [] : asList(q.prefetch);
+    let raw = q.query;
+    let scored: { p: StoredPoint; s: number }[];
+    let asc = false;
+    if (prefetches.length > 0) {
+      // Fusion over the prefetches' lists (each filtered by its own filter and the outer one).
+      let k = 2;
+      if (raw !== null && typeof raw === "object" && !Array.isArray(raw) && "rrf" in raw) {
+        const rrf = z.object({ k: z.number().int().min(1).nullish(), weights: z.null().optional() })
+          .strict().safeParse((raw as { rrf: unknown }).rrf);
+        if (!rrf.success) throw unsupported(`the rrf parameters ${JSON.stringify(raw)}`);
+        k = rrf.data.k ?? k;
+      } else if (
+        !(raw !== null && typeof raw === "object" && !Array.isArray(raw) &&
+          (raw as { fusion?: unknown }).fusion === "rrf")
+      ) {
+        throw unsupported(`prefetch with the query ${JSON.stringify(raw)}`);
       }
-      scored.push({ p, s });
+      const fused = new Map<string, { p: StoredPoint; s: number }>();
+      for (const pre of prefetches) {
+        const sub = parseBody(queryBody, pre);
+        const list = rank(col, sub).filter(({ p }) => pred(p));
+        list.forEach(({ p }, i) => {
+          const key = normalizeId(p.id).key;
+          const f = fused.get(key) ?? { p, s: 0 };
+          f.s += 1 / (k + i + 1);
+          fused.set(key, f);
+        });
+      }
+      scored = [...fused.values()];
+      if (q.score_threshold != null) scored = scored.filter((x) => x.s >= q.score_threshold!);
+    } else {
+      if (raw !== null && typeof raw === "object" && !Array.isArray(raw) && "nearest" in raw) {
+        raw = (raw as { nearest: unknown }).nearest;
+      }
+      if (raw == null) throw unsupported("queries without a vector");
+      const using = q.using ?? "";
+      if (using !== "") {
+        const config = col.sparseConfig.get(using);
+        if (!config) throw wrongInput(`Not existing vector name error: ${using}`);
+        const query = sparseVector(raw);
+        const holders = [...col.points.values()].filter((p) => p.sparse.has(using));
+        const idf = new Map<number, number>();
+        if (config.modifier === "idf") {
+          for (const i of query.indices) {
+            const n = holders.filter((p) => p.sparse.get(using)!.indices.includes(i)).length;
+            idf.set(i, Math.log(1 + (holders.length - n + 0.5) / (n + 0.5)));
+          }
+        }
+        scored = [];
+        for (const p of holders) {
+          if (!pred(p)) continue;
+          const v = p.sparse.get(using)!;
+          let s = 0;
+          let shared = false;
+          query.indices.forEach((i, qi) => {
+            const at = v.indices.indexOf(i);
+            if (at < 0) return;
+            shared = true;
+            s += query.values[qi]! * v.values[at]! * (idf.get(i) ?? 1);
+          });
+          if (!shared) continue;
+          if (q.score_threshold != null && s < q.score_threshold) continue;
+          scored.push({ p, s });
+        }
+      } else {
+        const vector = denseVector(raw, col);
+        asc = ASCENDING.has(col.distance);
+        scored = [];
+        for (const p of col.points.values()) {
+          if (!pred(p)) continue;
+          const s = score(col.distance, vector, p.vector);
+          if (q.score_threshold != null && (asc ? s > q.score_threshold : s < q.score_threshold)) {
+            continue;
+          }
+          scored.push({ p, s });
+        }
+      }
     }
     scored.sort((x, y) =>
       (asc ? x.s - y.s : y.s - x.s) || (String(x.p.id) < String(y.p.id) ? -1 : 1)
     );
-    const points: Schemas["ScoredPoint"][] = scored.slice(offset, offset + limit).map((
-      { p, s },
-    ) => ({
+    return scored.slice(offset, offset + limit);
+  };
+
+  const answerQuery = (col: Collection, body: unknown): Schemas["QueryResponse"] => {
+    const q = parseBody(queryBody, body);
+    const points: Schemas["ScoredPoint"][] = rank(col, q).map(({ p, s }) => ({
       id: p.id,
       version: p.version,
       score: s,
       payload: selectPayload(p.payload, q.with_payload, false),
       vector: q.with_vector ? Array.from(p.vector) : null,
     }));
-    return envelope({ points } satisfies Schemas["QueryResponse"], started);
+    return { points };
+  };
+
+  const queryPoints = (col: Collection, body: unknown, started: number): Response =>
+    envelope(answerQuery(col, body), started);
+
+  const queryBatch = (col: Collection, body: unknown, started: number): Response => {
+    const { searches } = parseBody(z.object({ searches: z.array(z.unknown()) }), body);
+    return envelope(searches.map((q) => answerQuery(col, q)), started);
   };
 
   const controller = new AbortController();

@@ -328,10 +328,103 @@ Deno.test("qdrant fake: API key, injected failures, bad JSON and unknown routes"
     });
     assert.equal(route.status, 404);
     assert.ok(fake.requests.length >= 8);
-    assert.deepEqual(fake.requests.at(-1), {
-      method: "POST",
-      path: "/collections/c/points/scroll",
-      query: {},
-      body: {},
-    });
+    const last = fake.requests.at(-1)!;
+    assert.deepEqual(
+      { method: last.method, path: last.path, query: last.query, body: last.body },
+      { method: "POST", path: "/collections/c/points/scroll", query: {}, body: {} },
+    );
+    // The answer is recorded with the request.
+    assert.equal(last.status, 404);
+    assert.match(errorOf(last.response as Record<string, unknown>), /no route POST/);
   }, { apiKey: "secret" }));
+
+Deno.test("qdrant fake: sparse vectors with the IDF modifier, prefetch fused by RRF, query batches", () =>
+  withFake(async (fake) => {
+    const put = (path: string, body: unknown) => raw(fake, "PUT", path, JSON.stringify(body));
+    type Scored = { id: number; score: number };
+    const post = async (path: string, body: unknown) =>
+      (await raw(fake, "POST", path, JSON.stringify(body))).json as {
+        result: { points: Scored[] };
+      };
+    const postBatch = async (path: string, body: unknown) =>
+      (await raw(fake, "POST", path, JSON.stringify(body))).json as {
+        result: { points: Scored[] }[];
+      };
+    assert.equal(
+      (await put("/collections/s", {
+        vectors: { size: 2, distance: "Cosine" },
+        sparse_vectors: { bm25: { modifier: "idf" } },
+      })).status,
+      200,
+    );
+    const point = (id: number, dense: number[], indices: number[], values: number[]) => ({
+      id,
+      vector: { "": dense, bm25: { indices, values } },
+    });
+    assert.equal(
+      (await put("/collections/s/points?wait=true", {
+        points: [
+          point(1, [1, 0], [7, 9], [1, 2]),
+          point(2, [0, 1], [7], [3]),
+          point(3, [1, 1], [8], [1]),
+        ],
+      })).status,
+      200,
+    );
+    // IDF over the 3 points: index 7 in 2 of them, index 9 in 1.
+    const idf = (n: number) => Math.log(1 + (3 - n + 0.5) / (n + 0.5));
+    const sparse = await post("/collections/s/points/query", {
+      query: { indices: [7, 9], values: [1, 1] },
+      using: "bm25",
+    });
+    const scores = Object.fromEntries(sparse.result.points.map((p) => [p.id, p.score]));
+    assert.deepEqual(Object.keys(scores).sort(), ["1", "2"]); // 3 shares no index
+    assert.ok(Math.abs(scores["1"]! - (1 * idf(2) + 2 * idf(1))) < 1e-9);
+    assert.ok(Math.abs(scores["2"]! - 3 * idf(2)) < 1e-9);
+    // Indices must be unique and lengths equal; a sparse vector the collection lacks is refused.
+    const bad = await raw(
+      fake,
+      "POST",
+      "/collections/s/points/query",
+      JSON.stringify({
+        query: { indices: [7, 7], values: [1, 1] },
+        using: "bm25",
+      }),
+    );
+    assert.equal(bad.status, 422);
+    const missing = await raw(
+      fake,
+      "POST",
+      "/collections/s/points/query",
+      JSON.stringify({
+        query: { indices: [7], values: [1] },
+        using: "splade",
+      }),
+    );
+    assert.equal(missing.status, 400);
+    assert.match(errorOf(missing.json), /Not existing vector name/);
+    // RRF over a dense and a sparse prefetch: Σ 1/(k + rank).
+    const fused = await post("/collections/s/points/query", {
+      prefetch: [{ query: [1, 0], limit: 3 }, {
+        query: { indices: [7], values: [1] },
+        using: "bm25",
+        limit: 3,
+      }],
+      query: { rrf: { k: 10 } },
+      limit: 3,
+    });
+    // Dense: 1 (cos 1), 3 (cos .71), 2 (cos 0); sparse on 7: 2 (3), 1 (1).
+    const expected = { 1: 1 / 11 + 1 / 12, 2: 1 / 13 + 1 / 11, 3: 1 / 12 };
+    assert.deepEqual(fused.result.points.map((p) => p.id), [1, 2, 3]);
+    for (const p of fused.result.points) {
+      assert.ok(Math.abs(p.score - expected[p.id as 1 | 2 | 3]) < 1e-9, `${p.id}: ${p.score}`);
+    }
+    const batch = await postBatch("/collections/s/points/query/batch", {
+      searches: [{ query: [0, 1], limit: 1 }, {
+        query: { fusion: "rrf" },
+        prefetch: [{ query: [1, 0] }],
+        limit: 1,
+      }],
+    });
+    assert.deepEqual(batch.result.map((r) => r.points[0]!.id), [2, 1]);
+  }));

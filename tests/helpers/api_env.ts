@@ -12,12 +12,14 @@ import {
   openPglite,
   PgvectorStore,
   type Runtime,
+  type VectorStore,
 } from "@semantik/shared";
 import {
   createTestDb,
   createTestRedis,
   testModelsDir,
   TINY_MODEL_NAME,
+  withSearchPath,
   writeTinyModel,
 } from "@semantik/shared/testing";
 import { type ApiApp, type ApiServices, buildServices, createApp } from "@semantik/api";
@@ -33,7 +35,14 @@ export interface ApiTestEnv {
   call(
     method: string,
     path: string,
-    options?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
+    options?: {
+      token?: string;
+      body?: unknown;
+      raw?: string;
+      headers?: Record<string, string>;
+      /** The client's address as the server sees it (`getConnInfo`). @default {none: "unknown"} */
+      remoteAddress?: string;
+    },
   ): Promise<{ status: number; body: any; headers: Headers }>;
   cleanup(): Promise<void>;
 }
@@ -42,15 +51,24 @@ export interface ApiTestEnv {
 export interface ApiTestEnvOptions {
   /** `tiny` (fast, meaningless vectors) or `real` (all-MiniLM-L6-v2). @default {"tiny"} */
   model?: "tiny" | "real";
+  /** With `real`, also offer the tiny model (for collections of two models). @default {false} */
+  alsoTiny?: boolean;
   /** Extra settings. @default {{}} */
   env?: Record<string, string>;
+  /** The vector store; the caller closes it. @default {pgvector on an in-memory PGlite} */
+  vectors?: VectorStore;
+  /**
+   * The Postgres server of the test schema, and a streaming replica of it whose copy of the
+   * schema becomes `DATABASE_READ_URL`. @default {the test server, no replica}
+   */
+  database?: { url: string; replicaUrl?: string };
 }
 
 let userSeq = 0;
 
 export async function createApiTestEnv(options: ApiTestEnvOptions = {}): Promise<ApiTestEnv> {
   const { model = "tiny" } = options;
-  const t = await createTestDb("postgres");
+  const t = await createTestDb("postgres", { url: options.database?.url });
   const r = await createTestRedis();
   const tmp = await Deno.makeTempDir({ prefix: "semantik-api-" });
   const docs = join(tmp, "docs");
@@ -60,16 +78,34 @@ export async function createApiTestEnv(options: ApiTestEnvOptions = {}): Promise
     modelsDir = join(tmp, "models");
     // 256 tokens like the default model, so the default chunk size (200) fits.
     await writeTinyModel(join(modelsDir, ...TINY_MODEL_NAME.split("/")), { maxTokens: 256 });
+  } else if (options.alsoTiny) {
+    // The real models' folders linked into a folder of our own, beside the tiny model.
+    const real = modelsDir;
+    modelsDir = join(tmp, "models");
+    await Deno.mkdir(modelsDir);
+    for await (const e of Deno.readDir(real)) {
+      await Deno.symlink(join(real, e.name), join(modelsDir, e.name));
+    }
+    await writeTinyModel(join(modelsDir, ...TINY_MODEL_NAME.split("/")), { maxTokens: 256 });
   }
   const config = loadConfig({
     DATA_DIR: join(tmp, "data"),
-    REDIS_URL: r.url,
+    ...r.env,
     REDIS_PREFIX: r.prefix,
     DOCUMENT_ROOTS: tmp,
     MODELS_DIR: modelsDir,
     JWT_SECRET: "test-secret-".padEnd(40, "x"),
     LOG_LEVEL: "error",
+    // scrypt at 2^14 instead of 2^17: tests register many users (the cost's own tests are in
+    // api/auth). Production refuses less than 2^17.
+    ...(options.env?.ENVIRONMENT === "production" ? {} : { PASSWORD_HASH_COST: "14" }),
     ...(model === "tiny" ? { DEFAULT_EMBEDDING_MODEL: TINY_MODEL_NAME } : {}),
+    ...(options.database?.replicaUrl
+      ? {
+        DATABASE_URL: t.url!,
+        DATABASE_READ_URL: withSearchPath(options.database.replicaUrl, t.schema!),
+      }
+      : {}),
     ...options.env,
   });
   const vectorDb = await openPglite();
@@ -78,7 +114,7 @@ export async function createApiTestEnv(options: ApiTestEnvOptions = {}): Promise
     role: "api-test",
     db: t.db,
     migrate: false,
-    vectors: new PgvectorStore(vectorDb),
+    vectors: options.vectors ?? new PgvectorStore(vectorDb),
     models,
   });
   const services = await buildServices(rt, { embedTimeoutMs: 2000 });
@@ -94,7 +130,13 @@ export async function createApiTestEnv(options: ApiTestEnvOptions = {}): Promise
     } else if (o.raw !== undefined) {
       headers["content-type"] ??= "application/json";
     }
-    const res = await app.request(path, { method, headers, body });
+    const res = await app.request(
+      path,
+      { method, headers, body },
+      o.remoteAddress === undefined
+        ? undefined
+        : { remoteAddr: { hostname: o.remoteAddress, port: 40000, transport: "tcp" } },
+    );
     const text = await res.text();
     let parsed: unknown = text;
     try {

@@ -50,6 +50,8 @@ export interface PgliteServer {
   url: string;
   host: string;
   port: number;
+  /** The server process' id (benchmarks read its CPU time). */
+  pid: number;
   /** Stops the server and waits for it to exit. Idempotent. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -144,7 +146,7 @@ export async function startPgliteServer(options: PgliteServerOptions = {}): Prom
       while (!(await lines.read()).done) { /* discard */ }
     })().catch(() => {});
     const url = `postgres://postgres:postgres@${host}:${port}/postgres`;
-    return { url, host, port, stop, [Symbol.asyncDispose]: stop };
+    return { url, host, port, pid: child.pid, stop, [Symbol.asyncDispose]: stop };
   } catch (err) {
     await lines.cancel().catch(() => {});
     await stop();

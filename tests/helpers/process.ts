@@ -3,11 +3,16 @@
  * a line, stop with a signal, always clean up.
  */
 
+import { PROCESS_START_MS } from "../../shared/testing/wait.ts";
+
 export interface Proc {
   child: Deno.ChildProcess;
   /** Every output line so far (stdout and stderr interleaved). */
   lines: string[];
-  /** Resolves with the first line matching `re` (already seen or future). */
+  /**
+   * Resolves with the first line matching `re` (already seen or future); gives up after
+   * `timeoutMs` ({@link PROCESS_START_MS}: these lines are a process saying it started).
+   */
   waitForLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Sends `signal` and waits for the exit status. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
@@ -64,7 +69,7 @@ export function wrap(child: Deno.ChildProcess): Proc {
     child,
     lines,
     status,
-    waitForLine(re, timeoutMs = 120_000) {
+    waitForLine(re, timeoutMs = PROCESS_START_MS) {
       for (const l of lines) {
         const m = l.match(re);
         if (m) return Promise.resolve(m);
@@ -80,7 +85,10 @@ export function wrap(child: Deno.ChildProcess): Proc {
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
           reject(
-            new Error(`No line matched ${re} within ${timeoutMs} ms; output:\n${lines.join("\n")}`),
+            new Error(
+              `Gave up waiting for a line matching ${re} after ${timeoutMs} ms; ` +
+                `last saw (the output so far):\n${lines.join("\n")}`,
+            ),
           );
         }, timeoutMs);
         waiters.push(w);

@@ -5,24 +5,29 @@
  *
  * Environment: the project's settings (DATABASE_URL, VECTOR_DATABASE_URL, REDIS_URL,
  * REDIS_PREFIX, MODELS_DIR, DEFAULT_EMBEDDING_MODEL, DOCUMENT_ROOTS, ...) plus LEASE_MS (default
- * 1500) and BATCH_DELAY_MS (default 0): a pause before every model batch, so that a test can
- * catch the operation in the middle.
+ * 1500), BATCH_DELAY_MS (default 0): a pause before every model batch, and
+ * PAUSE_AFTER_BATCHES (default: never): after admitting that many model batches the worker admits
+ * no more (its jobs stay held, their leases kept), so that a test can catch an operation in the
+ * middle for certain, however slow the machine.
  */
 import { loadConfigOrExit } from "../../shared/config/config.ts";
 import { configureLogging } from "../../shared/log/logger.ts";
 import { createRuntime } from "../../shared/runtime/runtime.ts";
-import { buildHandlers } from "../../worker/registry.ts";
+import { buildHandlers } from "../../worker/build_handlers.ts";
 import { Semaphore } from "../../worker/semaphore.ts";
 import { exitOnSignals } from "../../worker/signals.ts";
 import { startWorker } from "../../worker/start_worker.ts";
 
 const leaseMs = Number(Deno.env.get("LEASE_MS") ?? "1500");
 const batchDelayMs = Number(Deno.env.get("BATCH_DELAY_MS") ?? "0");
+const pauseAfter = Number(Deno.env.get("PAUSE_AFTER_BATCHES") ?? "Infinity");
+let admitted = 0;
 
 /** The worker's semaphore, slowed down by a pause before each batch it admits. */
 class SlowSemaphore extends Semaphore {
   override async run<T>(fn: () => Promise<T> | T, signal?: AbortSignal): Promise<T> {
     await new Promise((r) => setTimeout(r, batchDelayMs));
+    if (++admitted > pauseAfter) await new Promise(() => {});
     return await super.run(fn, signal);
   }
 }
@@ -33,7 +38,7 @@ const rt = await createRuntime(config, { role: "indexing-worker" });
 const worker = await startWorker(rt, {
   registry: (ctx) =>
     buildHandlers(
-      batchDelayMs > 0
+      batchDelayMs > 0 || Number.isFinite(pauseAfter)
         ? { ...ctx, embeddingSemaphore: new SlowSemaphore(ctx.embeddingSemaphore.permits) }
         : ctx,
     ),

@@ -4,13 +4,14 @@
  * does `STEPS` steps of `STEP_MS` each, reporting progress after each and checking for
  * cancellation before each. Prints `ready` once it reads jobs.
  *
- * Environment: DATABASE_URL (a test schema), TEST_REDIS_URL, TEST_PREFIX, LEASE_MS, STEPS, STEP_MS.
+ * Environment: DATABASE_URL (a test schema), TEST_REDIS_URL (or TEST_REDIS_CLUSTER_NODES), TEST_PREFIX, LEASE_MS, STEPS, STEP_MS.
  */
 import { connectPostgres } from "../../shared/db/postgres_driver.ts";
 import { createRedis, KeySpace } from "../../shared/redis/redis.ts";
+import { testRedisTarget } from "../../shared/testing/redis.ts";
 import { getLogger } from "../../shared/log/logger.ts";
 import { EventPublisher } from "../../shared/events/event_publisher.ts";
-import { operationTaskHandler } from "../../shared/tasks/operation_task.ts";
+import { operationTaskHandler } from "../../worker/operation_task.ts";
 import { processSourceTask } from "../../shared/tasks/definitions.ts";
 import { WorkerRuntime } from "../../worker/worker_runtime.ts";
 import { exitOnSignals } from "../../worker/signals.ts";
@@ -27,21 +28,26 @@ const prefix = env("TEST_PREFIX");
 const log = getLogger("op-task-worker");
 
 const db = connectPostgres(env("DATABASE_URL"), { max: 3 });
-const redis = createRedis(env("TEST_REDIS_URL"), { name: "op-task-worker" });
+env("TEST_REDIS_URL");
+const target = testRedisTarget();
+const redis = createRedis(target, { name: "op-task-worker" });
 const events = new EventPublisher(redis, new KeySpace(prefix));
 
-const handler = operationTaskHandler(processSourceTask, async (ctx) => {
-  for (let i = 1; i <= steps; i++) {
-    await ctx.checkpoint();
-    await new Promise((r) => setTimeout(r, stepMs));
-    ctx.updateProgress((100 * i) / steps, `step ${i} of ${steps} by ${Deno.pid}`);
-    await ctx.flush();
-  }
-  return { steps };
-}, { db, events, log });
+const handler = operationTaskHandler(processSourceTask, {
+  work: async (ctx) => {
+    for (let i = 1; i <= steps; i++) {
+      await ctx.checkpoint();
+      await new Promise((r) => setTimeout(r, stepMs));
+      ctx.updateProgress((100 * i) / steps, `step ${i} of ${steps} by ${Deno.pid}`);
+      await ctx.flush();
+    }
+    return { steps };
+  },
+  deps: { db, events, log },
+});
 
 const worker = new WorkerRuntime({
-  redisUrl: env("TEST_REDIS_URL"),
+  redisUrl: target,
   redis,
   prefix,
   queues: ["default"],

@@ -4,11 +4,12 @@
  * prefix (`<prefix>t:*`) and writes its effect idempotently (SET NX). It prints `ready` on stdout
  * once it reads jobs, and exits like `deno task worker` on SIGTERM/SIGINT.
  *
- * Settings (environment): TEST_REDIS_URL, TEST_PREFIX, CONSUMER, CONCURRENCY, LEASE_MS,
+ * Settings (environment): TEST_REDIS_URL (or TEST_REDIS_CLUSTER_NODES), TEST_PREFIX, CONSUMER, CONCURRENCY, LEASE_MS,
  * HEARTBEAT_MS, RECLAIM_MS, SHUTDOWN_MS, ABORT_GRACE_MS, MAX_WORK_MS (caps the payload's work
- * time), IGNORE_ABORT=1 (the handler does not stop when its signal fires).
+ * time), IGNORE_ABORT=1 (the handler does not stop when its signal fires), PREFETCH (jobs read ahead).
  */
 import { createRedis } from "../../shared/redis/redis.ts";
+import { testRedisTarget } from "../../shared/testing/redis.ts";
 import { getLogger } from "../../shared/log/logger.ts";
 import { taskHandler } from "../../shared/queue/queue_worker.ts";
 import { WorkerRuntime } from "../../worker/worker_runtime.ts";
@@ -22,7 +23,7 @@ const env = (name: string, def?: string) => {
 };
 const num = (name: string, def: number) => Number(env(name, String(def)));
 
-const url = env("TEST_REDIS_URL", "redis://127.0.0.1:6379");
+const url = testRedisTarget();
 const prefix = env("TEST_PREFIX");
 const consumer = env("CONSUMER", `proc:${Deno.pid}`);
 const maxWorkMs = num("MAX_WORK_MS", Number.MAX_SAFE_INTEGER);
@@ -80,6 +81,7 @@ const worker = new WorkerRuntime({
     blockMs: 300,
     delayedPollMs: 50,
     abortGraceMs: num("ABORT_GRACE_MS", 500),
+    prefetch: num("PREFETCH", 0),
   },
   logger: getLogger("test-worker", { pid: Deno.pid }),
 });

@@ -14,7 +14,7 @@ const config = loadConfig(env);
 const speed = Number(env.CLOCK_SPEED ?? "1");
 const epoch = Number(env.CLOCK_EPOCH ?? Date.now());
 const base = Number(env.CLOCK_BASE ?? epoch);
-const redis = createRedis(config.redisUrl, { name: "scheduler-replica" });
+const redis = createRedis(config.redis, { name: "scheduler-replica" });
 const scheduler = startScheduler({
   config,
   queues: new QueueClient(redis, { prefix: config.redisPrefix }),

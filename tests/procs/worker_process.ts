@@ -3,6 +3,8 @@
  * settings, wait for `ready`, signal, and always kill in `finally` (see {@link WorkerProcesses}).
  */
 
+import { PROCESS_START_MS } from "../../shared/testing/wait.ts";
+
 const SCRIPT = new URL("./queue_worker.ts", import.meta.url).pathname;
 
 export class WorkerProcess {
@@ -43,9 +45,27 @@ export class WorkerProcess {
     return this.#exited;
   }
 
-  /** Resolves when the worker reads jobs; rejects if it exits first. */
-  ready(): Promise<void> {
-    return this.#ready.promise;
+  /**
+   * Resolves when the worker reads jobs; rejects if it exits first, or when it has not said
+   * `ready` within {@link PROCESS_START_MS}.
+   */
+  async ready(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new Error(
+            `Gave up waiting for ${this.name} to print ready after ${PROCESS_START_MS} ms; ` +
+              `last saw (its output):\n${this.output}`,
+          ),
+        );
+      }, PROCESS_START_MS);
+    });
+    try {
+      await Promise.race([this.#ready.promise, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   kill(signal: Deno.Signal): void {

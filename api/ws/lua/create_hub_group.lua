@@ -2,8 +2,8 @@
   create_hub_group: creates a hub's consumer group on the global event stream at a known id, and
   returns that id with the stream's entry count, atomically (no event can fall between them).
 
-  KEYS[1]  {ops}:events     the global stream
-  KEYS[2]  {ops}:events:g   count of entries ever added to it
+  KEYS[1]  {ops:<p>}:events     one partition's global stream
+  KEYS[2]  {ops:<p>}:events:g   count of entries ever added to it
 
   ARGV[1]  group name
   ARGV[2]  '$' for a new hub (start after the last entry), else the id of the last entry the hub

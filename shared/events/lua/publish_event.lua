@@ -15,10 +15,13 @@
   expired) it is the reservation itself: every id published so far was at most the reservation of
   its write, and this write committed after those, so an id is never reused.
 
-  KEYS[1]  {ops}:seq:<operation id>   counter (string)
-  KEYS[2]  {ops}:op:<operation id>    the operation's stream (capped); entry ids are `<id>-0`
-  KEYS[3]  {ops}:events               the global stream (capped)
-  KEYS[4]  {ops}:events:g             count of entries ever added to the global stream
+  KEYS[1]  {ops:<p>}:seq:<operation id>   counter (string)
+  KEYS[2]  {ops:<p>}:op:<operation id>    the operation's stream (capped); entry ids are `<id>-0`
+  KEYS[3]  {ops:<p>}:events               partition p's global stream (capped)
+  KEYS[4]  {ops:<p>}:events:g             count of entries ever added to that global stream
+
+  p is the operation's partition (a hash of its id, shared/events/event_keys.ts): all four keys
+  share its hash tag, so they lie in one Redis Cluster slot.
 
   ARGV[1]  the write's reservation (the row's `event_seq` as that write set it)
   ARGV[2]  MAXLEN of the operation's stream

@@ -1,7 +1,10 @@
 --[[
   Completes a batch of jobs whose handlers succeeded: acks and deletes their stream entries,
   deletes their hashes and frees their dedup keys. A job this consumer no longer holds (its
-  lease was taken, or it was removed) is left alone: whoever holds it now decides.
+  lease was taken, or it was removed) is left alone: whoever holds it now decides. Then, in the
+  same round trip, reads up to ARGV[3] new entries for this consumer (XREADGROUP without BLOCK,
+  which a script may not do): the slots the completed jobs freed are filled at once, and the
+  worker waits on its blocking read only when this found none.
 
   KEYS[1] stream
   KEYS[2] stats hash
@@ -9,9 +12,13 @@
 
   ARGV[1] consumer group
   ARGV[2] consumer name
-  ARGV[3..] per job, three values: stream entry id, job id, "1" when the job has a dedup key
+  ARGV[3] new entries to read for this consumer after the completions, at most (0: none)
+  ARGV[4..] per job, three values: stream entry id, job id, "1" when the job has a dedup key
 
-  Returns one integer per job: 1 completed, 0 not held by this consumer (nothing changed).
+  Returns { results, entries, more }: one integer per job (1 completed, 0 not held by this
+  consumer: nothing changed), the entries read, each { id, { field, value, ... } } (empty when
+  none was waiting, or the group is gone), and 1 when entries newer than the last one read wait
+  still (0 when none, or nothing was asked for).
 ]]
 --@include now_ms
 --@include owned
@@ -21,7 +28,7 @@ local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local out, acked = {}, {}
 local now
 local k = 3
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local entryId, jobId = ARGV[i], ARGV[i + 1]
   local hash = KEYS[k]
   k = k + 1
@@ -51,4 +58,15 @@ if #acked > 0 then
   redis.call('XDEL', stream, unpack(acked))
   redis.call('HINCRBY', KEYS[2], 'completed', #acked)
 end
-return out
+local entries, more = {}, 0
+local fetch = tonumber(ARGV[3])
+if fetch > 0 then
+  -- A missing group (after a flush) is the blocking reader's to recreate: nothing is read here.
+  local r = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', fetch, 'STREAMS', stream, '>')
+  if type(r) == 'table' and not r.err and r[1] then entries = r[1][2] end
+  if #entries == fetch then
+    local after = redis.call('XRANGE', stream, '(' .. entries[#entries][1], '+', 'COUNT', 1)
+    if #after > 0 then more = 1 end
+  end
+end
+return { out, entries, more }

@@ -1,0 +1,74 @@
+/**
+ * A CPU profile of another Deno process started with `--inspect=<host:port>`, through the V8
+ * inspector protocol (Deno has no `--cpu-prof`): {@link startCpuProfile} connects and starts
+ * sampling; the function it returns stops, writes the `.cpuprofile` (Chrome DevTools opens it)
+ * and returns the functions with the most self time.
+ */
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  hitCount?: number;
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples?: number[];
+}
+
+/** One line of a profile's summary: a function and its share of the samples. */
+export interface HotFunction {
+  name: string;
+  selfPercent: number;
+}
+
+/** Connects to the inspector at `inspect` (host:port) and starts sampling every `intervalUs`. */
+export async function startCpuProfile(
+  inspect: string,
+  options: { intervalUs?: number } = {},
+): Promise<(file: string, top?: number) => Promise<HotFunction[]>> {
+  const [target] = await (await fetch(`http://${inspect}/json/list`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${inspect}`));
+  });
+  let next = 1;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data));
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
+  };
+  const call = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = next++;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: options.intervalUs ?? 500 });
+  await call("Profiler.start");
+  return async (file, top = 25) => {
+    const { profile } = await call("Profiler.stop") as { profile: Profile };
+    ws.close();
+    await Deno.writeTextFile(file, JSON.stringify(profile));
+    return summarize(profile, top);
+  };
+}
+
+function summarize(profile: Profile, top: number): HotFunction[] {
+  const total = profile.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0) || 1;
+  const self = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const where = f.url ? `${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : "";
+    const name = `${f.functionName || "(anonymous)"} ${where}`.trim();
+    self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
+  }
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([name, hits]) => ({ name, selfPercent: Number(((100 * hits) / total).toFixed(1)) }));
+}
