@@ -14,7 +14,8 @@
  */
 import { join } from "node:path";
 import type { Redis } from "ioredis";
-import { createRedis } from "../../shared/redis/redis.ts";
+import { createRedis, KeySpace } from "../../shared/redis/redis.ts";
+import { EventKeys } from "../../shared/events/event_keys.ts";
 import { type RedisTarget, redisTargetEnv } from "../../shared/redis/redis_target.ts";
 import { connectPostgres } from "../../shared/db/postgres_driver.ts";
 import type { Db } from "../../shared/db/db.ts";
@@ -399,6 +400,21 @@ export class ChaosSystem {
     ]);
     if (!row) throw new Error(`No operation ${id}`);
     return row;
+  }
+
+  /**
+   * The operation's last published event, read from its stream: the id every follower must end
+   * on. Not the row's `event_seq`: that counts reservations, and a write whose publish was refused
+   * as stale (a slower writer's older state) or never made (its process died) takes one but gives
+   * no id, so `event_seq` may run ahead of the last id.
+   */
+  async lastPublishedEvent(id: string): Promise<{ id: number; type: string }> {
+    const keys = new EventKeys(new KeySpace(PREFIX));
+    const [entry] = await this.redisClient.xrevrange(keys.stream(id), "+", "-", "COUNT", 1);
+    if (!entry) throw new Error(`Operation ${id} has no event stream`);
+    const fields = entry[1];
+    const data = fields[fields.indexOf("data") + 1];
+    return { id: Number(entry[0].split("-")[0]), type: String(JSON.parse(data ?? "{}").type) };
   }
 
   /** Waits until the operation is finished and returns its row. */

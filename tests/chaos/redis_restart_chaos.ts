@@ -75,8 +75,9 @@ Deno.test("chaos 2: restart Redis (no persistence) mid-operation: it completes a
     assert.equal(m.chunks_created, expected.chunks);
 
     const summaries = await Promise.all(followers.map((f) => f.done));
-    // Read again: the row's event_seq is written just after the terminal event is published.
-    const lastId = Number((await system.operation(opId)).event_seq);
+    const last = await system.lastPublishedEvent(opId);
+    assert.equal(last.type, "OPERATION_COMPLETED");
+    const lastId = last.id;
     for (const s of summaries) {
       assert.deepEqual(s.violations, [], `follower of ${opId}`);
       assert.equal(s.final?.type, "OPERATION_COMPLETED");

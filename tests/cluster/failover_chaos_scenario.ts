@@ -136,8 +136,9 @@ export async function runFailoverChaos(options: FailoverChaosOptions): Promise<v
       },
     );
     const summaries = await Promise.all(followers.map((f) => f.done));
-    // Read again: the row's event_seq is written just after the terminal event is published.
-    const lastId = Number((await system.operation(opId)).event_seq);
+    const last = await system.lastPublishedEvent(opId);
+    assert.equal(last.type, "OPERATION_COMPLETED");
+    const lastId = last.id;
     for (const [i, f] of followers.entries()) {
       const s = summaries[i]!;
       assert.deepEqual(s.violations, [], `follower ${i + 1} of ${opId}`);
