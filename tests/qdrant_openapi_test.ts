@@ -148,6 +148,12 @@ async function exercise(url: string): Promise<void> {
   await store.lexicalSearch(name, "pg_notify", { k: 3, documentIds: ["doc-1", "doc-2"] });
   await store.hybridSearch(name, [1, 2, 3, 4], "SKIP LOCKED", { k: 2, rrfK: 60, depth: 10 });
   await store.count(name);
+  // A bulk load: created with the HNSW graph deferred, then turned on.
+  const bulk = "col_openapi_bulk_1";
+  await store.ensureCollection(bulk, 4, { bulkLoad: true });
+  await store.upsert(bulk, points);
+  await store.finishBulkLoad(bulk);
+  await store.drop(bulk);
   // The lexical backfill: in place, and on a collection made without the sparse vector.
   const texts = points.map((p) => ({ id: p.id, text: p.text }));
   await store.setLexical(name, texts);

@@ -384,6 +384,27 @@ const CONTRACT: Record<string, Step> = {
     assert.deepEqual(await store.ready(), { ok: true });
   },
 
+  "a bulk load answers searches exactly before and after finishBulkLoad; finishing twice is a no-op":
+    (
+      { store },
+    ) =>
+      withNames(store, 1, async (name) => {
+        await store.ensureCollection(name, DIM, { bulkLoad: true });
+        const points = makePoints("bulk");
+        await store.upsert(name, points);
+        const query = randomVector(rng(9));
+        const expected = reference(points, query, { k: 5 });
+        assertHits(await store.search(name, query, { k: 5 }), expected, "before finishBulkLoad");
+        await store.finishBulkLoad(name);
+        await store.finishBulkLoad(name);
+        assertHits(await store.search(name, query, { k: 5 }), expected, "after finishBulkLoad");
+        assert.equal(await store.count(name), points.length);
+        await assert.rejects(
+          store.finishBulkLoad(fresh()),
+          (err: unknown) => err instanceof CollectionNotFoundError,
+        );
+      }),
+
   "ensureCollection() is idempotent and refuses another dimension": ({ store }) =>
     withNames(store, 1, async (name) => {
       await store.ensureCollection(name, DIM);

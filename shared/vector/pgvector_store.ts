@@ -6,6 +6,10 @@
  * chunk_index, payload jsonb, embedding vector(D))`, a btree on `document_id`, a pattern btree on
  * `uri` for prefix filters, and an HNSW index with `vector_cosine_ops` (pgvector indexes at most
  * 2000 dimensions; wider collections are searched by a scan). Aliases live in `vector_aliases`.
+ * A bulk load (`ensureCollection(..., {bulkLoad: true})`) creates the table without the HNSW
+ * index and `finishBulkLoad` builds it over every point at once: inserting each point into the
+ * graph cost about six times the CPU of building it afterwards (300 points of 384 dimensions in
+ * a pglite-server: 1.0-1.3 s against 0.30 s of inserts plus 0.12 s of build).
  *
  * Every data write is one statement: the multi-row upsert, the delete by document, the alias
  * switch. DDL that must happen together (create a table with its indexes; drop a table with its
@@ -58,6 +62,7 @@ import {
   checkVector,
 } from "./vector_input.ts";
 import type {
+  EnsureCollectionOptions,
   HybridHit,
   HybridSearchOptions,
   LexicalText,
@@ -99,6 +104,11 @@ const SEARCH_ATTEMPTS = 3;
 const UNDEFINED_TABLE = "42P01";
 const UNDEFINED_COLUMN = "42703";
 const RACE_CODES = new Set(["23505", "42P07", "42710", "42701"]);
+
+/** The HNSW index (cosine) of table `t`; a bulk load builds it after its points are in. */
+function hnswDdl(t: string): string {
+  return `create index if not exists ${t}_hnsw on ${t} using hnsw (embedding vector_cosine_ops)`;
+}
 
 /** The lexical column and index, for a new table and for one made before them. */
 function lexicalDdl(t: string): string[] {
@@ -205,6 +215,8 @@ export class PgvectorStore implements VectorStore {
   readonly #termStats = new Map<string, TermStats | undefined>();
   /** Rows this store wrote to each table since it last analyzed it. */
   readonly #written = new Map<string, number>();
+  /** Tables known to have their HNSW index (built, or seen), so the check runs once each. */
+  readonly #hnswBuilt = new Set<string>();
 
   constructor(db: Db, options: PgvectorStoreOptions = {}) {
     const {
@@ -323,7 +335,12 @@ export class PgvectorStore implements VectorStore {
     return rows[0]?.dim;
   }
 
-  async ensureCollection(name: string, dimension: number): Promise<void> {
+  async ensureCollection(
+    name: string,
+    dimension: number,
+    options: EnsureCollectionOptions = {},
+  ): Promise<void> {
+    const { bulkLoad = false } = options;
     assertCollectionName(name);
     if (!Number.isInteger(dimension) || dimension < 1 || dimension > MAX_DIMENSION) {
       throw new RangeError(
@@ -350,11 +367,7 @@ export class PgvectorStore implements VectorStore {
       `create index if not exists ${t}_uri on ${t} (uri text_pattern_ops)`,
       ...lexicalDdl(t),
     ];
-    if (dimension <= MAX_HNSW_DIMENSION) {
-      ddl.push(
-        `create index if not exists ${t}_hnsw on ${t} using hnsw (embedding vector_cosine_ops)`,
-      );
-    }
+    if (dimension <= MAX_HNSW_DIMENSION && !bulkLoad) ddl.push(hnswDdl(t));
     for (let attempt = 1;; attempt++) {
       const existing = await this.#dimension(target);
       if (existing !== undefined) {
@@ -362,6 +375,7 @@ export class PgvectorStore implements VectorStore {
           throw new DimensionMismatchError("ensure collection", target, existing, dimension);
         }
         await this.#ensureLexical(target);
+        if (!bulkLoad) await this.#ensureHnsw(target, existing);
         return;
       }
       if (dimension > MAX_HNSW_DIMENSION) {
@@ -373,6 +387,7 @@ export class PgvectorStore implements VectorStore {
       }
       try {
         await this.#db.exec(ddl.join(";\n"));
+        if (!bulkLoad) this.#hnswBuilt.add(target);
         return;
       } catch (err) {
         const code = dbErrorInfo(err)?.code;
@@ -380,6 +395,37 @@ export class PgvectorStore implements VectorStore {
         if (!code || !RACE_CODES.has(code) || attempt >= DDL_ATTEMPTS) throw err;
       }
     }
+  }
+
+  async finishBulkLoad(name: string): Promise<void> {
+    assertCollectionName(name);
+    await this.#prepare();
+    const target = await this.#resolve(name);
+    const dimension = await this.#dimension(target);
+    if (dimension === undefined) throw new CollectionNotFoundError("finish the bulk load", name);
+    await this.#ensureHnsw(target, dimension);
+  }
+
+  /**
+   * Builds the HNSW index of a table that lacks it (a bulk load deferred it), once per table and
+   * process; a table past pgvector's indexed dimensions has none to build.
+   */
+  async #ensureHnsw(collection: string, dimension: number): Promise<void> {
+    if (dimension > MAX_HNSW_DIMENSION || this.#hnswBuilt.has(collection)) return;
+    const t = table(collection);
+    const [row] = await this.#db.query<{ present: boolean }>(
+      "select to_regclass($1) is not null as present",
+      [`${t}_hnsw`],
+    );
+    if (!row?.present) {
+      const started = performance.now();
+      await this.#raceSafe(() => this.#db.exec(hnswDdl(t)));
+      this.#log.info("built the HNSW index of a bulk-loaded vector collection", {
+        collection,
+        ms: Math.round(performance.now() - started),
+      });
+    }
+    this.#hnswBuilt.add(collection);
   }
 
   async upsert(name: string, points: VectorPoint[]): Promise<void> {

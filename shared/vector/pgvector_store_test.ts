@@ -4,6 +4,7 @@ import { openPglite } from "../db/pglite_driver.ts";
 import { AppError } from "../errors.ts";
 import { createServerTestDb } from "../testing/db.ts";
 import { ANALYZE_MIN_ROWS, LEXICAL_CANDIDATES, PgvectorStore } from "./pgvector_store.ts";
+import { CollectionNotFoundError } from "./errors.ts";
 import { pointId } from "./point_id.ts";
 import { matchesUriPrefix } from "./uri_prefix.ts";
 import type { VectorPoint } from "./vector_store.ts";
@@ -101,6 +102,49 @@ Deno.test("pgvector store: a table per collection with document, uri and HNSW co
     await store.upsert("col_wide", [point("col_wide", "/w", 0, v)]);
     const [hit] = await store.search("col_wide", v, { k: 1 });
     assert.ok(Math.abs(hit!.score - 1) < 1e-6);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("pgvector store: a bulk load defers the HNSW index to finishBulkLoad; a later plain ensureCollection builds one never finished", async () => {
+  const db = await openPglite();
+  const store = new PgvectorStore(db);
+  const hnsw = async (name: string) =>
+    (await db.query(
+      `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
+      [`vec_${name}`],
+    )).length;
+  try {
+    await store.ensureCollection("col_bulk", 3, { bulkLoad: true });
+    assert.equal(await hnsw("col_bulk"), 0, "a bulk load's table has no HNSW index");
+    const points = Array.from({ length: 40 }, (_, i) => point("col_bulk", "/b", i, [1, i, 40 - i]));
+    await store.upsert("col_bulk", points);
+    // Searches work before the index: an exact scan.
+    const before = await store.search("col_bulk", [1, 39, 1], { k: 3 });
+    assert.deepEqual(before.map((h) => h.id), [points[39]!.id, points[38]!.id, points[37]!.id]);
+    // Ensuring it again as a bulk load (a retried attempt) leaves it unindexed.
+    await store.ensureCollection("col_bulk", 3, { bulkLoad: true });
+    assert.equal(await hnsw("col_bulk"), 0);
+    await store.finishBulkLoad("col_bulk");
+    assert.equal(await hnsw("col_bulk"), 1);
+    await store.finishBulkLoad("col_bulk");
+    const after = await store.search("col_bulk", [1, 39, 1], { k: 3 });
+    assert.deepEqual(after.map((h) => h.id), before.map((h) => h.id));
+    // A bulk load whose operation failed before finishing: the next plain ensureCollection (in
+    // another process: a store with no memory of the table) builds the index.
+    await store.ensureCollection("col_unfinished", 3, { bulkLoad: true });
+    const other = new PgvectorStore(db);
+    await other.ensureCollection("col_unfinished", 3);
+    assert.equal(await hnsw("col_unfinished"), 1);
+    // An indexed table ensured as a bulk load keeps its index.
+    await store.ensureCollection("col_unfinished", 3, { bulkLoad: true });
+    assert.equal(await hnsw("col_unfinished"), 1);
+    await assert.rejects(
+      store.finishBulkLoad("col_missing"),
+      (e) => e instanceof CollectionNotFoundError && e.collection === "col_missing",
+    );
   } finally {
     await store.close();
     await db.close();

@@ -17,6 +17,11 @@
  * vector on the existing collection (Qdrant 1.18+, `PUT /collections/{name}/vectors/{vector}`)
  * and writes each point's sparse vector with the update vectors API
  * (`PUT /collections/{name}/points/vectors`), leaving the dense vectors untouched.
+ *
+ * A bulk load (`ensureCollection(..., {bulkLoad: true})`) creates the collection with
+ * `hnsw_config.m` 0, which defers the HNSW graph (Qdrant's recommendation for bulk uploads);
+ * `finishBulkLoad` sets `m` back to {@link HNSW_M} (`PATCH /collections/{name}`) and Qdrant's
+ * optimizer builds the graph over every point.
  */
 import {
   QdrantClient,
@@ -43,6 +48,7 @@ import {
   checkVector,
 } from "./vector_input.ts";
 import type {
+  EnsureCollectionOptions,
   HybridHit,
   HybridSearchOptions,
   LexicalText,
@@ -84,6 +90,8 @@ export interface QdrantStoreOptions {
 const URI_PREFIXES = "_uri_prefixes";
 const INDEXED_FIELDS = ["document_id", URI_PREFIXES] as const;
 const MAX_DIMENSION = 65536;
+/** Edges per node of the HNSW graph: Qdrant's default, set back after a bulk load. */
+export const HNSW_M = 16;
 /** The sparse vector holding BM25 term weights. */
 export const SPARSE_VECTOR = "bm25";
 const ENSURE_ATTEMPTS = 5;
@@ -233,7 +241,12 @@ export class QdrantStore implements VectorStore {
     }
   }
 
-  async ensureCollection(name: string, dimension: number): Promise<void> {
+  async ensureCollection(
+    name: string,
+    dimension: number,
+    options: EnsureCollectionOptions = {},
+  ): Promise<void> {
+    const { bulkLoad = false } = options;
     assertCollectionName(name);
     if (!Number.isInteger(dimension) || dimension < 1 || dimension > MAX_DIMENSION) {
       throw new RangeError(
@@ -265,6 +278,7 @@ export class QdrantStore implements VectorStore {
           );
         }
         await this.#ensureIndexes(name, info.payload_schema);
+        if (!bulkLoad) await this.#ensureHnsw(name, info);
         return;
       }
       try {
@@ -272,6 +286,7 @@ export class QdrantStore implements VectorStore {
           c.createCollection(name, {
             vectors: { size: dimension, distance: "Cosine" },
             sparse_vectors: { [SPARSE_VECTOR]: { modifier: "idf" } },
+            hnsw_config: { m: bulkLoad ? 0 : HNSW_M },
             // Distributed mode: how many shards the collection is split into and how many
             // copies of each the cluster keeps (a single node accepts 1 and 1).
             ...this.#distribution,
@@ -286,6 +301,29 @@ export class QdrantStore implements VectorStore {
         }
       }
     }
+  }
+
+  async finishBulkLoad(name: string): Promise<void> {
+    assertCollectionName(name);
+    const info = await this.#info(name);
+    if (!info) throw new CollectionNotFoundError("finish the bulk load", name);
+    await this.#ensureHnsw(name, info);
+  }
+
+  /** Turns the HNSW graph on for a collection whose bulk load deferred it (`m` 0). */
+  async #ensureHnsw(name: string, info: Schemas["CollectionInfo"]): Promise<void> {
+    if (info.config.hnsw_config.m !== 0) return;
+    try {
+      await this.#call(
+        "update collection",
+        (c) => c.updateCollection(name, { hnsw_config: { m: HNSW_M } }),
+      );
+    } catch (err) {
+      throw describe(`build the HNSW index of vector collection ${name}`, err);
+    }
+    this.#log.info("turned on the HNSW index of a bulk-loaded vector collection", {
+      collection: name,
+    });
   }
 
   async #ensureIndexes(name: string, schema: Schemas["CollectionInfo"]["payload_schema"]) {

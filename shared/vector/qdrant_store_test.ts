@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { QdrantClient } from "@qdrant/js-client-rest";
 import { type QdrantFake, startQdrantFake } from "../../tests/fakes/qdrant_fake.ts";
 import { configureLogging } from "../log/logger.ts";
-import { DimensionMismatchError } from "./errors.ts";
+import { CollectionNotFoundError, DimensionMismatchError } from "./errors.ts";
 import { pointId } from "./point_id.ts";
-import { QdrantStore, type QdrantStoreOptions } from "./qdrant_store.ts";
+import { HNSW_M, QdrantStore, type QdrantStoreOptions } from "./qdrant_store.ts";
 import type { VectorPoint } from "./vector_store.ts";
 
 // Retries log a warning each; keep test output for failures.
@@ -80,6 +80,34 @@ Deno.test("qdrant store: ensureCollection() makes a cosine collection with keywo
     );
     await q.createCollection("col_dot", { vectors: { size: 3, distance: "Dot" } });
     await assert.rejects(store.ensureCollection("col_dot", 3), /its distance is Dot, not Cosine/);
+  }));
+
+Deno.test("qdrant store: a bulk load creates the collection with the HNSW graph off (m 0); finishBulkLoad, or a later plain ensureCollection, turns it on", () =>
+  withStore(async (store, fake) => {
+    const client = new QdrantClient({ url: fake.url, checkCompatibility: false });
+    const m = async (name: string) => (await client.getCollection(name)).config.hnsw_config.m;
+    await store.ensureCollection("col_bulk", 2, { bulkLoad: true });
+    assert.equal(await m("col_bulk"), 0);
+    await store.upsert("col_bulk", [point("/a", 0, [1, 0]), point("/b", 0, [0, 1])]);
+    await store.ensureCollection("col_bulk", 2, { bulkLoad: true });
+    assert.equal(await m("col_bulk"), 0, "a retried bulk load leaves the graph off");
+    await store.finishBulkLoad("col_bulk");
+    assert.equal(await m("col_bulk"), HNSW_M);
+    const patches = fake.requests.filter((r) => r.method === "PATCH");
+    assert.deepEqual(patches.map((r) => r.path), ["/collections/col_bulk"]);
+    await store.finishBulkLoad("col_bulk");
+    assert.equal(fake.requests.filter((r) => r.method === "PATCH").length, 1, "no second PATCH");
+    // A bulk load that never finished: the next plain ensureCollection turns the graph on.
+    await store.ensureCollection("col_unfinished", 2, { bulkLoad: true });
+    await store.ensureCollection("col_unfinished", 2);
+    assert.equal(await m("col_unfinished"), HNSW_M);
+    // A plain ensureCollection creates the collection with the graph on.
+    await store.ensureCollection("col_plain", 2);
+    assert.equal(await m("col_plain"), HNSW_M);
+    await assert.rejects(
+      store.finishBulkLoad("col_missing"),
+      (e) => e instanceof CollectionNotFoundError && e.collection === "col_missing",
+    );
   }));
 
 Deno.test("qdrant store: concurrent ensureCollection() calls all succeed", () =>

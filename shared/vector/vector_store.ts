@@ -84,6 +84,20 @@ export interface LexicalText {
   text: string;
 }
 
+/** Options of {@link VectorStore.ensureCollection}. */
+export interface EnsureCollectionOptions {
+  /**
+   * The caller is about to load many points into a collection nobody searches yet (a new
+   * collection's first index, a reindex's new generation): a collection this call creates gets
+   * no approximate-nearest-neighbour index until {@link VectorStore.finishBulkLoad} (pgvector:
+   * no HNSW index; Qdrant: `hnsw_config.m` 0), since building it once over every point costs a
+   * fraction of inserting each point into it. An existing collection is left as it is. Without
+   * the option, a collection whose index a bulk load deferred and never built (its operation
+   * failed) gets it built now. @default {false}
+   */
+  bulkLoad?: boolean;
+}
+
 export type VectorStoreReadiness = { ok: true } | { ok: false; reason: string };
 
 export interface VectorStore {
@@ -93,7 +107,18 @@ export interface VectorStore {
    * existing one with another dimension throws `DimensionMismatchError`. Safe to call
    * concurrently from several processes. Given an alias, checks the collection it points to.
    */
-  ensureCollection(name: string, dimension: number): Promise<void>;
+  ensureCollection(
+    name: string,
+    dimension: number,
+    options?: EnsureCollectionOptions,
+  ): Promise<void>;
+  /**
+   * Builds the approximate-nearest-neighbour index that a bulk load deferred
+   * ({@link EnsureCollectionOptions.bulkLoad}); no-op when it is built. Searches return the same
+   * points before and after; after, they walk the index instead of comparing every point.
+   * A missing collection throws `CollectionNotFoundError`.
+   */
+  finishBulkLoad(name: string): Promise<void>;
   /**
    * Inserts or overwrites points by id; visible to searches when the promise resolves. Large
    * lists are written in batches (each batch atomic, the whole list not). Repeated ids in one

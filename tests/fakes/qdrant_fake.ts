@@ -112,6 +112,8 @@ interface Collection {
   /** `shard_number` and `replication_factor` as created (Qdrant's defaults: 1). */
   shardNumber: number;
   replicationFactor: number;
+  /** `hnsw_config.m`: 0 defers the HNSW graph (a bulk load), Qdrant's default is 16. */
+  hnswM: number;
   points: Map<string, StoredPoint>;
   payloadSchema: Map<string, { data_type: Schemas["PayloadSchemaType"]; params?: unknown }>;
   version: number;
@@ -171,7 +173,12 @@ const createCollectionBody = z.object({
   ).nullish(),
   shard_number: z.number().int().min(1).nullish(),
   replication_factor: z.number().int().min(1).nullish(),
+  hnsw_config: z.object({ m: z.number().int().min(0).nullish() }).loose().nullish(),
 }).loose();
+/** `PATCH /collections/{name}` (UpdateCollection): the fake models `hnsw_config.m` only. */
+const updateCollectionBody = z.object({
+  hnsw_config: z.object({ m: z.number().int().min(0).nullish() }).strict().nullish(),
+}).strict();
 const createIndexBody = z.object({
   field_name: z.string(),
   field_schema: z.union([
@@ -574,7 +581,7 @@ function collectionInfo(c: Collection): Schemas["CollectionInfo"] {
         write_consistency_factor: 1,
         on_disk_payload: true,
       },
-      hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, on_disk: false },
+      hnsw_config: { m: c.hnswM, ef_construct: 100, full_scan_threshold: 10000, on_disk: false },
       optimizer_config: {
         deleted_threshold: 0.2,
         vacuum_min_vector_number: 1000,
@@ -755,6 +762,12 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
         return envelope(collectionInfo(state.resolve(name)), started);
       case "PUT /collections/{}":
         return createCollection(name, body, started);
+      case "PATCH /collections/{}": {
+        const col = state.resolve(name);
+        const { hnsw_config } = parseBody(updateCollectionBody, body);
+        if (hnsw_config?.m != null) col.hnswM = hnsw_config.m;
+        return envelope(true, started);
+      }
       case "DELETE /collections/{}": {
         const existed = state.collections.delete(name);
         for (const [alias, target] of [...state.aliases]) {
@@ -821,7 +834,7 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
         `Validation error in path parameters: [name: collection name contains forbidden characters]`,
       );
     }
-    const { vectors, sparse_vectors, shard_number, replication_factor } = parseBody(
+    const { vectors, sparse_vectors, shard_number, replication_factor, hnsw_config } = parseBody(
       createCollectionBody,
       body,
     );
@@ -854,6 +867,7 @@ export async function startQdrantFake(options: QdrantFakeOptions = {}): Promise<
       ),
       shardNumber: shard_number ?? 1,
       replicationFactor: replication_factor ?? 1,
+      hnswM: hnsw_config?.m ?? 16,
       points: new Map(),
       payloadSchema: new Map(),
       version: 0,

@@ -13,6 +13,7 @@
  */
 import {
   type DocumentSource,
+  errorMessage,
   LeaseLostError,
   type Queryable,
   type SourceListing,
@@ -73,7 +74,11 @@ export async function indexSources(
   const c = await loadIndexedCollection(db, op.collection_id);
   const sources = await loadSources(db, { collectionId: c.id, sourceIds });
   const embedder = await collectionEmbedder(deps, c);
-  const vectorCollection = await ensureVectorTarget(deps, c);
+  // Indexing into a collection that holds no document yet (its first index) is a bulk load: its
+  // vector collection gets its ANN index once the points are in (vector_store.ts). A retried
+  // attempt finds documents and builds the index at once, like any later operation.
+  const bulkLoad = !(await hasCompletedDocuments(db, c.id));
+  const vectorCollection = await ensureVectorTarget(deps, c, { bulkLoad });
 
   reporter.updateProgress(0, `Listing ${sources.length} source${sources.length === 1 ? "" : "s"}`);
   const opened = new Map<string, DocumentSource>();
@@ -117,9 +122,49 @@ export async function indexSources(
     }
     return summary;
   } finally {
+    if (bulkLoad && !handedOver(reporter)) await finishBulkLoad(deps, reporter, vectorCollection);
     for (const source of opened.values()) {
       await source.close().catch((err) => log?.warn("cannot close source", { err }));
     }
+  }
+}
+
+async function hasCompletedDocuments(db: IndexingDeps["db"], collectionId: string) {
+  const [row] = await db.query<{ any: boolean }>(
+    `select exists(select 1 from documents where collection_id = $1 and status = 'completed')
+       as any`,
+    [collectionId],
+  );
+  return row?.any === true;
+}
+
+/** The run stops because its job goes on elsewhere (lease lost, worker shutting down). */
+function handedOver(reporter: OperationReporter): boolean {
+  const reason = reporter.signal.reason;
+  return reporter.signal.aborted &&
+    (reason instanceof LeaseLostError || reason instanceof WorkerClosingError);
+}
+
+/**
+ * Builds the ANN index a bulk load deferred, whether the operation completed, failed or was
+ * cancelled, so the points it wrote are searched through the index; not when the job goes on
+ * elsewhere (the next attempt finishes the load and builds it, and a worker shutting down keeps to
+ * its grace). A failure here is logged, not thrown (the operation's own outcome stands); the next
+ * operation's `ensureCollection` builds it.
+ */
+async function finishBulkLoad(
+  deps: IndexingDeps,
+  reporter: OperationReporter,
+  vectorCollection: string,
+): Promise<void> {
+  if (!reporter.signal.aborted) reporter.updateProgress(99, "Building the search index");
+  try {
+    await deps.vectors.finishBulkLoad(vectorCollection);
+  } catch (err) {
+    deps.log?.warn("could not build the search index after a bulk load", {
+      collection: vectorCollection,
+      error: errorMessage(err),
+    });
   }
 }
 
@@ -271,10 +316,7 @@ async function indexListed(
     // A job whose lease was lost (or whose worker is closing) may already run elsewhere, writing
     // the same documents: their points are that run's to keep. Otherwise this run is the only
     // one, and what it wrote without recording goes, so the counts agree when it ends.
-    const reason = reporter.signal.reason;
-    const handedOver = reporter.signal.aborted &&
-      (reason instanceof LeaseLostError || reason instanceof WorkerClosingError);
-    await pipeline.abort(err, { discardUnrecorded: !handedOver });
+    await pipeline.abort(err, { discardUnrecorded: !handedOver(reporter) });
     throw err;
   }
 

@@ -136,6 +136,8 @@ export async function reindexCollectionData(
         (cfg.embedding_model === c.embedding_model ? c.embedding_precision : null),
     });
     await buildGeneration(deps, { reporter, embedder, cfg, collectionId: c.id, target, resumed });
+    reporter.updateProgress(91, "Building the search index of the new generation");
+    await vectors.finishBulkLoad(physical);
 
     reporter.updateProgress(92, "Validating the new generation");
     const validated = await validateGeneration(deps, {
@@ -219,7 +221,9 @@ async function buildGeneration(deps: IndexingDeps, options: BuildGenerationOptio
   const { reporter, embedder, cfg, collectionId, target, resumed } = options;
   const { db, vectors } = deps;
   const physical = generationCollectionName(collectionId, target);
-  await vectors.ensureCollection(physical, cfg.vector_dim);
+  // Nobody searches the new generation before the switch: a bulk load, its HNSW index built
+  // once its points are in (before the validation searches it).
+  await vectors.ensureCollection(physical, cfg.vector_dim, { bulkLoad: true });
   const docs = await completedDocuments(deps, collectionId);
   const staged = new Set(
     (await db.query<{ document_id: string }>(

@@ -6,6 +6,7 @@
  */
 import {
   type Db,
+  type EnsureCollectionOptions,
   generationCollectionName,
   type Logger,
   type VectorStore,
@@ -19,14 +20,18 @@ export interface VectorTargetDeps {
   log?: Logger;
 }
 
-/** Creates the current generation's collection and alias where missing; returns its name. */
+/**
+ * Creates the current generation's collection and alias where missing; returns its name.
+ * `bulkLoad`: see `EnsureCollectionOptions` (the caller then calls `finishBulkLoad`).
+ */
 export async function ensureVectorTarget(
   deps: VectorTargetDeps,
   c: Pick<IndexedCollection, "id" | "vector_dim" | "vector_generation">,
+  options: EnsureCollectionOptions = {},
 ): Promise<string> {
   const alias = vectorStoreNameFor(c.id);
   const physical = generationCollectionName(c.id, c.vector_generation);
-  await deps.vectors.ensureCollection(physical, c.vector_dim);
+  await deps.vectors.ensureCollection(physical, c.vector_dim, options);
   const current = await deps.vectors.resolveAlias(alias);
   if (current !== physical) {
     await deps.vectors.setAlias(alias, physical);
