@@ -105,6 +105,12 @@ const UNDEFINED_TABLE = "42P01";
 const UNDEFINED_COLUMN = "42703";
 const RACE_CODES = new Set(["23505", "42P07", "42710", "42701"]);
 
+/**
+ * `maintenance_work_mem` of a bulk load's HNSW build (Postgres' default is 64 MB): while the
+ * graph fits, pgvector builds it in memory, far faster than on disk.
+ */
+const HNSW_BUILD_MEMORY = "256MB";
+
 /** The HNSW index (cosine) of table `t`; a bulk load builds it after its points are in. */
 function hnswDdl(t: string): string {
   return `create index if not exists ${t}_hnsw on ${t} using hnsw (embedding vector_cosine_ops)`;
@@ -167,11 +173,12 @@ function dimensionsFromError(err: unknown): { expected?: number; actual?: number
 }
 
 function vectorLiteral(v: Float32Array): string {
-  // String() of a float32 widened to float64 is the shortest text that parses back to the same
-  // float32, so pgvector stores exactly the caller's values.
+  // Nine significant digits always parse back to the same float32, so pgvector stores exactly
+  // the caller's values; String() of the float32 widened to float64 writes the double's 17 (a
+  // third more text to send and parse: 8.0 against 5.2 kB per 384-dimension vector).
   // Built by hand: Array.from would box each of the floats first (most of the cost, in GC).
   let s = "[";
-  for (let i = 0; i < v.length; i++) s += i === 0 ? `${v[i]}` : `,${v[i]}`;
+  for (let i = 0; i < v.length; i++) s += (i === 0 ? "" : ",") + v[i]!.toPrecision(9);
   return s + "]";
 }
 
@@ -419,7 +426,15 @@ export class PgvectorStore implements VectorStore {
     );
     if (!row?.present) {
       const started = performance.now();
-      await this.#raceSafe(() => this.#db.exec(hnswDdl(t)));
+      // Built in memory while the graph fits (else pgvector goes on, slower, on disk).
+      await this.#raceSafe(() =>
+        this.#db.transaction(async (tx) => {
+          await tx.query("select set_config('maintenance_work_mem', $1, true)", [
+            HNSW_BUILD_MEMORY,
+          ]);
+          await tx.query(hnswDdl(t));
+        })
+      );
       this.#log.info("built the HNSW index of a bulk-loaded vector collection", {
         collection,
         ms: Math.round(performance.now() - started),

@@ -151,6 +151,31 @@ Deno.test("pgvector store: a bulk load defers the HNSW index to finishBulkLoad; 
   }
 });
 
+Deno.test("pgvector store: stores exactly the caller's float32 values", async () => {
+  const db = await openPglite();
+  const store = new PgvectorStore(db);
+  try {
+    const values = Float32Array.from([
+      0.1,
+      -1 / 3,
+      Math.PI,
+      1.17549435e-38, // the smallest normal float32
+      3.4028234e38, // the largest
+      -2.5e-10,
+      0.123456789,
+      1 + 2 ** -23, // one ulp above 1
+    ]);
+    await store.ensureCollection("col_exact", values.length);
+    await store.upsert("col_exact", [point("col_exact", "/x", 0, Array.from(values))]);
+    const [row] = await db.query<{ v: string }>("select embedding::text as v from vec_col_exact");
+    const stored = Float32Array.from(JSON.parse(row!.v) as number[]);
+    assert.deepEqual(stored, values);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
 Deno.test("pgvector store: each upsert batch and each delete by document is one statement", async () => {
   const pg = await openPglite();
   const db = recording(pg);
