@@ -11,8 +11,8 @@
  *   (batches of `--batch`, the tsvector and GIN entries as in production, then the store's
  *   analyze), then `finishBulkLoad` builds the HNSW index in one pass. So the rows, indexes and
  *   statistics are the real path's.
- * - Each mode runs the same `--queries` queries (k 10; hybrid lists 50 deep as the API's
- *   `max(3k, 50)`, RRF k 60) after `--warmup` unmeasured ones, modes interleaved query by query;
+ * - Each mode runs the same `--queries` queries (k 10; hybrid lists 30 deep as the API's
+ *   `fusionDepth`: `max(3k, 30)`, RRF k 60) after `--warmup` unmeasured ones, modes interleaved query by query;
  *   p50 and p99 of the wall time per mode and size, and of the process's CPU time (PGlite runs in
  *   this process, so CPU time is the query's own cost, less sensitive to a loaded machine).
  * - Query embedding is excluded from those figures and measured apart: the default model embeds
@@ -43,7 +43,7 @@ import {
   PgvectorStore,
 } from "@semantik/shared";
 import { DEFAULT_MODEL_NAME, ensureDefaultModel } from "../shared/embedding/default_model.ts";
-import { fusionDepth } from "../api/search/search.ts";
+import { fusionDepth } from "../shared/vector/fusion.ts";
 import { percentile, positiveArg } from "./_common.ts";
 import { DIM, searchCorpus } from "./search_corpus.ts";
 

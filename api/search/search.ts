@@ -24,6 +24,7 @@ import {
   AppError,
   type CollectionRow,
   DimensionMismatchError,
+  fusionDepth,
   highlightSpans,
   type Queryable,
   type RankedList,
@@ -124,10 +125,6 @@ export interface SearchDeps {
 /** How many of the best results the reranker scores (at least k). */
 export const RERANK_DEPTH = 50;
 
-/** How deep each retriever's list goes before fusion: at least 3k. */
-export function fusionDepth(k: number): number {
-  return Math.max(3 * k, 50);
-}
 
 async function chooseCollections(
   deps: SearchDeps,

@@ -4,6 +4,15 @@
  * cosine similarities and lexical relevance fuse without calibration.
  */
 
+/**
+ * How deep each retriever's list goes before fusion when the caller does not say: 3k, at least
+ * 30. Ranks past it add under 1/(60 + 30) each to a fused score, and a deeper walk costs: at 50k
+ * chunks in PGlite, the dense list 50 deep took 9.5 ms at the median against 6.1 ms 30 deep.
+ */
+export function fusionDepth(k: number): number {
+  return Math.max(3 * k, 30);
+}
+
 /** One ranked list, best first; `key` names an item across lists. */
 export interface RankedList<T> {
   items: readonly T[];

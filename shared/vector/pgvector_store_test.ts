@@ -490,6 +490,9 @@ Deno.test("pgvector: lexical search ranks every chunk of a rare word, however ma
     );
     const hits = await store.lexicalSearch("rare", "common zebra", { k: 3 });
     assert.equal(hits[0]?.payload.chunk_index, n - 1, JSON.stringify(hits.map((h) => h.payload)));
+    // k hits all the same: the rare word is in one chunk, the common word fills the rest.
+    assert.equal(hits.length, 3, JSON.stringify(hits.map((h) => h.payload)));
+    assert.ok(hits.slice(1).every((h) => h.payload.chunk_index < n - 1));
   } finally {
     await db.close();
   }

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { isUuid } from "../db/uuid.ts";
+import { fusionDepth } from "./fusion.ts";
 import { normalizeUriPrefix } from "./uri_prefix.ts";
 import type { VectorPayload, VectorSearchOptions } from "./vector_store.ts";
 
@@ -158,7 +159,7 @@ export interface CheckedHybridOptions extends CheckedSearchOptions {
 export function checkHybridOptions(collection: string, options: unknown): CheckedHybridOptions {
   const base = checkSearchOptions(collection, options);
   const o = options as { depth?: unknown; rrfK?: unknown };
-  const depth = o.depth ?? Math.max(3 * base.k, 50);
+  const depth = o.depth ?? fusionDepth(base.k);
   const rrfK = o.rrfK ?? 60;
   if (!Number.isInteger(depth) || (depth as number) < base.k || (depth as number) > MAX_SEARCH_K) {
     throw new TypeError(

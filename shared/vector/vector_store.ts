@@ -61,7 +61,7 @@ export interface VectorSearchOptions {
 
 /** Options of {@link VectorStore.hybridSearch}. */
 export interface HybridSearchOptions extends VectorSearchOptions {
-  /** How deep each retriever's list goes, k to 1000. @default {max(3k, 50)} */
+  /** How deep each retriever's list goes, k to 1000. @default {fusionDepth(k): max(3k, 30)} */
   depth?: number;
   /** The reciprocal rank fusion constant, 1 to 1000. @default {60} */
   rrfK?: number;
