@@ -24,13 +24,14 @@
  * `to_tsvector('simple', <the terms joined by spaces>)` (the text itself is not kept), with a GIN
  * index. A query becomes an OR of its words (an identifier: its whole form, or its parts as a
  * phrase), ranked by `ts_rank` with length normalisation over a bounded candidate set, each list
- * fetched through the GIN index in table order and ranked as it is read: at most
- * {@link LEXICAL_CANDIDATES} chunks holding every word; every chunk holding one of the query's
- * rare words (the rarest ones, by the table's statistics, whose chunks add up to at most
- * {@link LEXICAL_RARE_BUDGET}), else at most {@link LEXICAL_CANDIDATES} holding its rarest word;
- * and k holding any word. So a word that is in thousands of chunks never has them all read and
- * ranked, and a rare word's chunks are always ranked (document frequency, which `ts_rank` lacks,
- * decides what is read). The statistics are the tsvector's `most_common_elems` in `pg_stats`:
+ * fetched in table order and ranked as it is read: every chunk holding one of the query's rare
+ * words (the rarest ones, by the table's statistics, whose chunks add up to at most
+ * {@link LEXICAL_RARE_BUDGET}); without rare words, at most {@link LEXICAL_CANDIDATES} chunks
+ * holding every word and as many holding the rarest word; and, only when those are fewer than k,
+ * k holding any word (a statement of its own, where the planner may stop a sequential scan after
+ * k matches instead of reading a common word's postings). So a word that is in thousands of
+ * chunks never has them all read and ranked, and a rare word's chunks are always ranked (document
+ * frequency, which `ts_rank` lacks, decides what is read). The statistics are the tsvector's `most_common_elems` in `pg_stats`:
  * an upsert or `setLexical` analyzes its table once the store wrote enough rows to it (PGlite
  * runs no autovacuum), and searches read them again after at most 30 s. The dense and lexical lists of a
  * hybrid search carry ids and scores only; the fused hits' payloads are read in one statement. Tables made before lexical retrieval get the column and
