@@ -125,7 +125,6 @@ export interface SearchDeps {
 /** How many of the best results the reranker scores (at least k). */
 export const RERANK_DEPTH = 50;
 
-
 async function chooseCollections(
   deps: SearchDeps,
   userId: string,
