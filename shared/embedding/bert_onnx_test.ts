@@ -3,7 +3,7 @@ import * as ort from "onnxruntime-node";
 import { buildBertOnnx, quantizePerColumn } from "./bert_onnx.ts";
 import { encodeOnnxModel } from "./onnx_proto.ts";
 import { seededRandom } from "./seeded_random.ts";
-import { TINY_BERT_CONFIG } from "./tiny_model.ts";
+import { bertWeightShape, TINY_BERT_CONFIG } from "./tiny_model.ts";
 
 Deno.test("quantizePerColumn() gives each column its own scale and full int8 range", () => {
   // Column 0 spans ±1, column 1 ±0.01: one scale for both would flatten column 1 to a few steps.
@@ -20,27 +20,12 @@ function weights() {
   const next = seededRandom(11);
   const cache = new Map<string, { shape: number[]; data: Float32Array }>();
   const cfg = TINY_BERT_CONFIG;
-  const h = cfg.hidden_size;
   return {
     config: cfg,
     weight(name: string) {
       let w = cache.get(name);
       if (!w) {
-        const shape = name.startsWith("embeddings.word_embeddings")
-          ? [cfg.vocab_size, h]
-          : name.startsWith("embeddings.position_embeddings")
-          ? [cfg.max_position_embeddings, h]
-          : name.startsWith("embeddings.token_type_embeddings")
-          ? [cfg.type_vocab_size, h]
-          : name.includes("intermediate.dense.weight")
-          ? [cfg.intermediate_size, h]
-          : name.includes("intermediate.dense.bias")
-          ? [cfg.intermediate_size]
-          : name.includes("output.dense.weight") && !name.includes("attention")
-          ? [h, cfg.intermediate_size]
-          : name.endsWith(".weight") && !name.includes("LayerNorm")
-          ? [h, h]
-          : [h];
+        const shape = bertWeightShape(name, cfg);
         const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
         for (let i = 0; i < data.length; i++) {
           data[i] = name.includes("LayerNorm.weight") ? 1 + 0.1 * next() : next() - 0.5;

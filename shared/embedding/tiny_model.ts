@@ -110,6 +110,26 @@ export const TINY_BERT_CONFIG: BertConfig = {
   position_embedding_type: "absolute",
 };
 
+/** The shape of a BERT weight tensor of `cfg`, by its parameter name. */
+export function bertWeightShape(name: string, cfg: BertConfig): number[] {
+  const h = cfg.hidden_size;
+  return name.startsWith("embeddings.word_embeddings")
+    ? [cfg.vocab_size, h]
+    : name.startsWith("embeddings.position_embeddings")
+    ? [cfg.max_position_embeddings, h]
+    : name.startsWith("embeddings.token_type_embeddings")
+    ? [cfg.type_vocab_size, h]
+    : name.includes("intermediate.dense.weight")
+    ? [cfg.intermediate_size, h]
+    : name.includes("intermediate.dense.bias")
+    ? [cfg.intermediate_size]
+    : name.includes("output.dense.weight") && !name.includes("attention")
+    ? [h, cfg.intermediate_size]
+    : name.endsWith(".weight") && !name.includes("LayerNorm")
+    ? [h, h]
+    : [h];
+}
+
 /** The tiny model's files. */
 export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
   const {
@@ -131,22 +151,7 @@ export function buildTinyModel(options: TinyModelOptions = {}): ModelFiles {
   // and asks for the weights in the same order.
   let next = seededRandom(seed);
   const weight = (name: string) => {
-    const h = cfg.hidden_size;
-    const shape = name.startsWith("embeddings.word_embeddings")
-      ? [cfg.vocab_size, h]
-      : name.startsWith("embeddings.position_embeddings")
-      ? [cfg.max_position_embeddings, h]
-      : name.startsWith("embeddings.token_type_embeddings")
-      ? [cfg.type_vocab_size, h]
-      : name.includes("intermediate.dense.weight")
-      ? [cfg.intermediate_size, h]
-      : name.includes("intermediate.dense.bias")
-      ? [cfg.intermediate_size]
-      : name.includes("output.dense.weight") && !name.includes("attention")
-      ? [h, cfg.intermediate_size]
-      : name.endsWith(".weight") && !name.includes("LayerNorm")
-      ? [h, h]
-      : [h];
+    const shape = bertWeightShape(name, cfg);
     const size = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(size);
     const isScale = name.includes("LayerNorm.weight");

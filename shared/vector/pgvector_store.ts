@@ -56,6 +56,7 @@ import {
   type CheckedSearchOptions,
   checkHybridOptions,
   checkIds,
+  checkLexicalOptions,
   checkLexicalTexts,
   checkPoints,
   checkQueryText,
@@ -738,11 +739,7 @@ export class PgvectorStore implements VectorStore {
     options: VectorSearchOptions,
   ): Promise<VectorHit[]> {
     assertCollectionName(name);
-    checkQueryText(`search ${name}`, query);
-    const o = checkSearchOptions(name, options);
-    if (o.scoreThreshold !== undefined) {
-      throw new TypeError(`Cannot search ${name} lexically: scoreThreshold is for vectors only`);
-    }
+    const o = checkLexicalOptions(name, query, options);
     if (o.documentIds?.length === 0) return [];
     const words = queryWords(query);
     if (words.length === 0) return [];

@@ -41,6 +41,7 @@ import {
   type CheckedSearchOptions,
   checkHybridOptions,
   checkIds,
+  checkLexicalOptions,
   checkLexicalTexts,
   checkPoints,
   checkQueryText,
@@ -504,11 +505,7 @@ export class QdrantStore implements VectorStore {
     options: VectorSearchOptions,
   ): Promise<VectorHit[]> {
     assertCollectionName(name);
-    checkQueryText(`search ${name}`, query);
-    const o = checkSearchOptions(name, options);
-    if (o.scoreThreshold !== undefined) {
-      throw new TypeError(`Cannot search ${name} lexically: scoreThreshold is for vectors only`);
-    }
+    const o = checkLexicalOptions(name, query, options);
     if (o.documentIds?.length === 0) return [];
     const sparse = querySparseVector(query);
     if (sparse.indices.length === 0) return [];

@@ -150,6 +150,25 @@ export function checkQueryText(action: string, text: unknown): string {
   return text;
 }
 
+/**
+ * A lexical search's query text and options, checked as both stores check them (no
+ * `scoreThreshold`: it is for vectors only).
+ */
+export function checkLexicalOptions(
+  collection: string,
+  query: unknown,
+  options: unknown,
+): CheckedSearchOptions {
+  checkQueryText(`search ${collection}`, query);
+  const o = checkSearchOptions(collection, options);
+  if (o.scoreThreshold !== undefined) {
+    throw new TypeError(
+      `Cannot search ${collection} lexically: scoreThreshold is for vectors only`,
+    );
+  }
+  return o;
+}
+
 /** Hybrid options after validation. */
 export interface CheckedHybridOptions extends CheckedSearchOptions {
   depth: number;
