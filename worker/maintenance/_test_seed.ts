@@ -1,5 +1,16 @@
 /** Rows for the maintenance tests (private): users, collections, sources and operations. */
-import type { OperationRow, OperationStatus, OperationType, Queryable } from "@semantik/shared";
+import {
+  type OperationRow,
+  type OperationStatus,
+  type OperationType,
+  type Queryable,
+  type QueueClient,
+  QueueWorker,
+  type TaskDefinition,
+  taskHandler,
+} from "@semantik/shared";
+import { type TestRedis, waitFor } from "@semantik/shared/testing";
+import type { z } from "zod";
 
 export interface SeedCollection {
   /** @default {"one_time"} */
@@ -96,5 +107,33 @@ export class Seed {
   async row(id: string): Promise<OperationRow | undefined> {
     const [r] = await this.db.query<OperationRow>("select * from operations where id = $1", [id]);
     return r;
+  }
+}
+
+/**
+ * Runs job `jobId` of `task` (one attempt) through a worker whose plain handler throws `message`
+ * (no operation wrapper, so the operation row stays as seeded), and waits for it to be dead.
+ */
+export async function deadLetterJob(
+  r: TestRedis,
+  queues: QueueClient,
+  { task, jobId, message }: {
+    task: TaskDefinition<z.ZodType<{ operation_id: string }>>;
+    jobId: string;
+    message: string;
+  },
+): Promise<void> {
+  const worker = new QueueWorker("default", [
+    taskHandler(task, () => {
+      throw new Error(message);
+    }),
+  ], { redisUrl: r.target, prefix: r.prefix, consumer: "w", blockMs: 200 });
+  const running = worker.run();
+  try {
+    await queues.enqueue(task, { operation_id: jobId }, { jobId, maxAttempts: 1 });
+    await waitFor("the job to die", async () => (await queues.getJobState(jobId)) === "dead");
+  } finally {
+    await worker.close();
+    await running;
   }
 }

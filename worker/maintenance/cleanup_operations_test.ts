@@ -5,7 +5,6 @@ import {
   publishNext,
   type TestDb,
   type TestRedis,
-  waitFor,
 } from "@semantik/shared/testing";
 import {
   EventPublisher,
@@ -13,12 +12,10 @@ import {
   KeySpace,
   processSourceTask,
   QueueClient,
-  QueueWorker,
-  taskHandler,
 } from "@semantik/shared";
 import { type CleanupDeps, cleanupOperations } from "./cleanup_operations.ts";
 import { removeDeadHubGroups } from "./remove_dead_hub_groups.ts";
-import { Seed } from "./_test_seed.ts";
+import { deadLetterJob, Seed } from "./_test_seed.ts";
 
 const log = getLogger("test");
 const DAY = 24 * 3600_000;
@@ -144,22 +141,7 @@ Deno.test("cleanup purges dead letters past the retention and keeps recent ones"
     const dead = queues.queue("default").keys.dead;
     await r.redis.xadd(dead, `${Date.now() - 40 * DAY}-0`, "id", "old-job", "err", "x", "a", "1");
     const op = await seed.operation({ status: "failed" });
-    const worker = new QueueWorker("default", [
-      taskHandler(processSourceTask, () => {
-        throw new Error("bad file");
-      }),
-    ], { redisUrl: r.target, prefix: r.prefix, consumer: "w", blockMs: 200 });
-    const running = worker.run();
-    try {
-      await queues.enqueue(processSourceTask, { operation_id: op.id }, {
-        jobId: op.id,
-        maxAttempts: 1,
-      });
-      await waitFor("the job to die", async () => (await queues.getJobState(op.id)) === "dead");
-    } finally {
-      await worker.close();
-      await running;
-    }
+    await deadLetterJob(r, queues, { task: processSourceTask, jobId: op.id, message: "bad file" });
     const res = await cleanupOperations(deps, { retentionDays: 30 });
     assert.equal(res.dead_letters_purged, 1);
     const letters = await queues.listDeadLetters();

@@ -19,7 +19,7 @@ import {
   taskHandler,
 } from "@semantik/shared";
 import { type ReconcileDeps, reconcileOperations } from "./reconcile_operations.ts";
-import { Seed } from "./_test_seed.ts";
+import { deadLetterJob, Seed } from "./_test_seed.ts";
 
 const log = getLogger("test");
 const OLD = "now() - interval '5 minutes'";
@@ -101,22 +101,11 @@ Deno.test("reconcile fails an operation whose job is dead with the dead letter's
       collectionId: coll,
     });
     // A plain handler (no operation wrapper): the worker dies with the job, the row stays put.
-    const worker = new QueueWorker("default", [
-      taskHandler(syncCollectionTask, () => {
-        throw new Error("source directory vanished");
-      }),
-    ], { redisUrl: r.target, prefix: r.prefix, consumer: "w", blockMs: 200 });
-    const running = worker.run();
-    try {
-      await queues.enqueue(syncCollectionTask, { operation_id: op.id }, {
-        jobId: op.id,
-        maxAttempts: 1,
-      });
-      await waitFor("the job to die", async () => (await queues.getJobState(op.id)) === "dead");
-    } finally {
-      await worker.close();
-      await running;
-    }
+    await deadLetterJob(r, queues, {
+      task: syncCollectionTask,
+      jobId: op.id,
+      message: "source directory vanished",
+    });
     await seed.db.query(`update operations set updated_at = ${OLD} where id = $1`, [op.id]);
 
     const res = await reconcileOperations(deps);
