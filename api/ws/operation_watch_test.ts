@@ -118,6 +118,28 @@ function watcher(
 
 const ids = (s: FakeSocket) => s.frames.map((f) => f.event_id);
 
+/**
+ * Event 2 (progress 20) of operation `opId`, put in the operation's stream and counter only: the
+ * global stream never carries it, as when the hub misses an event.
+ */
+async function onlyInOperationStream(env: Env, opId: string): Promise<void> {
+  const keys = env.deps.keys;
+  await env.r.redis.set(keys.seq(opId), 2);
+  await env.r.redis.xadd(
+    keys.stream(opId),
+    "2-0",
+    "id",
+    "2",
+    "data",
+    JSON.stringify({
+      type: "OPERATION_PROGRESS",
+      operation_id: opId,
+      status: "processing",
+      progress: 20,
+    }),
+  );
+}
+
 Deno.test("OperationWatch replays retained events, joins live with no gap or duplicate, and closes 1000 after the end", async () => {
   await withEnv(async (env) => {
     const op = await env.newOp(env.user);
@@ -239,21 +261,7 @@ Deno.test("OperationWatch fills a gap in live events from the operation's stream
     await started;
     await waitFor("the first event", () => socket.sent.length === 1);
     // Event 2 reaches the operation's stream but not the global one (as when the hub misses it).
-    const keys = env.deps.keys;
-    await env.r.redis.set(keys.seq(op.id), 2);
-    await env.r.redis.xadd(
-      keys.stream(op.id),
-      "2-0",
-      "id",
-      "2",
-      "data",
-      JSON.stringify({
-        type: "OPERATION_PROGRESS",
-        operation_id: op.id,
-        status: "processing",
-        progress: 20,
-      }),
-    );
+    await onlyInOperationStream(env, op.id);
     await env.step(op, { progress: 30 });
     await waitFor("events 2 and 3", () => socket.sent.length === 3);
     assert.deepEqual(ids(socket), [1, 2, 3]);
@@ -543,21 +551,7 @@ Deno.test("a row re-read fetches events the hub missed without noticing (the cou
     await waitFor("the first event", () => socket.sent.length === 1, { timeoutMs: 3000 });
     // Event 2 reaches the operation's stream (and the counter) but never the global stream, and
     // nothing follows it live: only the re-read can find it. The row itself is unchanged.
-    const keys = env.deps.keys;
-    await env.r.redis.set(keys.seq(op.id), 2);
-    await env.r.redis.xadd(
-      keys.stream(op.id),
-      "2-0",
-      "id",
-      "2",
-      "data",
-      JSON.stringify({
-        type: "OPERATION_PROGRESS",
-        operation_id: op.id,
-        status: "processing",
-        progress: 20,
-      }),
-    );
+    await onlyInOperationStream(env, op.id);
     await waitFor("event 2 from the operation's stream", () => socket.sent.length === 2, {
       timeoutMs: 3000,
       seen: () => socket.frames,
