@@ -23,24 +23,33 @@
  * (`lexical.ts`: lower case, identifiers split into parts and kept whole), computed at insert by
  * `to_tsvector('simple', <the terms joined by spaces>)` (the text itself is not kept), with a GIN
  * index. A query becomes an OR of its words (an identifier: its whole form, or its parts as a
- * phrase), ranked by `ts_rank` with length normalisation over a bounded candidate set, each list
- * fetched in table order and ranked as it is read: every chunk holding one of the query's rare
- * words (the rarest ones, by the table's statistics, whose chunks add up to at most
- * {@link LEXICAL_RARE_BUDGET}); without rare words, at most {@link LEXICAL_CANDIDATES} chunks
- * holding every word and as many holding the rarest word; and, only when those are fewer than k,
- * k holding any word (a statement of its own, where the planner may stop a sequential scan after
- * k matches instead of reading a common word's postings). So a word that is in thousands of
- * chunks never has them all read and ranked, and a rare word's chunks are always ranked (document
- * frequency, which `ts_rank` lacks, decides what is read). The statistics are the tsvector's `most_common_elems` in `pg_stats`:
- * an upsert or `setLexical` analyzes its table once the store wrote enough rows to it (PGlite
- * runs no autovacuum), and searches read them again after at most 30 s. The dense and lexical lists of a
- * hybrid search carry ids and scores only; the fused hits' payloads are read in one statement. Tables made before lexical retrieval get the column and
+ * phrase), ranked by `ts_rank` with length normalisation over a bounded candidate set read in
+ * table order: every chunk holding one of the query's rare words (the rarest ones, by the
+ * table's statistics, whose chunks add up to at most {@link LEXICAL_RARE_BUDGET}), through the
+ * GIN index; without rare words, at most {@link LEXICAL_CANDIDATES} chunks holding every word,
+ * and only when those are fewer than k as many holding the rarest word; then, still fewer than
+ * k, k holding any word. Each list ranks its candidates and keeps its best k in SQL. The
+ * tsqueries go to Postgres as constants (`$n::tsquery`, in the form `to_tsquery('simple', ...)`
+ * gives), so the planner sees from the statistics how many chunks a common word is in and may
+ * stop a sequential scan after the limit instead of reading all the word's postings first. So
+ * a word that is in thousands of chunks never has them all read and ranked, and a rare word's
+ * chunks are always ranked (document frequency, which `ts_rank` lacks, decides what is read).
+ * The statistics are the tsvector's `most_common_elems` in `pg_stats`: an upsert or
+ * `setLexical` analyzes its table once the store wrote enough rows to it (PGlite runs no
+ * autovacuum), and searches read them again after at most 30 s.
+ *
+ * Hybrid search: on a server the dense and lexical lists run at once on two connections, ids and
+ * scores only, and the fused hits' payloads are read in one statement after. On PGlite (one
+ * thread: statements run in turn, each a round trip of 0.3-0.6 ms) both lists and their payloads
+ * are one statement. The dense list walks the HNSW graph as wide as a dense search for k would.
+ *
+ * Tables made before lexical retrieval get the column and
  * the index (`alter table`) when `ensureCollection`, an upsert or `setLexical` meets them; their
  * old rows have no terms until `setLexical` (the lexical backfill) or an upsert with text writes
  * them. Tables made by the first hybrid-search code (a `lexical_terms text` column with `lexical`
  * generated from it) keep working: their writes go to `lexical_terms`.
  */
-import { type Db, dbErrorInfo } from "../db/db.ts";
+import { type Db, dbErrorInfo, type Queryable } from "../db/db.ts";
 import type { ReadDb } from "../db/read_pool.ts";
 import { AppError } from "../errors.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
@@ -207,11 +216,136 @@ function filterClauses(
   return where;
 }
 
+type SqlParam = string | number | string[];
+
+/** A row of a dense or lexical list: the point id as text, its score, its payload or null. */
+type ListRow = { id: string; score: number; payload: VectorPayload | null };
+
+function toHit(r: ListRow): VectorHit {
+  return { id: r.id, score: Number(r.score), payload: r.payload as VectorPayload };
+}
+
+/** Best score first, ties by id (as the SQL `order by score desc, id` puts them). */
+function byScoreThenId(a: VectorHit, b: VectorHit): number {
+  return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** HNSW candidates kept per walk for a list `k` deep: twice k, 40 (pgvector's default) to 1,000. */
+function efSearch(k: number): string {
+  return String(Math.min(1000, Math.max(40, 2 * k)));
+}
+
+/**
+ * The dense list's statement: the `o.k` points nearest `vector` (id as text, score, payload or
+ * null), best first, ties by id; its values appended to `params`. Filtered: an exact scan of the
+ * points that pass (`offset 0` keeps the planner from flattening the subquery into an HNSW walk);
+ * else an HNSW walk (see {@link efSearch}).
+ */
+function denseListSql(
+  t: string,
+  vector: Float32Array,
+  o: CheckedSearchOptions,
+  params: SqlParam[],
+  withPayload: boolean,
+): string {
+  params.push(vectorLiteral(vector), o.k);
+  const v = `$${params.length - 1}::vector`, k = `$${params.length}::int`;
+  const payload = withPayload ? "payload" : "null::jsonb as payload";
+  const where = filterClauses(o, params);
+  let threshold = "";
+  if (o.scoreThreshold !== undefined) {
+    params.push(o.scoreThreshold);
+    threshold = `where score >= $${params.length}::float8`;
+  }
+  return where.length > 0
+    ? `select id, score, payload from (
+         select id::text as id, ${payload}, 1 - (embedding <=> ${v}) as score
+           from ${t} where ${where.join(" and ")} offset 0
+       ) s ${threshold}
+       order by score desc, id limit ${k}`
+    : `select id, score, payload from (
+         select id::text as id, ${payload}, 1 - (embedding <=> ${v}) as score
+           from ${t} order by embedding <=> ${v} limit ${k}
+       ) s ${threshold}
+       order by score desc, id`;
+}
+
+/** Where a lexical search reads its candidates (see `PgvectorStore.#lexicalPlan`). */
+interface LexicalPlan {
+  /** Any query word: the tsquery every candidate is ranked against. */
+  some: string;
+  /** The first list's tsquery, and how many chunks it may read. */
+  first: string;
+  firstLimit: number;
+  /**
+   * The first list is the rare words': read through the index (a sequential scan is barred).
+   * Else the planner picks the scan from the statistics: for a common word a sequential scan
+   * that stops after the limit costs less than the bitmap scan, which reads all its postings
+   * first (8,400 for a word in one chunk of six at 50k chunks: 7.8 against 3.6 ms); beside
+   * rare words that scan would read most of the table (its estimate of chunks holding a word
+   * outside the table's most common ones is rough).
+   */
+  rare: boolean;
+  /** Without rare words: the rarest word, read when the first list holds fewer than k. */
+  rarest?: string;
+}
+
+/**
+ * One lexical candidate list's statement: of at most `limit` chunks matching the tsquery `match`
+ * (through the index: no order, so no chunk beyond `limit` is read), the best `o.k` by `ts_rank`
+ * against `some` (id as text, score, payload or null), best first, ties by id.
+ */
+function lexicalListSql(
+  t: string,
+  some: string,
+  match: string,
+  limit: number,
+  o: CheckedSearchOptions,
+  params: SqlParam[],
+  withPayload: boolean,
+): string {
+  params.push(some, match, limit, o.k);
+  const n = params.length;
+  const filters = filterClauses(o, params).map((c) => ` and ${c}`).join("");
+  // The tsqueries are constants (see `PgvectorStore.#tsQuery`): parsed once, and the planner
+  // estimates from the statistics how many chunks match, so it can pick a sequential scan that
+  // stops at the limit when a common word is in thousands of chunks.
+  const candidates = `select id, ts_rank(lexical, $${n - 3}::tsquery, 1)::float8 as score
+      from ${t} where lexical @@ $${n - 2}::tsquery${filters} limit $${n - 1}::int`;
+  const best = `select id, score from (${candidates}) c order by score desc, id limit $${n}::int`;
+  return withPayload
+    ? `select b.id::text as id, b.score, p.payload from (${best}) b join ${t} p on p.id = b.id
+        order by b.score desc, b.id`
+    : `select id::text as id, score, null::jsonb as payload from (${best}) b order by score desc, id`;
+}
+
+async function lexicalList(
+  tx: Queryable,
+  t: string,
+  some: string,
+  match: string,
+  limit: number,
+  o: CheckedSearchOptions,
+  withPayload: boolean,
+): Promise<VectorHit[]> {
+  const params: SqlParam[] = [];
+  const rows = await tx.query<ListRow>(
+    lexicalListSql(t, some, match, limit, o, params, withPayload),
+    params,
+  );
+  return rows.map(toHit);
+}
+
 export class PgvectorStore implements VectorStore {
   readonly kind = "pgvector" as const;
   readonly #db: Db;
   /** Searches read here (a replica, or {@link #db}). */
   readonly #reader: ReadDb;
+  /**
+   * Searches read an embedded database (PGlite: one thread, statements in turn), so a hybrid
+   * search reads both lists in one statement instead of two at once.
+   */
+  readonly #oneStatement: boolean;
   readonly #ownsDb: boolean;
   readonly #batchSize: number;
   readonly #log: Logger;
@@ -248,6 +382,7 @@ export class PgvectorStore implements VectorStore {
     }
     this.#db = db;
     this.#reader = readDb ?? db;
+    this.#oneStatement = this.#reader === db && db.driver === "pglite";
     this.#ownsDb = ownsDb;
     this.#batchSize = batchSize;
     this.#log = logger;
@@ -747,85 +882,95 @@ export class PgvectorStore implements VectorStore {
     return await this.#read(name, [], (target) => this.#lexicalTable(target, words, o));
   }
 
+  /**
+   * Where a lexical search's candidates come from. With rare words (by the table's statistics),
+   * every chunk holding one of them: the chunks holding every word are among those. Without, the
+   * chunks holding every word (at most {@link LEXICAL_CANDIDATES}); when those are fewer than k,
+   * also up to as many holding the rarest word, then k holding any word (see {@link #lexicalTable}).
+   * So a common word's thousands of chunks are never all read.
+   */
+  async #lexicalPlan(target: string, words: QueryWord[]): Promise<LexicalPlan> {
+    const some = await this.#tsQuery(tsQueryOfWords(words)!);
+    const stats = await this.#stats(target);
+    const rare = PgvectorStore.#rareWords(words, stats);
+    if (rare.length > 0) {
+      return {
+        some,
+        first: await this.#tsQuery(tsQueryOfWords(rare)!),
+        firstLimit: 2 * LEXICAL_RARE_BUDGET,
+        rare: true,
+      };
+    }
+    return {
+      some,
+      first: await this.#tsQuery(tsQueryOfWords(words, "&")!),
+      firstLimit: LEXICAL_CANDIDATES,
+      rare: false,
+      rarest: await this.#tsQuery(
+        tsQueryOfWords(stats ? [PgvectorStore.#rarest(words, stats)] : words)!,
+      ),
+    };
+  }
+
+  /**
+   * `query` (`to_tsquery` syntax) as the tsquery `to_tsquery('simple', query)` makes, in the text
+   * form a `::tsquery` cast reads back, so statements take it as a constant. Terms of ASCII
+   * letters and digits are one lexeme each, unchanged, in both: no round trip. Others go through
+   * Postgres' parser, as the chunk text did (it drops or splits some characters: `x²` is `x`).
+   */
+  async #tsQuery(query: string): Promise<string> {
+    if (/^[a-z0-9' |&()<>-]*$/.test(query)) return query;
+    const [row] = await this.#reader.query<{ q: string }>(
+      "select to_tsquery('simple', $1)::text as q",
+      [query],
+    );
+    return row!.q;
+  }
+
+  /**
+   * The best `o.k` chunks by lexical rank, best first (ties by id), with payloads unless
+   * `withPayload` is false. Runs the plan's first list; when it holds fewer than k chunks, the
+   * lists after it. `given`: the plan and the first list's hits when the caller already read them
+   * (a hybrid search on PGlite reads them in its own statement), and where to read the rest.
+   */
   async #lexicalTable(
     target: string,
     words: QueryWord[],
     o: CheckedSearchOptions,
     withPayload = true,
+    given?: { plan: LexicalPlan; firsts: VectorHit[]; tx: Queryable },
   ): Promise<VectorHit[]> {
     const t = table(target);
-    const some = tsQueryOfWords(words)!;
-    const all = tsQueryOfWords(words, "&")!;
-    // The second list of candidates: every chunk holding one of the rare words; when no word
-    // is rare (or the table has no statistics yet), a bounded number holding the rarest word.
-    const stats = await this.#stats(target);
-    const rare = PgvectorStore.#rareWords(words, stats);
-    const [second, secondLimit] = rare.length > 0
-      ? [tsQueryOfWords(rare)!, 2 * LEXICAL_RARE_BUDGET]
-      : [
-        tsQueryOfWords(stats ? [PgvectorStore.#rarest(words, stats)] : words)!,
-        LEXICAL_CANDIDATES,
-      ];
-    const params: (string | number | string[])[] = [
-      some,
-      all,
-      o.k,
-      LEXICAL_CANDIDATES,
-      second,
-      secondLimit,
-      Math.min(o.k, LEXICAL_CANDIDATES),
-    ];
-    const filters = filterClauses(o, params).map((c) => ` and ${c}`).join("");
-    type Scored = { id: string; score: number };
-    // Candidates through the GIN index, ranked as they are read (ts_rank reads each one's
-    // tsvector): the chunks holding every word and those of the second list, so a common word's
-    // thousands of chunks are never all read. With rare words, the chunks holding every word are
-    // among those holding a rare word, all of which the second list reads: the first list is left
-    // out (its AND reads every posting of every word, the common ones included).
-    const ranked = await this.#reader.transaction(async (tx) => {
-      // The planner prefers a sequential scan once a common word matches many rows; the index
-      // finds the candidates without reading every row's tsvector.
-      await tx.query("select set_config('enable_seqscan', 'off', true)");
-      const firsts = await tx.query<Scored>(
-        `with q as (select to_tsquery('simple', $1) as some, to_tsquery('simple', $2) as all_,
-                           to_tsquery('simple', $5) as second,
-                           $3::int as k, $4::int as all_limit, $7::int as fill)${
-          rare.length > 0 ? "" : `
-         (select id::text as id, ts_rank(lexical, q.some, 1)::float8 as score
-            from ${t}, q where lexical @@ q.all_${filters} limit $4)
-         union`
-        }
-         (select id::text as id, ts_rank(lexical, q.some, 1)::float8 as score
-            from ${t}, q where lexical @@ q.second${filters} limit $6)`,
-        params,
-      );
+    const plan = given?.plan ?? await this.#lexicalPlan(target, words);
+    const rest = async (db: Queryable, firsts: VectorHit[]): Promise<VectorHit[]> => {
       if (firsts.length >= o.k) return firsts;
-      // Fewer than k: k chunks holding any word fill up (a rare word that is in few chunks, and
-      // a common one). The planner picks the scan from the statistics: a sequential scan that
-      // stops after k matches when a common word is in many chunks (a bitmap scan would first
-      // read all its postings: 15 ms at 50k chunks), the index when the words are rare.
-      await tx.query("select set_config('enable_seqscan', 'on', true)");
-      const fill = await tx.query<Scored>(
-        `with q as (select to_tsquery('simple', $1) as some, $2::text as a, $3::int as k,
-                           $4::int as b, $5::text as c, $6::int as d)
-         select id::text as id, ts_rank(lexical, q.some, 1)::float8 as score
-           from ${t}, q where lexical @@ q.some${filters} limit $7`,
-        params,
-      );
-      const seen = new Set(firsts.map((r) => r.id));
-      return [...firsts, ...fill.filter((r) => !seen.has(r.id))];
+      // Fewer than k: without rare words, up to as many chunks holding the rarest word...
+      const lists = [firsts];
+      if (plan.rarest) {
+        lists.push(
+          await lexicalList(db, t, plan.some, plan.rarest, LEXICAL_CANDIDATES, o, withPayload),
+        );
+      }
+      if (lists.flat().length < o.k) {
+        // ...and, still fewer, k chunks holding any word, the scan again the planner's.
+        if (plan.rare) await db.query("select set_config('enable_seqscan', 'on', true)");
+        const fill = { ...o, k: Math.min(o.k, LEXICAL_CANDIDATES) };
+        lists.push(await lexicalList(db, t, plan.some, plan.some, fill.k, fill, withPayload));
+      }
+      // The best k of the lists, by score then id (each list is its own best k, so the union's
+      // best k is among them).
+      const byId = new Map(lists.flat().map((h) => [h.id, h]));
+      return [...byId.values()].sort(byScoreThenId).slice(0, o.k);
+    };
+    if (given) return await rest(given.tx, given.firsts);
+    const first = (db: Queryable) =>
+      lexicalList(db, t, plan.some, plan.first, plan.firstLimit, o, withPayload);
+    // Without rare words every list's scan is the planner's: no transaction for a setting.
+    if (!plan.rare) return await rest(this.#reader, await first(this.#reader));
+    return await this.#reader.transaction(async (tx) => {
+      await tx.query("select set_config('enable_seqscan', 'off', true)");
+      return await rest(tx, await first(tx));
     });
-    // The best k, by score then id (as the SQL order would put them).
-    const top = ranked.map((r) => ({ id: r.id, score: Number(r.score) }))
-      .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .slice(0, o.k);
-    if (!withPayload) return top.map((h) => ({ ...h, payload: null as unknown as VectorPayload }));
-    const payloads = await this.#payloads(target, top.map((h) => h.id));
-    // A point deleted between the two reads has no payload: it is left out.
-    return top.filter((h) => payloads.has(h.id)).map((h) => ({
-      ...h,
-      payload: payloads.get(h.id)!,
-    }));
   }
 
   async hybridSearch(
@@ -849,22 +994,29 @@ export class PgvectorStore implements VectorStore {
     await this.#prepare();
     try {
       return await this.#read(name, [], async (target) => {
-        // Both lists at once (on a server, two connections; PGlite runs them in turn), ids and
-        // scores only: the payloads of the k fused hits are read after the fusion.
-        const [denseHits, lexicalHits] = await Promise.all([
-          this.#searchTable(target, dense, deep, false),
-          words.length === 0
-            ? Promise.resolve([])
-            : this.#lexicalTable(target, words, lexicalOptions, false).catch((err) => {
-              // A table made before lexical retrieval: its dense list alone.
-              if (dbErrorInfo(err)?.code === UNDEFINED_COLUMN) return [];
-              throw err;
-            }),
-        ]);
+        const [denseHits, lexicalHits] = this.#oneStatement
+          ? await this.#hybridLists(target, dense, words, deep, lexicalOptions, o.k)
+          // On a server, both lists at once on two connections, ids and scores only: the
+          // payloads of the k fused hits are read after the fusion.
+          : await Promise.all([
+            this.#searchTable(target, dense, deep, false),
+            words.length === 0
+              ? Promise.resolve([])
+              : this.#lexicalTable(target, words, lexicalOptions, false).catch((err) => {
+                // A table made before lexical retrieval: its dense list alone.
+                if (dbErrorInfo(err)?.code === UNDEFINED_COLUMN) return [];
+                throw err;
+              }),
+          ]);
         const key = (h: VectorHit) => h.id;
         const fused = rrfFuse([{ items: denseHits, key }, { items: lexicalHits, key }], o.rrfK)
           .slice(0, o.k);
-        const payloads = await this.#payloads(target, fused.map((f) => f.key));
+        const payloads = new Map<string, VectorPayload>();
+        for (const h of [...denseHits, ...lexicalHits]) {
+          if (h.payload) payloads.set(h.id, h.payload);
+        }
+        const missing = fused.map((f) => f.key).filter((id) => !payloads.has(id));
+        for (const [id, p] of await this.#payloads(target, missing)) payloads.set(id, p);
         // A point deleted since the lists were read has no payload: it is left out.
         return fused.filter((f) => payloads.has(f.key)).map((f) => {
           const [d, l] = f.from;
@@ -887,6 +1039,69 @@ export class PgvectorStore implements VectorStore {
     }
   }
 
+  /**
+   * A hybrid search's two lists on an embedded database, which runs statements one at a time on
+   * one thread: both lists and their payloads in one statement (each statement costs PGlite a
+   * round trip of 0.3-0.6 ms; the separate lists, their transactions and the payload read took
+   * nine), then the lexical lists after the first when it holds fewer than the depth.
+   */
+  async #hybridLists(
+    target: string,
+    vector: Float32Array,
+    words: QueryWord[],
+    deep: CheckedSearchOptions,
+    lexicalOptions: CheckedSearchOptions,
+    k: number,
+  ): Promise<[VectorHit[], VectorHit[]]> {
+    const t = table(target);
+    const plan = words.length > 0 ? await this.#lexicalPlan(target, words) : undefined;
+    const run = (tx: Queryable) => {
+      const params: SqlParam[] = [];
+      const d = denseListSql(t, vector, deep, params, false);
+      const l = plan
+        ? lexicalListSql(t, plan.some, plan.first, plan.firstLimit, lexicalOptions, params, false)
+        : undefined;
+      return tx.query<ListRow & { list: string }>(
+        `with d as materialized (${d}),
+              l as materialized (${l ?? "select null::text as id, 0::float8 as score limit 0"})
+         select x.list, x.id, x.score, p.payload
+           from (select 'd' as list, id, score from d
+                 union all select 'l' as list, id, score from l) x
+           join ${t} p on p.id = x.id::uuid
+          order by x.list, x.score desc, x.id`,
+        params,
+      );
+    };
+    return await this.#reader.transaction(async (tx) => {
+      // The dense list walks the HNSW graph (see #searchTable for both settings) as wide as a
+      // dense search for k would (its ranks past k only add to fused scores; the walk's width
+      // is its cost: 30 deep at 60 wide took 1.2x the time of 40 wide); the lexical list's scan
+      // as in #lexicalTable.
+      await tx.query(
+        `select set_config('hnsw.ef_search', $1, true),
+                set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                set_config('enable_seqscan', $2, true)`,
+        [efSearch(k), plan?.rare ? "off" : "on"],
+      );
+      let rows: (ListRow & { list: string })[];
+      try {
+        rows = await run(tx);
+      } catch (err) {
+        // A table made before lexical retrieval: its dense list alone.
+        if (dbErrorInfo(err)?.code !== UNDEFINED_COLUMN || !plan) throw err;
+        return [await this.#searchTable(target, vector, deep, true), []];
+      }
+      const hits = (list: string) => rows.filter((r) => r.list === list).map(toHit);
+      const firsts = hits("l");
+      return [
+        hits("d"),
+        plan
+          ? await this.#lexicalTable(target, words, lexicalOptions, true, { plan, firsts, tx })
+          : [],
+      ];
+    });
+  }
+
   /** The payloads of the points `ids` that exist, by id. */
   async #payloads(target: string, ids: string[]): Promise<Map<string, VectorPayload>> {
     if (ids.length === 0) return new Map();
@@ -904,28 +1119,12 @@ export class PgvectorStore implements VectorStore {
     withPayload = true,
   ): Promise<VectorHit[]> {
     const t = table(target);
-    const payload = withPayload ? "payload" : "null::jsonb as payload";
-    const params: (string | number | string[])[] = [vectorLiteral(query), o.k];
-    const where = filterClauses(o, params);
-    let threshold = "";
-    if (o.scoreThreshold !== undefined) {
-      params.push(o.scoreThreshold);
-      threshold = `where score >= $${params.length}::float8`;
-    }
-    type Row = { id: string; score: number; payload: VectorPayload };
-    let rows: Row[];
-    if (where.length > 0) {
-      // `offset 0` keeps the planner from flattening the subquery into an HNSW walk.
-      rows = await this.#reader.query<Row>(
-        `select id, score, payload from (
-           select id::text as id, ${payload}, 1 - (embedding <=> $1::vector) as score
-             from ${t} where ${where.join(" and ")} offset 0
-         ) s ${threshold}
-         order by score desc, id limit $2`,
-        params,
-      );
+    const params: SqlParam[] = [];
+    const sql = denseListSql(t, query, o, params, withPayload);
+    let rows: ListRow[];
+    if (o.documentIds || o.uriPrefix !== undefined) {
+      rows = await this.#reader.query<ListRow>(sql, params);
     } else {
-      const efSearch = String(Math.min(1000, Math.max(40, 2 * o.k)));
       rows = await this.#reader.transaction(async (tx) => {
         // Deleted points stay in the HNSW graph until a vacuum: a plain index scan returns the
         // ef_search nearest tuples and drops the dead ones, so after a large delete (a cancelled
@@ -934,19 +1133,12 @@ export class PgvectorStore implements VectorStore {
         await tx.query(
           `select set_config('hnsw.ef_search', $1, true),
                   set_config('hnsw.iterative_scan', 'relaxed_order', true)`,
-          [efSearch],
+          [efSearch(o.k)],
         );
-        return await tx.query<Row>(
-          `select id, score, payload from (
-             select id::text as id, ${payload}, 1 - (embedding <=> $1::vector) as score
-               from ${t} order by embedding <=> $1::vector limit $2
-           ) s ${threshold}
-           order by score desc, id`,
-          params,
-        );
+        return await tx.query<ListRow>(sql, params);
       });
     }
-    return rows.map((r) => ({ id: r.id, score: Number(r.score), payload: r.payload }));
+    return rows.map(toHit);
   }
 
   async count(name: string): Promise<number> {

@@ -501,8 +501,11 @@ Deno.test("pgvector: lexical search ranks every chunk of a rare word, however ma
 Deno.test("pgvector: a hybrid hit deleted between the lists and the payload read is left out", async () => {
   const base = await openPglite();
   let deleteBeforePayloads: string | undefined;
+  // As a server's driver (an embedded one reads the lists and payloads in one statement), whose
+  // transactions and queries reach the same PGlite.
   const db: Db = {
     ...base,
+    driver: "postgres",
     async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
       if (deleteBeforePayloads && sql.includes("id = any($1::uuid[])") && sql.includes("payload")) {
         await base.query(`delete from vec_gone where id = $1`, [deleteBeforePayloads]);
@@ -521,6 +524,55 @@ Deno.test("pgvector: a hybrid hit deleted between the lists and the payload read
     assert.equal(deleteBeforePayloads, undefined, "the payload read happened");
     assert.deepEqual(hits.map((h) => h.id).sort(), [points[1]!.id, points[2]!.id].sort());
     for (const h of hits) assert.equal(h.payload.uri, "/a");
+  } finally {
+    await base.close();
+  }
+});
+
+Deno.test("pgvector: query terms Postgres' parser changes (x², non-ASCII) match as the chunk text's did", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db);
+    await store.ensureCollection("parsed", 3);
+    const points = textPoints(
+      "parsed",
+      3,
+      (i) => ["the area is x² over two", "naïve café résumé", "plain ascii words"][i]!,
+    );
+    await store.upsert("parsed", points);
+    // The tokenizer keeps `x²` whole; Postgres' parser, which made the chunk's lexemes, drops
+    // the `²`: the query must be read as the parser reads it.
+    for (const [query, want] of [["x²", 0], ["café", 1], ["Résumé naïve", 1], ["ascii", 2]]) {
+      const hits = await store.lexicalSearch("parsed", query as string, { k: 3 });
+      assert.equal(hits[0]?.payload.chunk_index, want, `${query}: ${JSON.stringify(hits)}`);
+      const hybrid = await store.hybridSearch("parsed", [0, 0, 1], query as string, { k: 3 });
+      assert.equal(
+        hybrid.find((h) => h.lexical !== null)?.payload.chunk_index,
+        want,
+        `hybrid ${query}: ${JSON.stringify(hybrid)}`,
+      );
+    }
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("pgvector on PGlite: a hybrid search reads both lists and their payloads in one statement", async () => {
+  const base = await openPglite();
+  const db = recording(base);
+  try {
+    const store = new PgvectorStore(db);
+    await store.ensureCollection("one", 3);
+    // Every chunk holds the query's word: the lexical list is full, no list after it is read.
+    const points = textPoints("one", 40, (i) => `alpha filler ${i}`);
+    await store.upsert("one", points);
+    await store.hybridSearch("one", [1, 0, 0], "alpha", { k: 5 }); // warms the lookups
+    db.statements.length = 0;
+    const hits = await store.hybridSearch("one", [1, 0, 0], "alpha", { k: 5 });
+    assert.equal(hits.length, 5);
+    assert.ok(hits.every((h) => h.dense !== null && h.lexical !== null && h.payload.uri === "/a"));
+    const reads = db.statements.filter((sql) => /from vec_one\b/.test(sql));
+    assert.equal(reads.length, 1, `statements reading the table: ${reads.join("\n---\n")}`);
   } finally {
     await base.close();
   }
