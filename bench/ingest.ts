@@ -8,7 +8,10 @@
  * - a naive pipeline that takes one document at a time: extract, chunk, embed that document's
  *   chunks, upsert them, record it, then the next (`vs_naive` = pipeline / naive);
  * - the same pipeline with the embedding settings before CPU tuning (fp32, one onnxruntime
- *   thread, a 4096-token batch budget): `vs_today` = pipeline / that.
+ *   thread, a 4096-token batch budget): `vs_today` = pipeline / that;
+ * - the same pipeline without lexical indexing (the chunk text is not handed to the vector
+ *   store, so no terms, tsvector or GIN entries are written): `lexical_overhead` = (pipeline -
+ *   that) / that, the median over rounds of wall time, and `lexical_overhead_cpu` of CPU time.
  *
  * The pipeline and the embedder alone run at the configured precision (`EMBEDDING_PRECISION`,
  * int8 on a CPU by default), so `efficiency` compares like with like.
@@ -36,7 +39,7 @@
  * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,
  * "efficiency_median":..,"efficiency_cpu":..,"efficiency_same_batches":..,
  * "efficiency_same_batches_cpu":..,"vs_naive":..,"today_chunks_per_s":..,"vs_today":..,
- * "precision":..,"vector_store":..}
+ * "lexical_overhead":..,"lexical_overhead_cpu":..,"precision":..,"vector_store":..}
  */
 import { BENCH_WORDS, median, positiveArg, seededRandom } from "./_common.ts";
 import { type CpuSample, cpuSince, sampleCpu } from "./_cpu.ts";
@@ -160,9 +163,21 @@ const server = !config.vectorDatabaseUrl && values.vectors === "server"
 cpuOf.vectors = server?.pid;
 const vectorUrl = config.vectorDatabaseUrl ?? server?.url;
 const vectorDb = vectorUrl ? undefined : await openPglite();
-const vectors: VectorStore = vectorDb
+const store: VectorStore = vectorDb
   ? new PgvectorStore(vectorDb)
   : new PgvectorStore(connectPostgres(vectorUrl!, { max: 5 }), { ownsDb: true });
+/** While false, upserts reach the store without their text: no lexical indexing. */
+const lexical = { on: true };
+const vectors: VectorStore = new Proxy(store, {
+  get: (target, prop) => {
+    if (prop === "upsert") {
+      return (name: string, points: Parameters<VectorStore["upsert"]>[1]) =>
+        target.upsert(name, lexical.on ? points : points.map(({ text: _text, ...p }) => p));
+    }
+    const v = Reflect.get(target, prop, target);
+    return typeof v === "function" ? v.bind(target) : v;
+  },
+});
 /**
  * The registry the worker uses, timing every `embedTexts` call: the share of the pipeline's time
  * during which the model was busy says how well the pipeline feeds it (the rest of the gap to
@@ -274,6 +289,16 @@ try {
     }
   };
 
+  /** The pipeline without lexical indexing. */
+  const pipelineBare = async () => {
+    lexical.on = false;
+    try {
+      return await pipeline();
+    } finally {
+      lexical.on = true;
+    }
+  };
+
   const naive = async () => {
     const { collection } = await createCollection(deps, {
       userId: user!.id,
@@ -367,6 +392,7 @@ try {
   await embedder.embedTexts(texts, "document");
   await naive();
   await pipelineToday();
+  await pipelineBare();
 
   let best = { pipeline: Infinity, embedder: Infinity, naive: Infinity, today: Infinity, busy: 0 };
   /** Per round, pipeline against the embedder alone run right after it: wall and CPU time. */
@@ -375,6 +401,9 @@ try {
   /** The same against the embedder alone on the pipeline's own batches. */
   const shapedRatios: number[] = [];
   const shapedCpuRatios: number[] = [];
+  /** Per round, (pipeline - pipeline without lexical indexing) / that: wall and CPU time. */
+  const lexicalWall: number[] = [];
+  const lexicalCpu: number[] = [];
   let pipelineBatches: number[] = [];
   const cpuTotal = (c: CpuSample) =>
     c.main + c.inference + c.other + Object.values(c.processes).reduce((a, b) => a + b, 0);
@@ -389,6 +418,15 @@ try {
     });
     const n = await naive();
     const t = await pipelineToday();
+    // With and without lexical indexing, in turns (which goes first alternates by round).
+    const [lx, bare] = r % 2 === 0
+      ? [p, await pipelineBare()]
+      : await (async () => {
+        const b = await pipelineBare();
+        return [await pipeline(), b] as const;
+      })();
+    lexicalWall.push((lx.seconds - bare.seconds) / bare.seconds);
+    lexicalCpu.push((cpuTotal(lx.cpu) - cpuTotal(bare.cpu)) / cpuTotal(bare.cpu));
     if (p.chunks !== texts.length || n.chunks !== texts.length || t.chunks !== texts.length) {
       throw new Error(
         `Bench runs disagree on the chunks: pipeline ${p.chunks}, naive ${n.chunks}, embedder ${texts.length}`,
@@ -421,6 +459,10 @@ try {
       same_batches_s: Number(eb.seconds.toFixed(3)),
       same_batches_cpu: eb.cpu,
       pipeline_batches: pipelineBatches,
+      lexical_s: Number(lx.seconds.toFixed(3)),
+      without_lexical_s: Number(bare.seconds.toFixed(3)),
+      lexical_cpu_s: Number(cpuTotal(lx.cpu).toFixed(3)),
+      without_lexical_cpu_s: Number(cpuTotal(bare.cpu).toFixed(3)),
     }));
   }
   const rate = (s: number) => Number((chunks / s).toFixed(2));
@@ -436,6 +478,8 @@ try {
     vs_naive: Number((best.naive / best.pipeline).toFixed(3)),
     today_chunks_per_s: rate(best.today),
     vs_today: Number((best.today / best.pipeline).toFixed(3)),
+    lexical_overhead: Number(median(lexicalWall).toFixed(3)),
+    lexical_overhead_cpu: Number(median(lexicalCpu).toFixed(3)),
     precision: embedder.precision,
     vector_store: config.vectorDatabaseUrl
       ? "pgvector (VECTOR_DATABASE_URL)"
@@ -457,7 +501,7 @@ try {
   await rt.close();
   await models.close();
   await todayModels.close();
-  await vectors.close();
+  await store.close();
   await vectorDb?.close();
   await server?.stop();
   const redis = createRedis(config.redis, { name: "bench:cleanup" });

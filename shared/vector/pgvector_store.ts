@@ -25,18 +25,21 @@
  * index. A query becomes an OR of its words (an identifier: its whole form, or its parts as a
  * phrase), ranked by `ts_rank` with length normalisation over a bounded candidate set read in
  * table order: every chunk holding one of the query's rare words (the rarest ones, by the
- * table's statistics, whose chunks add up to at most {@link LEXICAL_RARE_BUDGET}), through the
- * GIN index; without rare words, at most {@link LEXICAL_CANDIDATES} chunks holding every word,
- * and only when those are fewer than k as many holding the rarest word; then, still fewer than
- * k, k holding any word. Each list ranks its candidates and keeps its best k in SQL. The
- * tsqueries go to Postgres as constants (`$n::tsquery`, in the form `to_tsquery('simple', ...)`
- * gives), so the planner sees from the statistics how many chunks a common word is in and may
- * stop a sequential scan after the limit instead of reading all the word's postings first. So
- * a word that is in thousands of chunks never has them all read and ranked, and a rare word's
- * chunks are always ranked (document frequency, which `ts_rank` lacks, decides what is read).
- * The statistics are the tsvector's `most_common_elems` in `pg_stats`: an upsert or
- * `setLexical` analyzes its table once the store wrote enough rows to it (PGlite runs no
- * autovacuum), and searches read them again after at most 30 s.
+ * table's statistics, whose chunks add up to at most {@link LEXICAL_RARE_BUDGET}); without rare
+ * words, at most {@link LEXICAL_CANDIDATES} chunks holding every word, and only when those are
+ * fewer than k as many holding the rarest word; then, still fewer than k, k holding any word.
+ * Each list ranks its candidates and keeps its best k in SQL, and is read by a sequential scan
+ * that stops at its limit or through the GIN index, whichever the statistics say costs less
+ * (`seqScanPays`: a common word's thousands of postings are never all read, a rare word's
+ * chunks are never looked for row by row). The tsqueries go to Postgres as constants
+ * (`$n::tsquery`, in the form `to_tsquery('simple', ...)` gives). So a word that is in
+ * thousands of chunks never has them all read and ranked, and a rare word's chunks are always
+ * ranked (document frequency, which `ts_rank` lacks, decides what is read). The statistics are
+ * the tsvector's `most_common_elems` in `pg_stats`: an upsert or `setLexical` analyzes its
+ * table once the store wrote enough rows to it (PGlite runs no autovacuum), and searches read
+ * them again after at most 30 s. For the same reason the store merges the GIN index's pending
+ * list (which every search reads whole) every {@link GIN_MERGE_ROWS} rows of terms it writes and
+ * at the end of a bulk load.
  *
  * Hybrid search: on a server the dense and lexical lists run at once on two connections, ids and
  * scores only, and the fused hits' payloads are read in one statement after. On PGlite (one
@@ -148,6 +151,9 @@ export const LEXICAL_CANDIDATES = 100;
  * statistics be stale).
  */
 export const LEXICAL_RARE_BUDGET = 200;
+
+/** Rows with terms written to a table before the store merges its GIN pending list. */
+export const GIN_MERGE_ROWS = 200;
 
 /** An upsert analyzes its table once this many rows, plus a fraction of the table, changed. */
 export const ANALYZE_MIN_ROWS = 500;
@@ -270,25 +276,46 @@ function denseListSql(
        order by score desc, id`;
 }
 
+/** One list of lexical candidates: at most `limit` chunks matching the tsquery `query`. */
+interface LexicalList {
+  query: string;
+  limit: number;
+  /** Read by a sequential scan that stops at the limit, else through the GIN index. */
+  seq: boolean;
+}
+
 /** Where a lexical search reads its candidates (see `PgvectorStore.#lexicalPlan`). */
 interface LexicalPlan {
   /** Any query word: the tsquery every candidate is ranked against. */
   some: string;
-  /** The first list's tsquery, and how many chunks it may read. */
-  first: string;
-  firstLimit: number;
-  /**
-   * The first list is the rare words': read through the index (a sequential scan is barred).
-   * Else the planner picks the scan from the statistics: for a common word a sequential scan
-   * that stops after the limit costs less than the bitmap scan, which reads all its postings
-   * first (8,400 for a word in one chunk of six at 50k chunks: 7.8 against 3.6 ms); beside
-   * rare words that scan would read most of the table (its estimate of chunks holding a word
-   * outside the table's most common ones is rough).
-   */
-  rare: boolean;
-  /** Without rare words: the rarest word, read when the first list holds fewer than k. */
-  rarest?: string;
+  /** The lists, read in turn while the chunks found are fewer than k (the first always). */
+  lists: LexicalList[];
 }
+
+/**
+ * The fraction of the table's chunks holding `w`, by the statistics: an identifier as its whole
+ * form plus its rarest part; a term not among the most common ones as none.
+ */
+function wordFraction(w: QueryWord, stats: TermStats): number {
+  const f = (term: string) => stats.freq.get(term) ?? 0;
+  return f(w.whole) + (w.parts.length > 0 ? Math.min(...w.parts.map(f)) : 0);
+}
+
+/**
+ * Whether a list of `limit` chunks matching a fraction `fraction` of the table is read faster
+ * by a sequential scan that stops at the limit (about limit / fraction rows, each row's
+ * tsvector checked: 1.8 us in PGlite) than by the bitmap scan, which reads every posting first
+ * (fraction x rows of them, 0.35 us each) and then the limit's rows: when fraction^2 x rows >
+ * 5 x limit (at 50k chunks, 100 candidates: a word in one chunk in ten or more; a word in one
+ * in six took 3.6 ms scanned against 7.8 through the index, one in forty 9 ms against 2 at
+ * 10k). Postgres' own choice misjudges both ways (it prices checking a tsvector as one
+ * operator, and guesses for terms outside the statistics), so the store makes it. Never
+ * without statistics: an unknown fraction is read through the index.
+ */
+function seqScanPays(fraction: number, stats: TermStats | undefined, limit: number): boolean {
+  return stats !== undefined && fraction * fraction * stats.rows > SEQ_SCAN_FACTOR * limit;
+}
+const SEQ_SCAN_FACTOR = 5;
 
 /**
  * One lexical candidate list's statement: of at most `limit` chunks matching the tsquery `match`
@@ -358,6 +385,8 @@ export class PgvectorStore implements VectorStore {
   readonly #termStats = new Map<string, TermStats | undefined>();
   /** Rows this store wrote to each table since it last analyzed it. */
   readonly #written = new Map<string, number>();
+  /** Rows with terms this store wrote to each table since it last merged its GIN pending list. */
+  readonly #termsWritten = new Map<string, number>();
   /** Tables known to have their HNSW index (built, or seen), so the check runs once each. */
   readonly #hnswBuilt = new Set<string>();
 
@@ -548,6 +577,8 @@ export class PgvectorStore implements VectorStore {
     const dimension = await this.#dimension(target);
     if (dimension === undefined) throw new CollectionNotFoundError("finish the bulk load", name);
     await this.#ensureHnsw(target, dimension);
+    // The load's last terms (fewer than GIN_MERGE_ROWS) are merged too: searches come next.
+    if (this.#termsWritten.has(target)) await this.#mergeTerms(target);
   }
 
   /**
@@ -590,6 +621,37 @@ export class PgvectorStore implements VectorStore {
       await this.#upsertBatch(name, target, checked.slice(i, i + this.#batchSize));
     }
     await this.#analyzeIfChanged(target, checked.length);
+    await this.#mergeTermsIfWritten(target, checked.filter((p) => p.text !== "").length);
+  }
+
+  /**
+   * Merges the GIN index's pending list into its tree once this store wrote terms for
+   * {@link GIN_MERGE_ROWS} rows since it last did (`gin_clean_pending_list`). GIN takes new
+   * entries into an unsorted pending list (cheap writes) which every search reads whole, until a
+   * vacuum or the list's size limit (4 MB by default) merges it; PGlite runs no vacuum, so after a
+   * load the list held up to 4 MB: at 10k chunks 212 pages, which made a lexical list of 4 chunks
+   * take 9.7 ms instead of 0.9 ms. A failure is logged: the write it follows succeeded.
+   */
+  async #mergeTermsIfWritten(collection: string, rows: number): Promise<void> {
+    if (rows === 0) return;
+    const written = (this.#termsWritten.get(collection) ?? 0) + rows;
+    this.#termsWritten.set(collection, written);
+    if (written >= GIN_MERGE_ROWS) await this.#mergeTerms(collection);
+  }
+
+  async #mergeTerms(collection: string): Promise<void> {
+    try {
+      // (A table made before lexical retrieval has no such index: null, nothing to merge.)
+      await this.#db.query("select gin_clean_pending_list(to_regclass($1))", [
+        `${table(collection)}_lex`,
+      ]);
+      this.#termsWritten.delete(collection);
+    } catch (err) {
+      this.#log.warn("could not merge the pending lexical index entries of a vector collection", {
+        collection,
+        error: errorMessage(err),
+      });
+    }
   }
 
   /**
@@ -649,27 +711,21 @@ export class PgvectorStore implements VectorStore {
     return stats;
   }
 
-  /**
-   * The rarest query words whose chunks, by the statistics, add up to at most
-   * {@link LEXICAL_RARE_BUDGET}: a word not among the most common terms counts as none; an
-   * identifier as its whole form plus its rarest part. Empty without statistics.
-   */
   /** The word the statistics put in the fewest chunks. */
   static #rarest(words: QueryWord[], stats: TermStats): QueryWord {
-    const f = (term: string) => stats.freq.get(term) ?? 0;
-    const freq = (w: QueryWord) =>
-      f(w.whole) + (w.parts.length > 0 ? Math.min(...w.parts.map(f)) : 0);
-    return words.reduce((best, w) => freq(w) < freq(best) ? w : best);
+    return words.reduce((best, w) => wordFraction(w, stats) < wordFraction(best, stats) ? w : best);
   }
 
+  /**
+   * The rarest query words whose chunks, by the statistics, add up to at most
+   * {@link LEXICAL_RARE_BUDGET} (see {@link wordFraction}). Empty without statistics.
+   */
   static #rareWords(words: QueryWord[], stats: TermStats | undefined): QueryWord[] {
     if (!stats) return [];
-    const f = (term: string) => stats.freq.get(term) ?? 0;
-    const rows = (w: QueryWord) =>
-      stats.rows * (f(w.whole) + (w.parts.length > 0 ? Math.min(...w.parts.map(f)) : 0));
     const rare: QueryWord[] = [];
     let total = 0;
-    for (const [w, n] of words.map((w) => [w, rows(w)] as const).sort((a, b) => a[1] - b[1])) {
+    const rows = words.map((w) => [w, stats.rows * wordFraction(w, stats)] as const);
+    for (const [w, n] of rows.sort((a, b) => a[1] - b[1])) {
       if (total + n > LEXICAL_RARE_BUDGET) break;
       total += n;
       rare.push(w);
@@ -782,6 +838,7 @@ export class PgvectorStore implements VectorStore {
       }
     }
     await this.#analyzeIfChanged(target, checked.length);
+    await this.#mergeTermsIfWritten(target, checked.length);
   }
 
   async deleteByDocument(name: string, documentIds: string[]): Promise<void> {
@@ -883,32 +940,45 @@ export class PgvectorStore implements VectorStore {
   }
 
   /**
-   * Where a lexical search's candidates come from. With rare words (by the table's statistics),
-   * every chunk holding one of them: the chunks holding every word are among those. Without, the
-   * chunks holding every word (at most {@link LEXICAL_CANDIDATES}); when those are fewer than k,
-   * also up to as many holding the rarest word, then k holding any word (see {@link #lexicalTable}).
-   * So a common word's thousands of chunks are never all read.
+   * Where a lexical search for the best `k` reads its candidates. With rare words (by the
+   * table's statistics), first every chunk holding one of them: the chunks holding every word
+   * are among those. Without, first the chunks holding every word (at most
+   * {@link LEXICAL_CANDIDATES}), then as many holding the rarest word. Last, k holding any word.
+   * A list after the first is read only while fewer than k chunks were found, and not at all
+   * when an earlier list read the same words as far. So a common word's thousands of chunks are
+   * never all read, and the scan of each list is chosen by {@link seqScanPays}.
    */
-  async #lexicalPlan(target: string, words: QueryWord[]): Promise<LexicalPlan> {
-    const some = await this.#tsQuery(tsQueryOfWords(words)!);
+  async #lexicalPlan(target: string, words: QueryWord[], k: number): Promise<LexicalPlan> {
     const stats = await this.#stats(target);
+    const fraction = (w: QueryWord) => stats ? Math.min(1, wordFraction(w, stats)) : 0;
+    const lists: (LexicalList & { words: QueryWord[]; op: "|" | "&" })[] = [];
+    const add = (ws: QueryWord[], op: "|" | "&", limit: number, f: number) =>
+      lists.push({ words: ws, op, limit, query: "", seq: seqScanPays(f, stats, limit) });
     const rare = PgvectorStore.#rareWords(words, stats);
     if (rare.length > 0) {
-      return {
-        some,
-        first: await this.#tsQuery(tsQueryOfWords(rare)!),
-        firstLimit: 2 * LEXICAL_RARE_BUDGET,
-        rare: true,
-      };
+      add(rare, "|", 2 * LEXICAL_RARE_BUDGET, 0);
+    } else {
+      add(words, "&", LEXICAL_CANDIDATES, words.reduce((p, w) => p * fraction(w), 1));
+      if (stats) {
+        const rarest = PgvectorStore.#rarest(words, stats);
+        add([rarest], "|", LEXICAL_CANDIDATES, fraction(rarest));
+      }
     }
+    const fill = Math.min(k, LEXICAL_CANDIDATES);
+    add(words, "|", fill, 1 - words.reduce((p, w) => p * (1 - fraction(w)), 1));
+    // The same words (one word: either operator) already read as far add nothing.
+    const key = (l: { words: QueryWord[]; op: string }) =>
+      (l.words.length === 1 ? "|" : l.op) + l.words.map((w) => w.whole).sort().join(" ");
+    const kept = lists.filter((l, i) =>
+      !lists.slice(0, i).some((e) => key(e) === key(l) && e.limit >= l.limit)
+    );
     return {
-      some,
-      first: await this.#tsQuery(tsQueryOfWords(words, "&")!),
-      firstLimit: LEXICAL_CANDIDATES,
-      rare: false,
-      rarest: await this.#tsQuery(
-        tsQueryOfWords(stats ? [PgvectorStore.#rarest(words, stats)] : words)!,
-      ),
+      some: await this.#tsQuery(tsQueryOfWords(words)!),
+      lists: await Promise.all(kept.map(async (l) => ({
+        query: await this.#tsQuery(tsQueryOfWords(l.words, l.op)!),
+        limit: l.limit,
+        seq: l.seq,
+      }))),
     };
   }
 
@@ -929,9 +999,9 @@ export class PgvectorStore implements VectorStore {
 
   /**
    * The best `o.k` chunks by lexical rank, best first (ties by id), with payloads unless
-   * `withPayload` is false. Runs the plan's first list; when it holds fewer than k chunks, the
-   * lists after it. `given`: the plan and the first list's hits when the caller already read them
-   * (a hybrid search on PGlite reads them in its own statement), and where to read the rest.
+   * `withPayload` is false: the plan's lists read in turn while fewer than k chunks were found.
+   * `given`: the plan and the first list's hits when the caller already read them (a hybrid
+   * search on PGlite reads them in its own statement), and the transaction to read the rest in.
    */
   async #lexicalTable(
     target: string,
@@ -941,36 +1011,31 @@ export class PgvectorStore implements VectorStore {
     given?: { plan: LexicalPlan; firsts: VectorHit[]; tx: Queryable },
   ): Promise<VectorHit[]> {
     const t = table(target);
-    const plan = given?.plan ?? await this.#lexicalPlan(target, words);
-    const rest = async (db: Queryable, firsts: VectorHit[]): Promise<VectorHit[]> => {
-      if (firsts.length >= o.k) return firsts;
-      // Fewer than k: without rare words, up to as many chunks holding the rarest word...
-      const lists = [firsts];
-      if (plan.rarest) {
-        lists.push(
-          await lexicalList(db, t, plan.some, plan.rarest, LEXICAL_CANDIDATES, o, withPayload),
-        );
-      }
-      if (lists.flat().length < o.k) {
-        // ...and, still fewer, k chunks holding any word, the scan again the planner's.
-        if (plan.rare) await db.query("select set_config('enable_seqscan', 'on', true)");
-        const fill = { ...o, k: Math.min(o.k, LEXICAL_CANDIDATES) };
-        lists.push(await lexicalList(db, t, plan.some, plan.some, fill.k, fill, withPayload));
+    const plan = given?.plan ?? await this.#lexicalPlan(target, words, o.k);
+    const read = async (db: Queryable, found: VectorHit[]): Promise<VectorHit[]> => {
+      // The scan setting in force: the first list's when the caller read it, else the default.
+      let seq = given ? plan.lists[0]!.seq : true;
+      const byId = new Map(found.map((h) => [h.id, h]));
+      for (let i = given ? 1 : 0; i < plan.lists.length; i++) {
+        if (i > 0 && byId.size >= o.k) break;
+        const list = plan.lists[i]!;
+        if (list.seq !== seq) {
+          await db.query("select set_config('enable_seqscan', $1, true)", [
+            list.seq ? "on" : "off",
+          ]);
+          seq = list.seq;
+        }
+        const hits = await lexicalList(db, t, plan.some, list.query, list.limit, o, withPayload);
+        for (const h of hits) if (!byId.has(h.id)) byId.set(h.id, h);
       }
       // The best k of the lists, by score then id (each list is its own best k, so the union's
       // best k is among them).
-      const byId = new Map(lists.flat().map((h) => [h.id, h]));
       return [...byId.values()].sort(byScoreThenId).slice(0, o.k);
     };
-    if (given) return await rest(given.tx, given.firsts);
-    const first = (db: Queryable) =>
-      lexicalList(db, t, plan.some, plan.first, plan.firstLimit, o, withPayload);
-    // Without rare words every list's scan is the planner's: no transaction for a setting.
-    if (!plan.rare) return await rest(this.#reader, await first(this.#reader));
-    return await this.#reader.transaction(async (tx) => {
-      await tx.query("select set_config('enable_seqscan', 'off', true)");
-      return await rest(tx, await first(tx));
-    });
+    if (given) return await read(given.tx, given.firsts);
+    // A list read through the index needs its setting in a transaction; else none.
+    if (plan.lists.every((l) => l.seq)) return await read(this.#reader, []);
+    return await this.#reader.transaction((tx) => read(tx, []));
   }
 
   async hybridSearch(
@@ -1054,12 +1119,22 @@ export class PgvectorStore implements VectorStore {
     k: number,
   ): Promise<[VectorHit[], VectorHit[]]> {
     const t = table(target);
-    const plan = words.length > 0 ? await this.#lexicalPlan(target, words) : undefined;
+    const plan = words.length > 0
+      ? await this.#lexicalPlan(target, words, lexicalOptions.k)
+      : undefined;
     const run = (tx: Queryable) => {
       const params: SqlParam[] = [];
       const d = denseListSql(t, vector, deep, params, false);
       const l = plan
-        ? lexicalListSql(t, plan.some, plan.first, plan.firstLimit, lexicalOptions, params, false)
+        ? lexicalListSql(
+          t,
+          plan.some,
+          plan.lists[0]!.query,
+          plan.lists[0]!.limit,
+          lexicalOptions,
+          params,
+          false,
+        )
         : undefined;
       return tx.query<ListRow & { list: string }>(
         `with d as materialized (${d}),
@@ -1081,7 +1156,7 @@ export class PgvectorStore implements VectorStore {
         `select set_config('hnsw.ef_search', $1, true),
                 set_config('hnsw.iterative_scan', 'relaxed_order', true),
                 set_config('enable_seqscan', $2, true)`,
-        [efSearch(k), plan?.rare ? "off" : "on"],
+        [efSearch(k), plan && !plan.lists[0]!.seq ? "off" : "on"],
       );
       let rows: (ListRow & { list: string })[];
       try {

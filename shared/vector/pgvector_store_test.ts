@@ -3,7 +3,12 @@ import type { Db, Queryable, SqlParam } from "../db/db.ts";
 import { openPglite } from "../db/pglite_driver.ts";
 import { AppError } from "../errors.ts";
 import { createServerTestDb } from "../testing/db.ts";
-import { ANALYZE_MIN_ROWS, LEXICAL_CANDIDATES, PgvectorStore } from "./pgvector_store.ts";
+import {
+  ANALYZE_MIN_ROWS,
+  GIN_MERGE_ROWS,
+  LEXICAL_CANDIDATES,
+  PgvectorStore,
+} from "./pgvector_store.ts";
 import { CollectionNotFoundError } from "./errors.ts";
 import { pointId } from "./point_id.ts";
 import { matchesUriPrefix } from "./uri_prefix.ts";
@@ -455,6 +460,38 @@ async function commonTerms(db: Db, name: string): Promise<string[]> {
   );
   return rows[0]?.elems ?? [];
 }
+
+/** Pages of the table's GIN pending list that a merge now moves into the tree (0: none pending). */
+async function pendingTermPages(db: Db, name: string): Promise<number> {
+  const [row] = await db.query<{ pages: number }>(
+    `select gin_clean_pending_list($1::regclass)::int as pages`,
+    [`vec_${name}_lex`],
+  );
+  return row!.pages;
+}
+
+Deno.test("pgvector: writes of terms merge the GIN pending list (searches read it whole), and so does finishing a bulk load", async () => {
+  const db = await openPglite();
+  try {
+    const store = new PgvectorStore(db, { batchSize: 100 });
+    await store.ensureCollection("pending", 3);
+    await store.upsert("pending", textPoints("pending", 20, (i) => `alpha beta ${i}`));
+    assert.ok(await pendingTermPages(db, "pending") > 0, "a few rows stay pending");
+    await store.upsert("pending", textPoints("pending", GIN_MERGE_ROWS, (i) => `gamma ${i}`));
+    assert.equal(await pendingTermPages(db, "pending"), 0);
+    // setLexical writes terms too.
+    const ids = textPoints("pending", GIN_MERGE_ROWS, () => "").map((p) => p.id);
+    await store.setLexical("pending", ids.map((id, i) => ({ id, text: `delta epsilon ${i}` })));
+    assert.equal(await pendingTermPages(db, "pending"), 0);
+
+    await store.ensureCollection("loaded", 3, { bulkLoad: true });
+    await store.upsert("loaded", textPoints("loaded", 30, (i) => `alpha beta ${i}`));
+    await store.finishBulkLoad("loaded");
+    assert.equal(await pendingTermPages(db, "loaded"), 0);
+  } finally {
+    await db.close();
+  }
+});
 
 Deno.test("pgvector: an upsert that changed enough of its table analyzes it (term statistics)", async () => {
   const db = await openPglite();
