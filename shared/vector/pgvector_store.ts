@@ -334,9 +334,8 @@ function lexicalListSql(
   params.push(some, match, limit, o.k);
   const n = params.length;
   const filters = filterClauses(o, params).map((c) => ` and ${c}`).join("");
-  // The tsqueries are constants (see `PgvectorStore.#tsQuery`): parsed once, and the planner
-  // estimates from the statistics how many chunks match, so it can pick a sequential scan that
-  // stops at the limit when a common word is in thousands of chunks.
+  // The tsqueries are constants (see `PgvectorStore.#tsQueries`): parsed once per statement, not
+  // once per row ranked. No order before the inner limit: no chunk beyond it is read.
   const candidates = `select id, ts_rank(lexical, $${n - 3}::tsquery, 1)::float8 as score
       from ${t} where lexical @@ $${n - 2}::tsquery${filters} limit $${n - 1}::int`;
   const best = `select id, score from (${candidates}) c order by score desc, id limit $${n}::int`;
@@ -972,29 +971,31 @@ export class PgvectorStore implements VectorStore {
     const kept = lists.filter((l, i) =>
       !lists.slice(0, i).some((e) => key(e) === key(l) && e.limit >= l.limit)
     );
+    const [some, ...queries] = await this.#tsQueries([
+      tsQueryOfWords(words)!,
+      ...kept.map((l) => tsQueryOfWords(l.words, l.op)!),
+    ]);
     return {
-      some: await this.#tsQuery(tsQueryOfWords(words)!),
-      lists: await Promise.all(kept.map(async (l) => ({
-        query: await this.#tsQuery(tsQueryOfWords(l.words, l.op)!),
-        limit: l.limit,
-        seq: l.seq,
-      }))),
+      some: some!,
+      lists: kept.map((l, i) => ({ query: queries[i]!, limit: l.limit, seq: l.seq })),
     };
   }
 
   /**
-   * `query` (`to_tsquery` syntax) as the tsquery `to_tsquery('simple', query)` makes, in the text
-   * form a `::tsquery` cast reads back, so statements take it as a constant. Terms of ASCII
-   * letters and digits are one lexeme each, unchanged, in both: no round trip. Others go through
-   * Postgres' parser, as the chunk text did (it drops or splits some characters: `x²` is `x`).
+   * Each of `queries` (`to_tsquery` syntax) as the tsquery `to_tsquery('simple', query)` makes,
+   * in the text form a `::tsquery` cast reads back, so statements take it as a constant. Terms of
+   * ASCII letters and digits are one lexeme each, unchanged, in both: no round trip when every
+   * query has only those. Others go through Postgres' parser, as the chunk text did (it drops or
+   * splits some characters: `x²` is `x`), all in one statement.
    */
-  async #tsQuery(query: string): Promise<string> {
-    if (/^[a-z0-9' |&()<>-]*$/.test(query)) return query;
-    const [row] = await this.#reader.query<{ q: string }>(
-      "select to_tsquery('simple', $1)::text as q",
-      [query],
+  async #tsQueries(queries: string[]): Promise<string[]> {
+    if (queries.every((q) => /^[a-z0-9' |&()<>-]*$/.test(q))) return queries;
+    const rows = await this.#reader.query<{ q: string }>(
+      `select to_tsquery('simple', q)::text as q from unnest($1::text[]) with ordinality as u(q, i)
+        order by i`,
+      [queries],
     );
-    return row!.q;
+    return rows.map((r) => r.q);
   }
 
   /**
