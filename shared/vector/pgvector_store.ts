@@ -147,8 +147,10 @@ export const LEXICAL_CANDIDATES = 100;
 /**
  * Chunks a lexical search may rank for its rare words: the rarest words are taken, by the table's
  * statistics (a term not among its most common ones counts as none), while their chunks together
- * stay within this many; all their chunks are ranked (at most twice this many, should the
- * statistics be stale).
+ * stay within this many; all their chunks are ranked, at most {@link LEXICAL_CANDIDATES} more
+ * than this should the statistics be wrong (a term outside the most common ones may be in up
+ * to the least common one's share: at 50k chunks, about 570; each chunk read and ranked costs
+ * about 15-20 us in PGlite, the most of a slow hybrid search).
  */
 export const LEXICAL_RARE_BUDGET = 200;
 
@@ -955,7 +957,7 @@ export class PgvectorStore implements VectorStore {
       lists.push({ words: ws, op, limit, query: "", seq: seqScanPays(f, stats, limit) });
     const rare = PgvectorStore.#rareWords(words, stats);
     if (rare.length > 0) {
-      add(rare, "|", 2 * LEXICAL_RARE_BUDGET, 0);
+      add(rare, "|", LEXICAL_RARE_BUDGET + LEXICAL_CANDIDATES, 0);
     } else {
       add(words, "&", LEXICAL_CANDIDATES, words.reduce((p, w) => p * fraction(w), 1));
       if (stats) {
