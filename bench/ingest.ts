@@ -419,12 +419,10 @@ try {
     const n = await naive();
     const t = await pipelineToday();
     // With and without lexical indexing, in turns (which goes first alternates by round).
-    const [lx, bare] = r % 2 === 0
-      ? [p, await pipelineBare()]
-      : await (async () => {
-        const b = await pipelineBare();
-        return [await pipeline(), b] as const;
-      })();
+    const [lx, bare] = r % 2 === 0 ? [p, await pipelineBare()] : await (async () => {
+      const b = await pipelineBare();
+      return [await pipeline(), b] as const;
+    })();
     lexicalWall.push((lx.seconds - bare.seconds) / bare.seconds);
     lexicalCpu.push((cpuTotal(lx.cpu) - cpuTotal(bare.cpu)) / cpuTotal(bare.cpu));
     if (p.chunks !== texts.length || n.chunks !== texts.length || t.chunks !== texts.length) {

@@ -594,6 +594,57 @@ Deno.test("pgvector: query terms Postgres' parser changes (x², non-ASCII) match
   }
 });
 
+/** A Db around `db` that records each statement with its parameters. */
+function withParams(db: Db): Db & { seen: { sql: string; params: readonly SqlParam[] }[] } {
+  const seen: { sql: string; params: readonly SqlParam[] }[] = [];
+  const record = (q: Queryable): Queryable => ({
+    query<T>(sql: string, params: readonly SqlParam[] = []) {
+      seen.push({ sql, params });
+      return q.query<T>(sql, params);
+    },
+  });
+  return {
+    ...db,
+    seen,
+    query: record(db).query,
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => db.transaction((tx) => fn(record(tx))),
+  };
+}
+
+Deno.test("pgvector: each lexical list is scanned as the statistics say it costs least, and a list that cannot add is not read", async () => {
+  const base = await openPglite();
+  const db = withParams(base);
+  try {
+    const store = new PgvectorStore(db, { batchSize: 500 });
+    await store.ensureCollection("scans", 3);
+    // Analyzed (enough rows): "common" is in every chunk, "zebra" in three (7, 407, 807).
+    const n = 2 * ANALYZE_MIN_ROWS;
+    await store.upsert(
+      "scans",
+      textPoints("scans", n, (i) => i % 400 === 7 ? `common zebra ${i}` : `common filler ${i}`),
+    );
+    const reads = () => db.seen.filter((x) => /from vec_scans\b/.test(x.sql));
+    const scanSettings = () =>
+      db.seen.filter((x) => x.sql.includes("enable_seqscan")).map((x) => x.params[0]);
+
+    // A word in every chunk: a scan that stops at the limit (no setting: the default allows it).
+    db.seen.length = 0;
+    assert.equal((await store.lexicalSearch("scans", "common", { k: 5 })).length, 5);
+    assert.deepEqual(scanSettings(), []);
+    assert.equal(reads().length, 1);
+
+    // A word in three chunks: through the index (sequential scans barred for the statement), and
+    // with fewer than k found, the lists after the first would read the same word again: none is.
+    db.seen.length = 0;
+    const hits = await store.lexicalSearch("scans", "zebra", { k: 5 });
+    assert.deepEqual(hits.map((h) => h.payload.chunk_index).sort((a, b) => a - b), [7, 407, 807]);
+    assert.deepEqual(scanSettings(), ["off"]);
+    assert.equal(reads().length, 1, reads().map((x) => x.sql).join("\n---\n"));
+  } finally {
+    await base.close();
+  }
+});
+
 Deno.test("pgvector on PGlite: a hybrid search reads both lists and their payloads in one statement", async () => {
   const base = await openPglite();
   const db = recording(base);
