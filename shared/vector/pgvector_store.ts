@@ -1150,34 +1150,34 @@ export class PgvectorStore implements VectorStore {
         params,
       );
     };
-    return await this.#reader.transaction(async (tx) => {
-      // The dense list walks the HNSW graph (see #searchTable for both settings) as wide as a
-      // dense search for k would (its ranks past k only add to fused scores; the walk's width
-      // is its cost: 30 deep at 60 wide took 1.2x the time of 40 wide); the lexical list's scan
-      // as in #lexicalTable.
-      await tx.query(
-        `select set_config('hnsw.ef_search', $1, true),
+    try {
+      return await this.#reader.transaction(async (tx) => {
+        // The dense list walks the HNSW graph (see #searchTable for both settings) as wide as a
+        // dense search for k would (its ranks past k only add to fused scores; the walk's width
+        // is its cost: 30 deep at 60 wide took 1.2x the time of 40 wide); the lexical list's scan
+        // as in #lexicalTable.
+        await tx.query(
+          `select set_config('hnsw.ef_search', $1, true),
                 set_config('hnsw.iterative_scan', 'relaxed_order', true),
                 set_config('enable_seqscan', $2, true)`,
-        [efSearch(k), plan && !plan.lists[0]!.seq ? "off" : "on"],
-      );
-      let rows: (ListRow & { list: string })[];
-      try {
-        rows = await run(tx);
-      } catch (err) {
-        // A table made before lexical retrieval: its dense list alone.
-        if (dbErrorInfo(err)?.code !== UNDEFINED_COLUMN || !plan) throw err;
-        return [await this.#searchTable(target, vector, deep, true), []];
-      }
-      const hits = (list: string) => rows.filter((r) => r.list === list).map(toHit);
-      const firsts = hits("l");
-      return [
-        hits("d"),
-        plan
-          ? await this.#lexicalTable(target, words, lexicalOptions, true, { plan, firsts, tx })
-          : [],
-      ];
-    });
+          [efSearch(k), plan && !plan.lists[0]!.seq ? "off" : "on"],
+        );
+        const rows = await run(tx);
+        const hits = (list: string) => rows.filter((r) => r.list === list).map(toHit);
+        const firsts = hits("l");
+        return [
+          hits("d"),
+          plan
+            ? await this.#lexicalTable(target, words, lexicalOptions, true, { plan, firsts, tx })
+            : [],
+        ];
+      });
+    } catch (err) {
+      // A table made before lexical retrieval: its dense list alone (read after the transaction
+      // ended: on PGlite a read beside it would wait for it).
+      if (dbErrorInfo(err)?.code !== UNDEFINED_COLUMN || !plan) throw err;
+      return [await this.#searchTable(target, vector, deep, true), []];
+    }
   }
 
   /** The payloads of the points `ids` that exist, by id. */

@@ -328,6 +328,36 @@ Deno.test("pgvector store: close() closes only a database the store owns", async
   await assert.rejects(shared.query("select 1"));
 });
 
+Deno.test("pgvector: a hybrid search of a table made before lexical retrieval answers its dense list", async () => {
+  const base = await openPglite();
+  try {
+    for (const db of [base, { ...base, driver: "postgres" as const }]) {
+      const store = new PgvectorStore(db);
+      await store.ready();
+      await base.exec(
+        `drop table if exists vec_older;
+         create table vec_older (
+           id uuid primary key, document_id text not null, uri text not null,
+           chunk_index integer not null, payload jsonb not null, embedding vector(3) not null
+         )`,
+      );
+      const id = pointId("older", { uri: "/d/a.txt", ordinal: 0 });
+      await base.query(
+        `insert into vec_older values ($1, 'd', '/d/a.txt', 0, '{"collection_id":"older",
+          "document_id":"d","uri":"/d/a.txt","chunk_index":0}', '[1,0,0]')`,
+        [id],
+      );
+      const hits = await store.hybridSearch("older", [1, 0, 0], "SKIP LOCKED", { k: 5 });
+      assert.equal(hits.length, 1, `${db.driver}: ${JSON.stringify(hits)}`);
+      assert.equal(hits[0]!.id, id);
+      assert.equal(hits[0]!.lexical, null);
+      assert.ok(Math.abs(hits[0]!.dense! - 1) < 1e-6);
+    }
+  } finally {
+    await base.close();
+  }
+});
+
 Deno.test("pgvector: a table made before lexical retrieval gets its columns and index on use", async () => {
   const db = await openPglite();
   try {
