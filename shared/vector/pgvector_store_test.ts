@@ -14,31 +14,40 @@ import { pointId } from "./point_id.ts";
 import { matchesUriPrefix } from "./uri_prefix.ts";
 import type { VectorPoint } from "./vector_store.ts";
 
-/** A Db that records every statement and can fail chosen ones, around a real database. */
+/**
+ * A Db that records every statement (and, at the same index, its parameters) and can fail chosen
+ * ones, around a real database.
+ */
 function recording(
   db: Db,
   failExec?: (sql: string) => Error | undefined,
-): Db & { statements: string[] } {
+): Db & { statements: string[]; params: (readonly SqlParam[])[] } {
   const statements: string[] = [];
+  const params: (readonly SqlParam[])[] = [];
+  const record = (sql: string, p: readonly SqlParam[] = []) => {
+    statements.push(sql);
+    params.push(p);
+  };
   return {
     driver: db.driver,
     statements,
-    query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
-      statements.push(sql);
-      return db.query<T>(sql, params);
+    params,
+    query<T>(sql: string, p?: readonly SqlParam[]): Promise<T[]> {
+      record(sql, p);
+      return db.query<T>(sql, p);
     },
     transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       return db.transaction((tx) =>
         fn({
-          query<U>(sql: string, params?: readonly SqlParam[]) {
-            statements.push(sql);
-            return tx.query<U>(sql, params);
+          query<U>(sql: string, p?: readonly SqlParam[]) {
+            record(sql, p);
+            return tx.query<U>(sql, p);
           },
         })
       );
     },
     async exec(sql: string): Promise<void> {
-      statements.push(sql);
+      record(sql);
       await db.exec(sql);
       const err = failExec?.(sql);
       if (err) throw err;
@@ -624,26 +633,9 @@ Deno.test("pgvector: query terms Postgres' parser changes (x², non-ASCII) match
   }
 });
 
-/** A Db around `db` that records each statement with its parameters. */
-function withParams(db: Db): Db & { seen: { sql: string; params: readonly SqlParam[] }[] } {
-  const seen: { sql: string; params: readonly SqlParam[] }[] = [];
-  const record = (q: Queryable): Queryable => ({
-    query<T>(sql: string, params: readonly SqlParam[] = []) {
-      seen.push({ sql, params });
-      return q.query<T>(sql, params);
-    },
-  });
-  return {
-    ...db,
-    seen,
-    query: record(db).query,
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => db.transaction((tx) => fn(record(tx))),
-  };
-}
-
 Deno.test("pgvector: each lexical list is scanned as the statistics say it costs least, and a list that cannot add is not read", async () => {
   const base = await openPglite();
-  const db = withParams(base);
+  const db = recording(base);
   try {
     const store = new PgvectorStore(db, { batchSize: 500 });
     await store.ensureCollection("scans", 3);
@@ -653,23 +645,27 @@ Deno.test("pgvector: each lexical list is scanned as the statistics say it costs
       "scans",
       textPoints("scans", n, (i) => i % 400 === 7 ? `common zebra ${i}` : `common filler ${i}`),
     );
-    const reads = () => db.seen.filter((x) => /from vec_scans\b/.test(x.sql));
+    const reads = () => db.statements.filter((sql) => /from vec_scans\b/.test(sql));
     const scanSettings = () =>
-      db.seen.filter((x) => x.sql.includes("enable_seqscan")).map((x) => x.params[0]);
+      db.statements.flatMap((sql, i) => sql.includes("enable_seqscan") ? [db.params[i]![0]] : []);
+    const forget = () => {
+      db.statements.length = 0;
+      db.params.length = 0;
+    };
 
     // A word in every chunk: a scan that stops at the limit (no setting: the default allows it).
-    db.seen.length = 0;
+    forget();
     assert.equal((await store.lexicalSearch("scans", "common", { k: 5 })).length, 5);
     assert.deepEqual(scanSettings(), []);
     assert.equal(reads().length, 1);
 
     // A word in three chunks: through the index (sequential scans barred for the statement), and
     // with fewer than k found, the lists after the first would read the same word again: none is.
-    db.seen.length = 0;
+    forget();
     const hits = await store.lexicalSearch("scans", "zebra", { k: 5 });
     assert.deepEqual(hits.map((h) => h.payload.chunk_index).sort((a, b) => a - b), [7, 407, 807]);
     assert.deepEqual(scanSettings(), ["off"]);
-    assert.equal(reads().length, 1, reads().map((x) => x.sql).join("\n---\n"));
+    assert.equal(reads().length, 1, reads().join("\n---\n"));
   } finally {
     await base.close();
   }
