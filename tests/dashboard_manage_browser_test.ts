@@ -146,6 +146,16 @@ Deno.test({
       await page.getByRole("button", { name: "Open notes" }).click();
       const detail = page.locator("#detail");
       await detail.getByRole("heading", { name: /notes/ }).waitFor();
+      // Opening ends by moving focus to the title, after the documents load: keyboard steps
+      // taken before it would have their focus moved under them.
+      await page.waitForFunction("document.activeElement?.id === 'detail-title'", null, {
+        timeout: 10_000,
+      }).catch(async (err) => {
+        const focused = await page.evaluate<string>(
+          "`${document.activeElement?.id}: ${document.activeElement?.textContent}`",
+        );
+        throw new Error(`The detail never took focus on opening (focus on ${focused}): ${err}`);
+      });
       await noSideScroll("collection detail");
 
       await t.step("sync pause, settings (PATCH) while paused, resume", async () => {
