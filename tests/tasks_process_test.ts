@@ -57,10 +57,16 @@ Deno.test("events keep ids 1..n without gap or repeat across a worker SIGKILL", 
         timeoutMs: OPERATION_MS,
       },
     );
-    const { events: all, complete } = await readOperationEvents(r.redis, {
-      keys: events.keys,
-      operationId: op.id,
-    });
+    // The row commits before its terminal event is published: wait for the event itself.
+    const read = () => readOperationEvents(r.redis, { keys: events.keys, operationId: op.id });
+    const { events: all, complete } = await waitFor(
+      "the completion event in the operation's stream",
+      async () => {
+        const got = await read();
+        return got.events.at(-1)?.type === "OPERATION_COMPLETED" ? got : undefined;
+      },
+      { seen: async () => (await read()).events.at(-1) },
+    );
     assert.equal(complete, true);
     const ids = all.map((e) => e.event_id);
     assert.deepEqual(ids, ids.map((_, i) => i + 1), `ids: ${ids.join(",")}`);
