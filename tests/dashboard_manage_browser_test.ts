@@ -148,14 +148,16 @@ Deno.test({
       await detail.getByRole("heading", { name: /notes/ }).waitFor();
       // Opening ends by moving focus to the title, after the documents load: keyboard steps
       // taken before it would have their focus moved under them.
-      await page.waitForFunction("document.activeElement?.id === 'detail-title'", null, {
-        timeout: 10_000,
-      }).catch(async (err) => {
-        const focused = await page.evaluate<string>(
-          "`${document.activeElement?.id}: ${document.activeElement?.textContent}`",
-        );
-        throw new Error(`The detail never took focus on opening (focus on ${focused}): ${err}`);
-      });
+      await waitFor(
+        "the detail's title to take focus on opening",
+        async () => (await page.evaluate<string>("document.activeElement?.id")) === "detail-title",
+        {
+          seen: () =>
+            page.evaluate<string>(
+              "`${document.activeElement?.id}: ${document.activeElement?.textContent}`",
+            ),
+        },
+      );
       await noSideScroll("collection detail");
 
       await t.step("sync pause, settings (PATCH) while paused, resume", async () => {
