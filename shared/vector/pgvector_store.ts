@@ -52,7 +52,7 @@
  * them. Tables made by the first hybrid-search code (a `lexical_terms text` column with `lexical`
  * generated from it) keep working: their writes go to `lexical_terms`.
  */
-import { type Db, dbErrorInfo, type Queryable } from "../db/db.ts";
+import { type Db, dbErrorInfo, type Queryable, type SqlParam } from "../db/db.ts";
 import type { ReadDb } from "../db/read_pool.ts";
 import { AppError } from "../errors.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
@@ -204,7 +204,7 @@ function vectorLiteral(v: Float32Array): string {
 /** The document and uri filters as SQL conditions, their values appended to `params`. */
 function filterClauses(
   o: CheckedSearchOptions,
-  params: (string | number | string[])[],
+  params: SqlParam[],
 ): string[] {
   const where: string[] = [];
   if (o.documentIds) {
@@ -223,8 +223,6 @@ function filterClauses(
   }
   return where;
 }
-
-type SqlParam = string | number | string[];
 
 /** A row of a dense or lexical list: the point id as text, its score, its payload or null. */
 type ListRow = { id: string; score: number; payload: VectorPayload | null };
