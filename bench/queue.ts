@@ -14,8 +14,9 @@
  * Settings (environment): REDIS_URL (default redis://127.0.0.1:6379), ROUNDS (5), JOBS (20000),
  * CONCURRENCY (50), JOBS_C1 (JOBS / 2, the backlog at concurrency 1), LAT_JOBS (3000),
  * LAT_RATE (2000), LAT_RATE_C1 (LAT_RATE; keep it under what one slot drains, or the latency
- * measured at concurrency 1 is the backlog's), PREFETCH (32: our workers' `prefetch`, jobs read
- * ahead beyond the free slots; BullMQ has no such setting; 0 runs ours without it).
+ * measured at concurrency 1 is the backlog's), PREFETCH (our workers' `prefetch`, jobs read
+ * ahead beyond the free slots: `auto`, the product's default `WORKER_PREFETCH`, or a number; 0
+ * runs ours without it; BullMQ has no such setting).
  *
  * `--cluster` (a local Redis Cluster started for the run) or `REDIS_CLUSTER_NODES` (one that
  * runs): one node against the cluster and the cluster with `WAIT 1`, ours only
@@ -43,7 +44,9 @@ const JOBS_C1 = num("JOBS_C1", Math.ceil(JOBS / 2));
 const LAT_JOBS = num("LAT_JOBS", 3000);
 const LAT_RATE = num("LAT_RATE", 2000);
 const LAT_RATE_C1 = num("LAT_RATE_C1", LAT_RATE);
-const PREFETCH = num("PREFETCH", 32);
+const PREFETCH: number | "auto" = (Deno.env.get("PREFETCH") ?? "auto") === "auto"
+  ? "auto"
+  : num("PREFETCH", 0);
 const latRate = (concurrency: number) => (concurrency === 1 ? LAT_RATE_C1 : LAT_RATE);
 
 configureLogging({ level: "error" });

@@ -153,7 +153,12 @@ const envSchema = z.object({
   EMBEDDING_CONCURRENCY_PER_WORKER: int(1, 1, 64),
   WORKER_SHUTDOWN_TIMEOUT_S: int(30, 0),
   WORKER_LEASE_S: int(30, 1, 3600),
-  WORKER_PREFETCH: int(0, 0, 1024),
+  WORKER_PREFETCH: z.preprocess(
+    blankToUndefined,
+    z.union([z.literal("auto"), z.coerce.number().int().min(0).max(1024)], {
+      error: "must be auto or a whole number from 0 to 1024",
+    }).default("auto"),
+  ),
   SCHEDULE_SYNC_CHECK: cron("*/5 * * * *"),
   SCHEDULE_CLEANUP: cron("0 3 * * *"),
   SCHEDULE_RECONCILE: cron("* * * * *"),
@@ -249,8 +254,11 @@ export interface Config {
   workerShutdownTimeoutMs: number;
   /** A running job's lease: another worker takes over a job its owner stopped renewing this long. */
   workerLeaseMs: number;
-  /** Jobs a queue worker reads ahead beyond its free slots (WORKER_PREFETCH). */
-  workerPrefetch: number;
+  /**
+   * Jobs a queue worker reads ahead beyond its free slots (WORKER_PREFETCH); `"auto"` sizes it
+   * from measured handler times.
+   */
+  workerPrefetch: number | "auto";
   scheduleSyncCheck: string;
   scheduleCleanup: string;
   scheduleReconcile: string;

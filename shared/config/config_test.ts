@@ -360,3 +360,17 @@ Deno.test("loadConfig(): DATABASE_READ_URL is unset by default, needs DATABASE_U
     });
   }
 });
+
+Deno.test("loadConfig(): WORKER_PREFETCH is auto by default, or a whole number from 0, and names bad ones", () => {
+  assert.equal(loadConfig({}).workerPrefetch, "auto");
+  assert.equal(loadConfig({ WORKER_PREFETCH: "0" }).workerPrefetch, 0);
+  assert.equal(loadConfig({ WORKER_PREFETCH: "16" }).workerPrefetch, 16);
+  for (const bad of ["-1", "2.5", "lots", "1025"]) {
+    assert.throws(
+      () => loadConfig({ WORKER_PREFETCH: bad }),
+      (err: unknown) =>
+        err instanceof ConfigError && err.issues.some((i) => i.variable === "WORKER_PREFETCH"),
+      `WORKER_PREFETCH=${bad}`,
+    );
+  }
+});

@@ -49,6 +49,8 @@ Deno.test("at concurrency 1 each success fetches the next job in its completing 
         prefix: t.prefix,
         consumer: "solo",
         concurrency: 1,
+        // Without read-ahead: the completing call is then the only way to skip a read per job.
+        prefetch: 0,
         leaseMs: 120_000,
         reclaimIntervalMs: 60_000,
         blockMs: 200,

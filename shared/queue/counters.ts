@@ -11,6 +11,8 @@ export const COUNTER_NAMES = [
   "reclaimed",
   "leaseLost",
   "aborted",
+  /** Read ahead and given back to the stream unstarted (at close, or stuck behind a long handler). */
+  "handedBack",
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -37,8 +37,8 @@ export interface JobReaderOptions {
   keys: QueueKeys;
   group: string;
   consumer: string;
-  /** Slots in all. */
-  concurrency: number;
+  /** Slots in all: the handlers' and the read-ahead buffer's (may change between reads). */
+  slots(): number;
   /** Longest blocking read, in ms. */
   blockMs: number;
   /** How often to take over entries idle past their lease, in ms. */
@@ -99,7 +99,7 @@ export class JobReader {
 
   /** Slots neither running a handler nor reserved for a read. */
   get free(): number {
-    return Math.max(0, this.#o.concurrency - this.#o.running() - this.#reserved);
+    return Math.max(0, this.#o.slots() - this.#o.running() - this.#reserved);
   }
 
   /** Starts the fetch loop. */

@@ -9,7 +9,12 @@ import { z } from "zod";
 import type { Redis } from "ioredis";
 import { withTestRedis } from "../testing/redis.ts";
 import { Queue } from "./queue.ts";
-import { taskHandler } from "./queue_worker.ts";
+import {
+  AUTO_READ_AHEAD_MAX,
+  AUTO_READ_AHEAD_STALL_MS,
+  AUTO_READ_AHEAD_WAIT_MS,
+  taskHandler,
+} from "./queue_worker.ts";
 import { defineTask } from "./task.ts";
 import { FAST, waitFor, WorkerPool } from "./_test_helpers.ts";
 
@@ -168,5 +173,130 @@ Deno.test("a buffered job that is force-removed never starts; one aborted starts
     });
     assert.deepEqual(starts, ["a:j0:1", "a:j2:1", "a:j3:1"], "j1 never started, j2 at its abort");
     assert.deepEqual(await ctx.q.depth(), { waiting: 0, active: 0, delayed: 0, dead: 0 });
+  });
+});
+
+// ---- prefetch: "auto" (the default) ----------------------------------------------------------
+
+/** Runs `count` short jobs (n >= 1000, not gated) on the worker and waits for them. */
+async function runShort(ctx: Ctx, w: { counters: { get(n: "completed"): number } }, count: number) {
+  const before = w.counters.get("completed");
+  for (let i = 0; i < count; i++) await ctx.q.enqueue(gated, { n: 1000 + i });
+  await waitFor(
+    `${count} short jobs to complete`,
+    () => w.counters.get("completed") === before + count,
+    { seen: () => w.counters.get("completed") - before },
+  );
+}
+
+Deno.test('prefetch "auto" reads none ahead before a handler ran, nor for handlers of AUTO_READ_AHEAD_WAIT_MS or more', async () => {
+  await setup(async (ctx) => {
+    const starts: string[] = [];
+    const gate = Promise.withResolvers<void>();
+    const a = await ctx.pool.start([
+      taskHandler(gated, async (p, job) => {
+        starts.push(`a:${job.id}`);
+        if (p.n === 0) await gate.promise;
+        // Each non-gated job takes 5x the wait budget: none should wait behind another.
+        else await new Promise((r) => setTimeout(r, 5 * AUTO_READ_AHEAD_WAIT_MS));
+      }),
+    ], { concurrency: 1 });
+    assert.equal(a.prefetch, "auto", "auto is the default");
+    assert.equal(a.readAhead, 0, "nothing measured yet: none read ahead");
+    await runShort(ctx, a, 3);
+    assert.equal(a.readAhead, 0, "handlers of 5x the budget: none read ahead");
+    await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0" });
+    await waitFor("a to run j0", () => starts.includes("a:j0"), { seen: () => starts });
+    await ctx.q.enqueue(gated, { n: 1 }, { jobId: "j1" });
+    // A second worker takes j1 while a runs j0: a did not hold it.
+    const b = await ctx.pool.start([taskHandler(gated, () => {})], { concurrency: 1 });
+    await waitFor("b to complete j1", () => b.counters.get("completed") === 1, {
+      seen: () => ({ aBuffered: a.bufferedCount, starts }),
+    });
+    assert.equal(a.bufferedCount, 0);
+    gate.resolve();
+  });
+});
+
+Deno.test('prefetch "auto" reads ahead for short handlers, as many as start within the wait budget, at most AUTO_READ_AHEAD_MAX', async () => {
+  await setup(async (ctx) => {
+    const starts: string[] = [];
+    const gate = Promise.withResolvers<void>();
+    const a = await ctx.pool.start([recorder("a", starts, gate.promise)], { concurrency: 2 });
+    // Handlers that return at once take well under the budget.
+    await runShort(ctx, a, 5);
+    assert.ok(a.readAhead > 0, `short handlers: read ahead, got ${a.readAhead}`);
+    await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0" });
+    await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0b" });
+    await waitFor("a to run both gated jobs", () => a.runningCount === 2, { seen: () => starts });
+    for (let n = 1; n <= 3; n++) await ctx.q.enqueue(gated, { n }, { jobId: `j${n}` });
+    await waitFor("a to buffer three", () => a.bufferedCount === 3, {
+      seen: () => a.bufferedCount,
+    });
+    gate.resolve();
+    await waitFor("all to complete", () => a.counters.get("completed") === 10, {
+      seen: () => starts,
+    });
+    assert.deepEqual(starts.slice(-3), ["a:j1:1", "a:j2:1", "a:j3:1"], "in stream order");
+    assert.equal(a.counters.get("handedBack"), 0);
+  });
+});
+
+Deno.test('prefetch "auto" hands the buffer back when a handler runs past AUTO_READ_AHEAD_STALL_MS, and reads ahead again once it ended', async () => {
+  await setup(async (ctx) => {
+    const starts: string[] = [];
+    const gate = Promise.withResolvers<void>();
+    // A lease far longer than the test: jobs only come back to the stream by the hand-back.
+    const a = await ctx.pool.start([recorder("a", starts, gate.promise)], {
+      leaseMs: 60_000,
+      heartbeatMs: 20_000,
+      reclaimIntervalMs: 30_000,
+      concurrency: 1,
+    });
+    await runShort(ctx, a, 5);
+    assert.ok(a.readAhead > 0, `short handlers: read ahead, got ${a.readAhead}`);
+    await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0" });
+    await waitFor("a to run j0", () => starts.includes("a:j0:1"), { seen: () => starts });
+    const started = performance.now();
+    await ctx.q.enqueue(gated, { n: 1 }, { jobId: "j1" });
+    await ctx.q.enqueue(gated, { n: 2 }, { jobId: "j2" });
+    // A read under way when the buffer went back may take them again: handed back again.
+    let waiting = 0;
+    await waitFor(
+      "a to hand j1 and j2 back to the stream",
+      async () =>
+        a.counters.get("handedBack") >= 2 && a.bufferedCount === 0 &&
+        (waiting = (await ctx.q.depth()).waiting) === 2,
+      {
+        seen: () => ({
+          buffered: a.bufferedCount,
+          handedBack: a.counters.get("handedBack"),
+          waiting,
+        }),
+      },
+    );
+    assert.ok(
+      performance.now() - started >= AUTO_READ_AHEAD_STALL_MS,
+      "not before the oldest had waited the stall time",
+    );
+    assert.equal(a.readAhead, 0, "none read ahead while the long handler runs");
+    assert.ok(!starts.includes("a:j1:1") && !starts.includes("a:j2:1"), `${starts}`);
+    gate.resolve();
+    await waitFor("j0, j1, j2 to complete", () => a.counters.get("completed") === 8, {
+      seen: () => starts,
+    });
+    assert.deepEqual(starts.slice(-2), ["a:j1:1", "a:j2:1"], "handed back at the same attempt");
+    // The long handler's time weighs in the average until enough short ones follow it.
+    await runShort(ctx, a, 40);
+    assert.ok(a.readAhead > 0, `reads ahead again, got ${a.readAhead}`);
+  });
+});
+
+Deno.test('prefetch "auto" reads at most AUTO_READ_AHEAD_MAX ahead', async () => {
+  await setup(async (ctx) => {
+    // 64 slots and handlers under 4 ms: the budget alone would allow 64 x 2 / 4 = 32 or more.
+    const a = await ctx.pool.start([taskHandler(gated, () => {})], { concurrency: 64 });
+    await runShort(ctx, a, 10);
+    assert.equal(a.readAhead, AUTO_READ_AHEAD_MAX);
   });
 });

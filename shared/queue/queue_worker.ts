@@ -17,14 +17,18 @@
  * - Here: running handlers; failures go to the delayed set with backoff and jitter, or to the
  *   dead letters after the last attempt; a RetryLaterError postpones without spending an
  *   attempt, at most `maxPostpones` times.
- * - Prefetch (`prefetch`, default 0): reads fetch up to `concurrency + prefetch` entries; those
+ * - Prefetch (`prefetch`, default `"auto"`): reads fetch up to `concurrency + prefetch` entries; those
  *   beyond the free slots wait in a local buffer and start, in stream order, as handlers settle,
  *   so that at low concurrency a short job's successor starts without waiting for a round trip
  *   and the acks of the jobs that ran meanwhile share one completing call (which refills the
  *   buffer). A buffered entry is held like a running one: its lease is renewed, a worker that
  *   dies leaves it pending for takeover after `leaseMs`, a lost lease drops it unstarted,
  *   {@link QueueWorker.abortJob} starts it at once with its signal fired, and close hands it back
- *   to the stream (at the tail, same attempt) before waiting for running handlers.
+ *   to the stream (at the tail, same attempt) before waiting for running handlers. `"auto"`
+ *   reads ahead only as many as its measured handler times say would start within
+ *   {@link AUTO_READ_AHEAD_WAIT_MS} (none until measured, none for long jobs), and hands the
+ *   buffer back when its oldest job has waited {@link AUTO_READ_AHEAD_STALL_MS} (a handler ran
+ *   far longer than the others), reading none ahead until no handler runs that long.
  * - Close: stop fetching, hand back buffered jobs, let running handlers finish within
  *   `shutdownTimeoutMs`, abort the rest, hand back those that stopped and leave those that did
  *   not pending for reclaim.
@@ -117,10 +121,14 @@ export interface QueueWorkerOptions {
   /**
    * Jobs read ahead beyond the free slots and held (lease renewed) in a local buffer until a
    * slot frees (`WORKER_PREFETCH`). Saves round trips for short jobs; a buffered job waits
-   * behind this worker's running ones even while other workers are idle, so keep it 0 for long
-   * jobs. @default {0}
+   * behind this worker's running ones even while other workers are idle, so a fixed number is
+   * for queues of short jobs only. `"auto"` sizes it from the handlers' measured times: as many
+   * as would start within {@link AUTO_READ_AHEAD_WAIT_MS} (at most
+   * {@link AUTO_READ_AHEAD_MAX}; none for jobs of that length or longer), and a buffer stuck
+   * behind a long handler is handed back after {@link AUTO_READ_AHEAD_STALL_MS}.
+   * @default {"auto"}
    */
-  prefetch?: number;
+  prefetch?: number | "auto";
   /**
    * A job not renewed for this long may be taken over by another worker, in ms. Use the same
    * value on every worker of a queue: it is the idle time the others' takeover waits for.
@@ -153,13 +161,25 @@ export interface QueueWorkerOptions {
   logger?: Logger;
 }
 
+/** `prefetch: "auto"` reads ahead as many jobs as would start within this, in ms, on average. */
+export const AUTO_READ_AHEAD_WAIT_MS = 2;
+/** `prefetch: "auto"` reads ahead at most this many jobs. */
+export const AUTO_READ_AHEAD_MAX = 32;
+/**
+ * `prefetch: "auto"` hands its buffer back when the oldest buffered job has waited this long, in
+ * ms, and reads none ahead while a handler has run longer.
+ */
+export const AUTO_READ_AHEAD_STALL_MS = 100;
+/** Weight of the newest handler time in the moving average that `"auto"` sizes from. */
+const RUN_TIME_WEIGHT = 0.2;
+
 export class QueueWorker {
   readonly queue: string;
   readonly consumer: string;
   readonly group: string;
   readonly keys: QueueKeys;
   readonly concurrency: number;
-  readonly prefetch: number;
+  readonly prefetch: number | "auto";
   readonly events: TypedEmitter<QueueWorkerEvents>;
   readonly counters: QueueCounters = new QueueCounters();
 
@@ -195,6 +215,11 @@ export class QueueWorker {
   /** Read ahead (`prefetch`), held and not started yet, in stream order. */
   readonly #buffer: RunningJob[] = [];
   #inFlight = 0;
+  /** Moving average of handler times, in ms (`prefetch: "auto"`); undefined until one ran. */
+  #runMs: number | undefined;
+  /** `"auto"` handed its buffer back for a long handler: none read ahead until it ends. */
+  #stalled = false;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #acks: AckBatcher<AckItem>;
   readonly #finisher: JobFinisher;
   readonly #backoffCache = new Map<string, Backoff>();
@@ -215,7 +240,7 @@ export class QueueWorker {
       group = DEFAULT_GROUP,
       consumer = `${hostName()}:${Deno.pid}`,
       concurrency = 1,
-      prefetch = 0,
+      prefetch = "auto",
       leaseMs = 30_000,
       heartbeatMs = Math.floor(leaseMs / 3),
       reclaimIntervalMs = Math.floor(leaseMs / 2),
@@ -242,9 +267,13 @@ export class QueueWorker {
         `${what}: heartbeatMs must be shorter than leaseMs (${leaseMs}), got ${heartbeatMs}`,
       );
     }
+    if (prefetch !== "auto" && (!Number.isInteger(prefetch) || prefetch < 0)) {
+      throw new RangeError(
+        `${what}: prefetch must be a non-negative integer or "auto", got ${prefetch}`,
+      );
+    }
     for (
       const [field, v] of Object.entries({
-        prefetch,
         shutdownTimeoutMs,
         abortGraceMs,
         maxPostpones,
@@ -354,7 +383,7 @@ export class QueueWorker {
       group,
       consumer,
       // A buffered job holds a place as a running one does.
-      concurrency: concurrency + prefetch,
+      slots: () => concurrency + this.readAhead,
       blockMs,
       reclaimIntervalMs,
       running: () => this.#inFlight + this.#buffer.length,
@@ -384,6 +413,17 @@ export class QueueWorker {
   /** Jobs read ahead and waiting in this worker for a slot (see `prefetch`). */
   get bufferedCount(): number {
     return this.#buffer.length;
+  }
+
+  /** How many jobs a read may take beyond the free slots now (`prefetch`, or what `"auto"` says). */
+  get readAhead(): number {
+    if (this.prefetch !== "auto") return this.prefetch;
+    const ms = this.#runMs;
+    if (ms === undefined || this.#stalled) return 0;
+    return Math.min(
+      AUTO_READ_AHEAD_MAX,
+      Math.floor(this.concurrency * AUTO_READ_AHEAD_WAIT_MS / ms),
+    );
   }
 
   /**
@@ -459,6 +499,7 @@ export class QueueWorker {
         this.#report(err, during);
       }
     };
+    clearTimeout(this.#stallTimer);
     await step("stopping the reader", () => this.#reader.stop());
     await step("handing back buffered jobs", () => this.#releaseBuffered());
     await step("stopping the delayed mover", () => this.#mover.stop());
@@ -499,12 +540,23 @@ export class QueueWorker {
 
   #startFresh(entries: StreamEntry[]): void {
     const empty: string[] = [];
+    const over: Delivery[] = [];
     for (const [entryId, fields] of entries) {
       const d = this.#parse(entryId, fields);
-      if (d) this.#admit(d);
-      else empty.push(entryId);
+      if (!d) empty.push(entryId);
+      // Read for a read-ahead that shrank while the read was under way (`"auto"` saw a long
+      // handler): not held here, handed back as the buffer was.
+      else if (this.#inFlight + this.#buffer.length >= this.concurrency + this.readAhead) {
+        over.push(d);
+      } else this.#admit(d);
     }
     this.#dropEntries(empty);
+    if (over.length > 0) {
+      this.counters.inc("handedBack", over.length);
+      this.#finisher.release(over).catch((err) =>
+        this.#report(err, "handing back read-ahead jobs")
+      );
+    }
   }
 
   /** Starts the entries a completing script read, then gives back the slots it reserved. */
@@ -624,7 +676,55 @@ export class QueueWorker {
     };
     this.#held.set(d.entryId, active);
     if (this.#inFlight < this.concurrency && this.#buffer.length === 0) this.#start(active);
-    else this.#buffer.push(active);
+    else {
+      this.#buffer.push(active);
+      if (this.prefetch === "auto") this.#watchStall();
+    }
+  }
+
+  /**
+   * `"auto"`: once the oldest buffered job has waited {@link AUTO_READ_AHEAD_STALL_MS}, a handler
+   * runs far longer than the average said: the buffer goes back to the stream (another worker,
+   * or this one once the handler ends, starts it) and none is read ahead until no handler runs
+   * that long.
+   */
+  #watchStall(): void {
+    if (this.#stallTimer !== undefined || this.#closing) return;
+    const head = this.#buffer[0];
+    if (!head) return;
+    const wait = Math.max(0, head.startedAt + AUTO_READ_AHEAD_STALL_MS - performance.now());
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      const oldest = this.#buffer[0];
+      if (!oldest || this.#closing) return;
+      if (performance.now() - oldest.startedAt < AUTO_READ_AHEAD_STALL_MS) {
+        this.#watchStall();
+        return;
+      }
+      this.#stalled = true;
+      this.#log.info("handing back read-ahead jobs stuck behind a long handler", {
+        jobs: this.#buffer.length,
+      });
+      this.#releaseBuffered().catch((err) => this.#report(err, "handing back read-ahead jobs"))
+        .finally(() => this.#reader.slotFreed());
+    }, wait);
+  }
+
+  /** Records a handler's time for `"auto"`, and ends a stall once no handler runs that long. */
+  #ran(a: RunningJob): void {
+    if (this.prefetch !== "auto") return;
+    const now = performance.now();
+    const ms = now - a.startedAt;
+    this.#runMs = this.#runMs === undefined
+      ? ms
+      : this.#runMs + RUN_TIME_WEIGHT * (ms - this.#runMs);
+    if (this.#stalled) {
+      let long = false;
+      for (const r of this.#running.values()) {
+        if (now - r.startedAt >= AUTO_READ_AHEAD_STALL_MS) long = true;
+      }
+      this.#stalled = long;
+    }
   }
 
   #start(active: RunningJob): void {
@@ -645,6 +745,7 @@ export class QueueWorker {
   async #releaseBuffered(): Promise<void> {
     const buffered = this.#buffer.splice(0);
     if (buffered.length === 0) return;
+    this.counters.inc("handedBack", buffered.length);
     try {
       // A failure leaves them pending: taken over after their lease, as a dead worker's.
       await this.#finisher.release(buffered.map((a) => a.delivery));
@@ -692,6 +793,7 @@ export class QueueWorker {
     // maps' slots by now: only this run's own entries are removed.
     if (this.#running.get(d.jobId) === a) this.#running.delete(d.jobId);
     this.#inFlight--;
+    this.#ran(a);
     this.#startBuffered();
     this.#reader.slotFreed();
 
