@@ -76,6 +76,13 @@ export class SocketSession {
   #delay = 0;
   /** The socket's unsent bytes at the last drain check. */
   #lastBuffered = Infinity;
+  /**
+   * An upper bound on the socket's unsent bytes: the last look plus at most 3 bytes per UTF-16
+   * unit of each frame written since (they only go down otherwise). Each look is a call into the
+   * runtime; below the high-water mark the bound decides as the look would, so a socket that
+   * keeps up is looked at about once per high-water mark's worth of frames, not once per frame.
+   */
+  #bound = 0;
   /** Since when unsent bytes have been above the limit. */
   #overSince: number | undefined;
   readonly #onDrop?: (count: number) => void;
@@ -153,15 +160,18 @@ export class SocketSession {
   /** Sends a frame in order, or queues it while the socket is backed up. */
   send(frame: OutFrame): void {
     if (this.closed || this.#closeAfter) return;
-    // One look at the socket's unsent bytes per frame (each look is a call into the runtime).
-    const buffered = this.#queue.length === 0 ? this.#socket.bufferedAmount : Infinity;
+    let buffered = Infinity;
+    if (this.#queue.length === 0) {
+      buffered = this.#bound;
+      if (buffered >= this.#highWater) buffered = this.#bound = this.#socket.bufferedAmount;
+    }
     if (buffered < this.#highWater) {
       if (!this.#write(frame.text)) return;
       this.#queue.sent(frame);
-      // The queue is empty and the unsent bytes are at most what they were plus this frame (UTF-8
-      // takes at most 3 bytes per UTF-16 unit): within the limit, the backlog check has nothing
-      // to find, and no timer is involved.
-      if (buffered + frame.text.length * 3 <= this.#limit) {
+      this.#bound = buffered + frame.text.length * 3;
+      // The queue is empty and the unsent bytes are at most the bound: within the limit, the
+      // backlog check has nothing to find, and no timer is involved.
+      if (this.#bound <= this.#limit) {
         this.#overSince = undefined;
         return;
       }
@@ -246,6 +256,7 @@ export class SocketSession {
         sent++;
         buffered = this.#socket.bufferedAmount;
       }
+      this.#bound = buffered;
     }
     // The socket's writes finish on later turns of the event loop: look again at once while it
     // takes frames or its unsent bytes went down since the last look (a frame larger than the
@@ -274,7 +285,8 @@ export class SocketSession {
   /** Closes with 4008 when the client has been too slow for too long, or is far behind. */
   #checkBacklog(): void {
     if (this.closed) return;
-    const backlog = this.#socket.bufferedAmount + this.#queue.bytes;
+    const buffered = this.#bound = this.#socket.bufferedAmount;
+    const backlog = buffered + this.#queue.bytes;
     if (backlog <= this.#limit) {
       this.#overSince = undefined;
       return;

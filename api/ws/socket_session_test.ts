@@ -20,6 +20,37 @@ Deno.test("SocketSession sends straight away while the socket keeps up", () => {
   session.handleClosed();
 });
 
+Deno.test("SocketSession looks at a socket that keeps up about once per high-water mark of frames, not per frame", () => {
+  /** A client that reads every frame at once; counts the looks at its unsent bytes. */
+  const sent: string[] = [];
+  const s = {
+    readyState: 1,
+    looks: 0,
+    get bufferedAmount(): number {
+      this.looks++;
+      return 0;
+    },
+    send: (data: string) => void sent.push(data),
+    close: () => {},
+  };
+  const session = new SocketSession(s, { highWaterBytes: 10_000 });
+  const frames = 1000;
+  for (let i = 1; i <= frames; i++) session.send(progress(i));
+  assert.deepEqual(
+    sent.map((t) => JSON.parse(t).n),
+    Array.from({ length: frames }, (_, i) => i + 1),
+  );
+  // Each frame counts 3 bytes per character towards the bound; a look resets it to what is
+  // unsent (nothing here): one look per 10,000 / (3 x frame length) frames.
+  const perLook = Math.floor(10_000 / (3 * sent[500]!.length));
+  assert.ok(
+    s.looks <= Math.ceil(frames / perLook) + 1,
+    `${s.looks} looks for ${frames} frames (${perLook} frames per look)`,
+  );
+  assert.ok(s.looks >= Math.floor(frames / (perLook + 1)), `${s.looks} looks: the bound is kept`);
+  session.handleClosed();
+});
+
 Deno.test("SocketSession queues under backpressure, drops superseded progress, and catches up in order", async () => {
   const s = new FakeSocket();
   const drops: number[] = [];
