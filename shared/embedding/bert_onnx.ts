@@ -8,11 +8,12 @@
  *
  * Precisions (`precision`):
  * - `fp32`: float32 weights and arithmetic.
- * - `int8`: every Linear layer's weight quantized to int8 per output channel (symmetric, one
- *   scale per column); its input quantized per tensor at run time (`DynamicQuantizeLinear`, uint8),
- *   the product in integers (`MatMulInteger`) rescaled by input scale × column scale. ONNX Runtime
- *   fuses that chain into its integer GEMM kernels (VNNI where the CPU has it). Embeddings,
- *   attention scores, softmax and layer norms stay float32.
+ * - `int8`: every Linear layer's weight quantized per output channel (symmetric, one scale per
+ *   column) to 7 bits ([-63, 63] in int8: see {@link WEIGHT_LEVELS}); its input quantized per
+ *   tensor at run time (`DynamicQuantizeLinear`, uint8), the product in integers
+ *   (`MatMulInteger`) rescaled by input scale × column scale. ONNX Runtime fuses that chain into
+ *   its integer GEMM kernels (VNNI where the CPU has it). Embeddings, attention scores, softmax
+ *   and layer norms stay float32.
  *
  * Fused (`fused`, default false): the graph uses ONNX Runtime's contrib operators (domain
  * `com.microsoft`) where it has them: Q, K and V as one projection feeding `MultiHeadAttention`
@@ -70,8 +71,18 @@ export interface BertOnnxOptions {
 }
 
 /**
- * A [in, out] weight quantized per output column: symmetric int8 (zero point 0) with scale
- * max|column| / 127, so every column uses the whole range.
+ * Weight levels either side of zero. 7 bits, not 8: on x86 CPUs without VNNI (AVX2, AVX-512
+ * without VNNI) ONNX Runtime's uint8 x int8 kernel adds pairs of products in 16 bits
+ * (`vpmaddubsw`), which saturates when 255 x |w| x 2 passes 32,767, so 8-bit weights there give
+ * vectors that depend on their batch neighbours (measured on an AMD EPYC: cosine 0.974 between a
+ * short text alone and in a batch). 255 x 63 x 2 = 32,130 never saturates, on every CPU; the
+ * same choice as ONNX Runtime's `reduce_range` for such CPUs.
+ */
+export const WEIGHT_LEVELS = 63;
+
+/**
+ * A [in, out] weight quantized per output column: symmetric (zero point 0) with scale
+ * max|column| / {@link WEIGHT_LEVELS}, so every column uses the whole range.
  */
 export function quantizePerColumn(
   w: Float32Array,
@@ -84,12 +95,12 @@ export function quantizePerColumn(
       if (a > scales[c]!) scales[c] = a;
     }
   }
-  for (let c = 0; c < cols; c++) scales[c] = scales[c]! > 0 ? scales[c]! / 127 : 1;
+  for (let c = 0; c < cols; c++) scales[c] = scales[c]! > 0 ? scales[c]! / WEIGHT_LEVELS : 1;
   const data = new Int8Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const q = Math.round(w[r * cols + c]! / scales[c]!);
-      data[r * cols + c] = Math.max(-127, Math.min(127, q));
+      data[r * cols + c] = Math.max(-WEIGHT_LEVELS, Math.min(WEIGHT_LEVELS, q));
     }
   }
   return { data, scales };

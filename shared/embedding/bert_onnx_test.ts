@@ -5,12 +5,13 @@ import { encodeOnnxModel } from "./onnx_proto.ts";
 import { seededRandom } from "./seeded_random.ts";
 import { bertWeightShape, TINY_BERT_CONFIG } from "./tiny_model.ts";
 
-Deno.test("quantizePerColumn() gives each column its own scale and full int8 range", () => {
+Deno.test("quantizePerColumn() gives each column its own scale and the full 7-bit range, never past ±63", () => {
   // Column 0 spans ±1, column 1 ±0.01: one scale for both would flatten column 1 to a few steps.
   const w = Float32Array.of(1, 0.01, -0.4, -0.004, 0.25, 0.0025);
   const { data, scales } = quantizePerColumn(w, { rows: 3, cols: 2 });
-  assert.deepEqual([...scales].map((s) => Number((s * 127).toFixed(6))), [1, 0.01]);
-  assert.deepEqual([...data], [127, 127, -51, -51, 32, 32]);
+  assert.deepEqual([...scales].map((s) => Number((s * 63).toFixed(6))), [1, 0.01]);
+  // 1 x 63, -0.4 x 63 = -25.2, 0.25 x 63 = 15.75: 255 x 63 x 2 fits a 16-bit pair sum.
+  assert.deepEqual([...data], [63, 63, -25, -25, 16, 16]);
   // An all-zero column keeps a usable scale.
   assert.deepEqual([...quantizePerColumn(new Float32Array(2), { rows: 2, cols: 1 }).scales], [1]);
 });

