@@ -185,6 +185,9 @@ const vectors: VectorStore = new Proxy(store, {
  */
 class TimedRegistry extends ModelRegistry {
   busyMs = 0;
+  /** When the first embedding call of the last pipeline run began, and the last one ended. */
+  firstStart: number | undefined;
+  lastEnd = 0;
   /** The texts of each embedding call of the last pipeline run, in order. */
   batches: string[][] = [];
   /** While set, the worker gets the embedder of the settings before CPU tuning. */
@@ -196,10 +199,12 @@ class TimedRegistry extends ModelRegistry {
     const timed = async (...args: Parameters<Embedder["embedTexts"]>) => {
       if (!this.today) this.batches.push(args[0]);
       const started = performance.now();
+      this.firstStart ??= started;
       try {
         return await e.embedTexts(...args);
       } finally {
-        this.busyMs += performance.now() - started;
+        this.lastEnd = performance.now();
+        this.busyMs += this.lastEnd - started;
       }
     };
     return new Proxy(e, {
@@ -250,6 +255,8 @@ try {
   const pipeline = async () => {
     models.busyMs = 0;
     models.batches = [];
+    models.firstStart = undefined;
+    const began = performance.now();
     const { value: op, seconds, cpu } = await timed(async () => {
       const { operation } = await createCollection(deps, {
         userId: user!.id,
@@ -276,6 +283,9 @@ try {
       chunks: op.metadata.chunks_created!,
       collectionId: op.collection_id,
       busy: models.busyMs / 1000 / seconds,
+      /** From the start to the first embedding call, and from the last one's end to the end. */
+      leadS: ((models.firstStart ?? began) - began) / 1000,
+      tailS: (began + seconds * 1000 - models.lastEnd) / 1000,
     };
   };
 
@@ -452,6 +462,8 @@ try {
       naive_s: Number(n.seconds.toFixed(3)),
       today_s: Number(t.seconds.toFixed(3)),
       embedder_busy: Number(p.busy.toFixed(3)),
+      lead_s: Number(p.leadS.toFixed(3)),
+      tail_s: Number(p.tailS.toFixed(3)),
       pipeline_cpu: p.cpu,
       embedder_only_cpu: e.cpu,
       same_batches_s: Number(eb.seconds.toFixed(3)),
