@@ -17,7 +17,7 @@
  * int8 on a CPU by default), so `efficiency` compares like with like.
  *
  * Usage: deno task bench:ingest [--docs N] [--rounds N] [--device D] [--seed N]
- *   [--vectors server|inprocess]
+ *   [--vectors server|inprocess]   (BENCH_LOG=info shows the worker's log, warn by default)
  *
  * Metadata go to DATABASE_URL when set, else a fresh schema on the test Postgres
  * (TEST_DATABASE_URL, dropped afterwards); vectors to VECTOR_DATABASE_URL when set, else to a
@@ -137,7 +137,7 @@ async function timed<T>(
   return { seconds, cpu: cpuSince(before, sampleCpu(cpuOf)), value };
 }
 
-configureLogging({ level: "warn" });
+configureLogging({ level: (Deno.env.get("BENCH_LOG") ?? "warn") as "warn" });
 const log = getLogger("bench:ingest");
 const prefix = `bench:ingest:${crypto.randomUUID().slice(0, 8)}:`;
 const scratch = await Deno.realPath(await Deno.makeTempDir({ prefix: "semantik-bench-ingest-" }));
