@@ -37,6 +37,14 @@ const blankToUndefined = (v: unknown) => typeof v === "string" && v.trim() === "
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(blankToUndefined, z.coerce.number().int().min(min).max(max).default(def));
+/** `auto` (the default) or a whole number from `min` to `max`. */
+const autoOrInt = (min: number, max: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z.union([z.literal("auto"), z.coerce.number().int().min(min).max(max)], {
+      error: `must be auto or a whole number from ${min} to ${max}`,
+    }).default("auto"),
+  );
 const bool = (def: boolean) =>
   z.preprocess(
     blankToUndefined,
@@ -101,23 +109,13 @@ const envSchema = z.object({
     blankToUndefined,
     z.enum(["auto", "cpu", "cuda", "webgpu"]).default("auto"),
   ),
-  EMBEDDING_THREADS: z.preprocess(
-    blankToUndefined,
-    z.union([z.literal("auto"), z.coerce.number().int().min(1).max(1024)], {
-      error: "must be auto or a whole number from 1 to 1024",
-    }).default("auto"),
-  ),
+  EMBEDDING_THREADS: autoOrInt(1, 1024),
   EMBEDDING_SPIN: bool(false),
   EMBEDDING_PRECISION: z.preprocess(
     blankToUndefined,
     z.enum(["auto", "fp32", "fp16", "int8"]).default("auto"),
   ),
-  EMBEDDING_BATCH_TOKENS: z.preprocess(
-    blankToUndefined,
-    z.union([z.literal("auto"), z.coerce.number().int().min(1).max(1_048_576)], {
-      error: "must be auto or a whole number from 1 to 1048576",
-    }).default("auto"),
-  ),
+  EMBEDDING_BATCH_TOKENS: autoOrInt(1, 1_048_576),
   EMBED_QUERIES: z.preprocess(blankToUndefined, z.enum(["local", "worker"]).default("local")),
   RERANK_MODEL: opt(z.string().min(1)),
   DOCUMENT_ROOTS: list,
@@ -153,12 +151,7 @@ const envSchema = z.object({
   EMBEDDING_CONCURRENCY_PER_WORKER: int(1, 1, 64),
   WORKER_SHUTDOWN_TIMEOUT_S: int(30, 0),
   WORKER_LEASE_S: int(30, 1, 3600),
-  WORKER_PREFETCH: z.preprocess(
-    blankToUndefined,
-    z.union([z.literal("auto"), z.coerce.number().int().min(0).max(1024)], {
-      error: "must be auto or a whole number from 0 to 1024",
-    }).default("auto"),
-  ),
+  WORKER_PREFETCH: autoOrInt(0, 1024),
   SCHEDULE_SYNC_CHECK: cron("*/5 * * * *"),
   SCHEDULE_CLEANUP: cron("0 3 * * *"),
   SCHEDULE_RECONCILE: cron("* * * * *"),
