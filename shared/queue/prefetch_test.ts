@@ -13,6 +13,7 @@ import {
   AUTO_READ_AHEAD_MAX,
   AUTO_READ_AHEAD_STALL_MS,
   AUTO_READ_AHEAD_WAIT_MS,
+  type QueueWorker,
   taskHandler,
 } from "./queue_worker.ts";
 import { defineTask } from "./task.ts";
@@ -178,12 +179,12 @@ Deno.test("a buffered job that is force-removed never starts; one aborted starts
 
 // ---- prefetch: "auto" (the default) ----------------------------------------------------------
 
-/** Runs `count` short jobs (n >= 1000, not gated) on the worker and waits for them. */
-async function runShort(ctx: Ctx, w: { counters: { get(n: "completed"): number } }, count: number) {
+/** Runs `count` jobs that do not wait on a gate (n >= 1000) on `w` and waits for them. */
+async function runUngated(ctx: Ctx, w: QueueWorker, count: number) {
   const before = w.counters.get("completed");
   for (let i = 0; i < count; i++) await ctx.q.enqueue(gated, { n: 1000 + i });
   await waitFor(
-    `${count} short jobs to complete`,
+    `${count} ungated jobs to complete`,
     () => w.counters.get("completed") === before + count,
     { seen: () => w.counters.get("completed") - before },
   );
@@ -203,7 +204,7 @@ Deno.test('prefetch "auto" reads none ahead before a handler ran, nor for handle
     ], { concurrency: 1 });
     assert.equal(a.prefetch, "auto", "auto is the default");
     assert.equal(a.readAhead, 0, "nothing measured yet: none read ahead");
-    await runShort(ctx, a, 3);
+    await runUngated(ctx, a, 3);
     assert.equal(a.readAhead, 0, "handlers of 5x the budget: none read ahead");
     await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0" });
     await waitFor("a to run j0", () => starts.includes("a:j0"), { seen: () => starts });
@@ -224,7 +225,7 @@ Deno.test('prefetch "auto" reads ahead for short handlers, as many as start with
     const gate = Promise.withResolvers<void>();
     const a = await ctx.pool.start([recorder("a", starts, gate.promise)], { concurrency: 2 });
     // Handlers that return at once take well under the budget.
-    await runShort(ctx, a, 5);
+    await runUngated(ctx, a, 5);
     assert.ok(a.readAhead > 0, `short handlers: read ahead, got ${a.readAhead}`);
     await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0" });
     await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0b" });
@@ -253,7 +254,7 @@ Deno.test('prefetch "auto" hands the buffer back when a handler runs past AUTO_R
       reclaimIntervalMs: 30_000,
       concurrency: 1,
     });
-    await runShort(ctx, a, 5);
+    await runUngated(ctx, a, 5);
     assert.ok(a.readAhead > 0, `short handlers: read ahead, got ${a.readAhead}`);
     await ctx.q.enqueue(gated, { n: 0 }, { jobId: "j0" });
     await waitFor("a to run j0", () => starts.includes("a:j0:1"), { seen: () => starts });
@@ -286,7 +287,7 @@ Deno.test('prefetch "auto" hands the buffer back when a handler runs past AUTO_R
     });
     assert.deepEqual(starts.slice(-2), ["a:j1:1", "a:j2:1"], "handed back at the same attempt");
     // The long handler's time weighs in the average until enough short ones follow it.
-    await runShort(ctx, a, 40);
+    await runUngated(ctx, a, 40);
     assert.ok(a.readAhead > 0, `reads ahead again, got ${a.readAhead}`);
   });
 });
@@ -295,7 +296,7 @@ Deno.test('prefetch "auto" reads at most AUTO_READ_AHEAD_MAX ahead', async () =>
   await setup(async (ctx) => {
     // 64 slots and handlers under 4 ms: the budget alone would allow 64 x 2 / 4 = 32 or more.
     const a = await ctx.pool.start([taskHandler(gated, () => {})], { concurrency: 64 });
-    await runShort(ctx, a, 10);
+    await runUngated(ctx, a, 10);
     assert.equal(a.readAhead, AUTO_READ_AHEAD_MAX);
   });
 });
