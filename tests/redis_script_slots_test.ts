@@ -173,6 +173,8 @@ Deno.test("every Lua script's keys, as the code builds them, lie in one cluster 
         ], {
           redis: rec,
           blockingRedis: () => createRedis(t.target, { name: "test:slots:read", blocking: true }),
+          // The completing calls go on a connection of the worker's own: recorded too.
+          ackRedis: () => recordingConnection(t, calls, byHash),
           prefix: t.prefix,
           consumer,
           concurrency: 4,

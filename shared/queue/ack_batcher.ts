@@ -1,9 +1,18 @@
 /**
- * The ack part of a queue worker: finished jobs are acked in batches, one `complete_jobs` script
- * call for every job that finished while the previous call was in flight (`XACK` + `XDEL` of
- * the entry, the job hash and its dedup key, counted in the stats). The same call reads the next
- * new entries for the slots the worker says are free ({@link AckBatcherOptions.fetchCount}), so a
- * job that succeeds and the start of the next one cost one round trip.
+ * The ack part of a queue worker: finished jobs are acked in batches by `complete_jobs` script
+ * calls (`XACK` + `XDEL` of the entry, the job hash and its dedup key, counted in the stats). The
+ * same call reads the next new entries for the slots the worker says are free
+ * ({@link AckBatcherOptions.fetchCount}), so a job that succeeds and the start of the next one
+ * cost one round trip.
+ *
+ * Two calls may be in flight at once (two lanes), so that Redis runs one while this process
+ * handles the other's reply (starts the jobs it read, whose successes make the next call): with
+ * one call at a time each side waits for the other. A lane handling a reply sends what finished
+ * meanwhile itself, once it is done; a lane alone with several jobs to ack sends half of them
+ * (with half of the free slots to read for) and wakes the other lane for the rest. The calls go
+ * out as they are made only on a connection that does not defer commands to batch them (the
+ * worker's ack connection is not auto-pipelined): deferred, the two calls travel and return
+ * together and nothing overlaps.
  */
 import { type Backoff, backoffDelay, resolveBackoff } from "../async/backoff.ts";
 import { sleep } from "../async/sleep.ts";
@@ -36,10 +45,10 @@ export interface AckBatcherOptions<T> {
   /** Called for each item given up on (Redis failing while the worker closes): it stays pending. */
   dropped(item: T): void;
   /**
-   * Reserves the slots a call may fill with new entries and returns how many (0: read none).
-   * Called once per script call, as it is sent.
+   * Reserves the slots a call may fill with new entries and returns how many (0: read none):
+   * `share` of the free ones (1: all). Called once per script call, as it is sent.
    */
-  fetchCount(): number;
+  fetchCount(share: number): number;
   /**
    * Called after each call's `settled` callbacks with the entries it read (none when it failed),
    * the count {@link fetchCount} reserved for it, and whether newer entries wait still; the next
@@ -52,19 +61,27 @@ export interface AckBatcherOptions<T> {
   report(err: unknown): void;
 }
 
-/** Acks finished jobs in batches; {@link flushing} is the batch loop while it runs. */
+/** Calls in flight at most. */
+const LANES = 2;
+
+/** Acks finished jobs in batches; {@link flushing} is the batch loops while they run. */
 export class AckBatcher<T> {
   readonly #opts: AckBatcherOptions<T>;
   readonly #items: T[] = [];
-  #loop: Promise<void> | undefined;
+  /** Per lane: its loop while it runs (it sends one call at a time). */
+  readonly #lanes: (Promise<void> | undefined)[] = Array(LANES).fill(undefined);
+  readonly #busy: boolean[] = Array(LANES).fill(false);
+  /** Calls sent whose replies are not handled yet. */
+  #sending = 0;
 
   constructor(options: AckBatcherOptions<T>) {
     this.#opts = options;
   }
 
-  /** The running batch loop, if any (close waits for it). */
+  /** The running batch loops, if any (close waits for them). */
   get flushing(): Promise<void> | undefined {
-    return this.#loop;
+    const running = this.#lanes.filter((l, i) => this.#busy[i] && l !== undefined);
+    return running.length === 0 ? undefined : Promise.all(running).then(() => {});
   }
 
   /** Whether items wait for a script call not yet sent. */
@@ -75,18 +92,36 @@ export class AckBatcher<T> {
   /** Queues `item` for the next batch. */
   add(item: T): void {
     this.#items.push(item);
-    this.#loop ??= this.#flush();
+    this.#wake();
   }
 
-  async #flush(): Promise<void> {
+  /**
+   * Starts an idle lane for the waiting items, unless a lane is handling a reply (it takes them
+   * when done) or every lane has a call in flight.
+   */
+  #wake(): void {
+    if (this.#items.length === 0) return;
+    const idle = this.#busy.indexOf(false);
+    const active = this.#busy.filter(Boolean).length;
+    if (idle < 0 || active > this.#sending) return;
+    this.#busy[idle] = true;
+    this.#lanes[idle] = this.#flush(idle);
+  }
+
+  async #flush(lane: number): Promise<void> {
     try {
       const o = this.#opts;
       let failures = 0;
       while (this.#items.length > 0) {
-        const batch = this.#items.splice(0, o.batchSize);
+        // Alone in flight with several jobs: half now, the rest in the other lane at once.
+        const alone = this.#sending === 0;
+        const take = alone && this.#items.length > 1
+          ? Math.ceil(this.#items.length / 2)
+          : this.#items.length;
+        const batch = this.#items.splice(0, Math.min(take, o.batchSize));
         const k = o.keys;
         const keys = [k.stream, k.stats];
-        const fetch = o.fetchCount();
+        const fetch = o.fetchCount(alone && this.#items.length > 0 ? 0.5 : 1);
         const args: (string | number)[] = [o.group, o.consumer, fetch];
         for (const item of batch) {
           const e = o.entryOf(item);
@@ -97,10 +132,14 @@ export class AckBatcher<T> {
         let results: number[];
         let entries: StreamEntry[];
         let more: number;
+        this.#sending++;
+        const reply = o.scripts.completeJobs(keys, args);
+        this.#wake();
         try {
-          [results, entries, more] = await o.scripts.completeJobs(keys, args);
+          [results, entries, more] = await reply;
           failures = 0;
         } catch (err) {
+          this.#sending--;
           // Had the script run and its reply been lost, what it read stays pending for this
           // consumer and is taken over after its lease: at least once.
           await o.fetched([], fetch, false);
@@ -115,14 +154,16 @@ export class AckBatcher<T> {
           await sleep(backoffDelay(failures, ACK_RETRY_BACKOFF));
           continue;
         }
+        this.#sending--;
         batch.forEach((item, i) => o.settled(item, results[i] === 1));
         await o.fetched(entries, fetch, more === 1);
       }
     } finally {
       // Cleared in the same step that saw the list empty (no await between them): an item added
       // after it, by a handler settling in a microtask queued before this promise's reactions,
-      // starts a new loop instead of joining one that has ended.
-      this.#loop = undefined;
+      // starts a lane instead of joining one that has ended.
+      this.#busy[lane] = false;
+      this.#lanes[lane] = undefined;
     }
   }
 }

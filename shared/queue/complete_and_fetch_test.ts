@@ -46,6 +46,7 @@ Deno.test("at concurrency 1 each success fetches the next job in its completing 
       {
         redis: cmd,
         blockingRedis: () => countingConnection(t.target, counts),
+        ackRedis: () => countingConnection(t.target, counts),
         prefix: t.prefix,
         consumer: "solo",
         concurrency: 1,

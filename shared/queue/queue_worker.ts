@@ -10,10 +10,10 @@
  *   entries idle past `leaseMs`; the takeover counts as an attempt in the job hash (JUSTID claims
  *   do not raise the delivery count). A worker that claims back an entry whose handler it
  *   aborted for a lost lease starts a fresh attempt, as any other worker would.
- * - Ack (`ack_batcher.ts`): successes are acked in batches (one script call for every job
- *   finished while the previous call was in flight), and the same call reads the next entries
- *   for the slots they freed: at concurrency 1 a job completes and the next starts in one round
- *   trip, and the blocking read waits only when that read found nothing.
+ * - Ack (`ack_batcher.ts`): successes are acked in batches, by script calls on a connection of
+ *   the worker's own (not auto-pipelined), at most two in flight, and the same call reads the next
+ *   entries for the slots they freed: at concurrency 1 a job completes and the next starts in one
+ *   round trip, and the blocking read waits only when that read found nothing.
  * - Here: running handlers; failures go to the delayed set with backoff and jitter, or to the
  *   dead letters after the last attempt; a RetryLaterError postpones without spending an
  *   attempt, at most `maxPostpones` times.
@@ -106,6 +106,12 @@ export interface QueueWorkerOptions {
   redis?: Redis;
   /** Makes the worker's blocking connection (closed by the worker). @default {a new one} */
   blockingRedis?: () => Redis;
+  /**
+   * Makes the connection the completing calls (acks that read the next jobs) go on, closed by the
+   * worker. Keep it free of auto-pipelining: two such calls overlap only when each goes out as it
+   * is made (see `ack_batcher.ts`). @default {a new one, not auto-pipelined}
+   */
+  ackRedis?: () => Redis;
   /** Prefix of every key (`REDIS_PREFIX`). @default {"semantik:"} */
   prefix?: string;
   /** Consumer group. @default {"workers"} */
@@ -186,6 +192,8 @@ export class QueueWorker {
   readonly #handlers = new Map<string, TaskHandler>();
   readonly #redis: Redis;
   readonly #ownsRedis: boolean;
+  /** The completing calls' connection (the worker's own). */
+  readonly #ackRedis: Redis;
   readonly #scripts: QueueScripts;
   readonly #reader: JobReader;
   readonly #lease: LeaseKeeper;
@@ -325,6 +333,14 @@ export class QueueWorker {
       this.#redis.on("error", () => {/* reconnects; failures surface per call */});
     }
     this.#scripts = new QueueScripts(this.#redis);
+    // Connected on the first completion: a worker that never runs a job opens nothing here.
+    this.#ackRedis = options.ackRedis?.() ??
+      createRedis(redisUrl, {
+        name: `worker:${queue}:ack`,
+        autoPipelining: false,
+        lazyConnect: true,
+      });
+    this.#ackRedis.on("error", () => {/* reconnects; failures surface per call */});
     this.#mover = new DelayedMover(this.keys, this.#scripts, {
       pollMs: delayedPollMs,
       onError: (err) => this.#report(err, "moving delayed jobs"),
@@ -347,7 +363,7 @@ export class QueueWorker {
       report: (err, during) => this.#report(err, during),
     });
     this.#acks = new AckBatcher<AckItem>({
-      scripts: this.#scripts,
+      scripts: new QueueScripts(this.#ackRedis),
       keys: this.keys,
       group: this.group,
       consumer: this.consumer,
@@ -355,7 +371,7 @@ export class QueueWorker {
       entryOf: ({ active: { delivery: d } }) => d,
       settled: (item, acked) => this.#finisher.acked(item, acked),
       dropped: (item) => this.#forget(item.active),
-      fetchCount: () => this.#reader.reserveForCompletion(),
+      fetchCount: (share) => this.#reader.reserveForCompletion(share),
       fetched: (entries, reserved, more) => this.#fetched(entries, reserved, more),
       closing: () => this.#closing !== undefined,
       report: (err) => this.#report(err, "acking finished jobs"),
@@ -527,6 +543,7 @@ export class QueueWorker {
     await step("renewing leases", () => this.#lease.stop());
     await step("closing connections", () => {
       this.#reader.disconnect();
+      this.#ackRedis.disconnect();
       if (this.#ownsRedis) this.#redis.disconnect();
     });
     this.#stopped.resolve();
