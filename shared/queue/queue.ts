@@ -87,6 +87,9 @@ export interface QueueEvents {
 const MAX_DELAY_MS = 365 * 24 * 3600_000;
 const MAX_ATTEMPTS = 1000;
 
+/** How far past a letter's `failedAt` its dead-stream entry id may lie, in ms (see purgeDeadLetters). */
+const DEAD_ID_SLACK_MS = 1000;
+
 export class Queue {
   readonly name: string;
   readonly keys: QueueKeys;
@@ -307,25 +310,31 @@ export class Queue {
     return typeof r === "string";
   }
 
-  /** Removes dead letters that died before `before` (ms since the epoch). Returns how many. */
+  /**
+   * Removes dead letters that died before `before` (ms since the epoch): by their `failedAt`, the
+   * time `move_to_dead` recorded. A letter's entry id is the time of its `XADD` in the same
+   * script, which may be a millisecond later (the clock ticks between the two), so entries are
+   * read by id up to a second past `before` and chosen by `failedAt`. Returns how many.
+   */
   async purgeDeadLetters(before: number, options: { limit?: number } = {}): Promise<number> {
     const { limit = 1000 } = options;
     let removed = 0;
+    let from = "-";
+    const to = `(${Math.floor(before) + DEAD_ID_SLACK_MS}-0`;
     while (removed < limit) {
-      const batch = await this.redis.xrange(
-        this.keys.dead,
-        "-",
-        `(${Math.floor(before)}-0`,
-        "COUNT",
-        Math.min(100, limit - removed),
-      );
+      const batch = await this.redis.xrange(this.keys.dead, from, to, "COUNT", 100);
       if (batch.length === 0) break;
       for (const [entryId, fields] of batch) {
-        const id = fieldMap(fields).get("id");
+        from = `(${entryId}`;
+        const f = fieldMap(fields);
+        // A letter without the field (older code) counts by its id's time.
+        const failedAt = Number(f.get("fa") ?? entryId.split("-")[0]);
+        if (!(failedAt < before)) continue;
+        const id = f.get("id");
         const r = id ? await this.removeJob(id) : { removed: false };
         // A letter whose job is gone (or was requeued and died again) is only a record.
         if (!r.removed) await this.redis.xdel(this.keys.dead, entryId);
-        removed++;
+        if (++removed >= limit) break;
       }
     }
     return removed;

@@ -611,6 +611,31 @@ Deno.test("purgeDeadLetters() removes dead jobs that died before a time", async 
   });
 });
 
+Deno.test("purgeDeadLetters() goes by failedAt: a letter whose entry id is a millisecond later is purged at failedAt + 1", async () => {
+  await setup(async ({ q, pool, redis }) => {
+    const task = defineTask("test.dies", z.object({}), { maxAttempts: 1 });
+    const w = await pool.start([
+      taskHandler(task, () => {
+        throw new Error("no");
+      }),
+    ]);
+    await q.enqueue(task, {}, { jobId: "tick" });
+    await waitFor("the death", () => w.counters.get("dead") === 1);
+    const [letter] = await q.listDeadLetters();
+    // As when the clock ticks between move_to_dead's TIME and its XADD: the entry id 1 ms later.
+    const [entry] = await redis.xrange(q.keys.dead, "-", "+");
+    const [oldId, fields] = entry!;
+    await redis.xdel(q.keys.dead, oldId);
+    const newId = await redis.xadd(q.keys.dead, `${letter!.failedAt + 1}-*`, ...fields);
+    await redis.hset(q.keys.job("tick"), "de", newId!);
+    assert.equal(Number(newId!.split("-")[0]), letter!.failedAt + 1);
+    assert.equal(await q.purgeDeadLetters(letter!.failedAt), 0, "not purged before it died");
+    assert.equal(await q.purgeDeadLetters(letter!.failedAt + 1), 1);
+    assert.deepEqual(await q.listDeadLetters(), []);
+    assert.equal(await q.getJobState("tick"), null);
+  });
+});
+
 Deno.test("a worker that claims back its own entry after losing its lease runs a fresh attempt at once, while the aborted handler winds down", async () => {
   await setup(async ({ q, pool, redis }) => {
     const windDown = Promise.withResolvers<void>();
