@@ -133,7 +133,13 @@ export class AckBatcher<T> {
         let entries: StreamEntry[];
         let more: number;
         this.#sending++;
-        const reply = o.scripts.completeJobs(keys, args);
+        // A call that throws at once fails as one whose reply fails: its slots are given back.
+        let reply: ReturnType<QueueScripts["completeJobs"]>;
+        try {
+          reply = o.scripts.completeJobs(keys, args);
+        } catch (err) {
+          reply = Promise.reject(err);
+        }
         this.#wake();
         try {
           [results, entries, more] = await reply;

@@ -116,3 +116,41 @@ Deno.test("a job that finishes just after the last batch settled still gets acke
     assert.deepEqual(calls, [["a"], ["late"]]);
   }
 });
+
+Deno.test("a completing call that throws at once gives its slots back and is tried again", async () => {
+  let throws = true;
+  const released: number[] = [];
+  const reported: string[] = [];
+  const settled: string[] = [];
+  const scripts = {
+    completeJobs(_keys: string[], args: (string | number)[]) {
+      if (throws) {
+        throws = false;
+        throw new Error("Connection is closed.");
+      }
+      const jobIds = args.slice(3).filter((_, i) => i % 3 === 1).map(String);
+      return Promise.resolve([jobIds.map(() => 1), [], 0]);
+    },
+  } as unknown as QueueScripts;
+  const batcher = new AckBatcher<Item>({
+    scripts,
+    keys: new QueueKeys(new KeySpace("t:"), "default"),
+    group: "workers",
+    consumer: "c",
+    batchSize: 10,
+    entryOf: (item) => ({ entryId: `0-${item.id}`, jobId: item.id, dedupKey: undefined }),
+    settled: (item) => void settled.push(item.id),
+    dropped: () => {},
+    fetchCount: () => 3,
+    fetched: (_entries, reserved) => void released.push(reserved),
+    closing: () => false,
+    report: (err) => void reported.push(String(err)),
+  });
+  batcher.add({ id: "a" });
+  await waitFor("a acked after the retry", () => settled.includes("a"), {
+    seen: () => ({ released, reported, settled }),
+  });
+  assert.deepEqual(reported, ["Error: Connection is closed."]);
+  assert.deepEqual(released, [3, 3], "the failed call's reserved slots, then the retry's");
+  await waitFor("the loop to end", () => batcher.flushing === undefined);
+});

@@ -36,7 +36,7 @@
 import type { Redis } from "ioredis";
 import { asError, RetryLaterError } from "../errors.ts";
 import { getLogger, type Logger } from "../log/logger.ts";
-import { createRedis, KeySpace, type RedisTarget } from "../redis/redis.ts";
+import { createRedis, isCluster, KeySpace, type RedisTarget } from "../redis/redis.ts";
 import type { Backoff } from "../async/backoff.ts";
 import { QueueCounters } from "./counters.ts";
 import { DelayedMover } from "./delayed_mover.ts";
@@ -192,8 +192,9 @@ export class QueueWorker {
   readonly #handlers = new Map<string, TaskHandler>();
   readonly #redis: Redis;
   readonly #ownsRedis: boolean;
-  /** The completing calls' connection (the worker's own). */
+  /** The completing calls' connection (the worker's own, or the command one on a cluster). */
   readonly #ackRedis: Redis;
+  readonly #ownsAckRedis: boolean;
   readonly #scripts: QueueScripts;
   readonly #reader: JobReader;
   readonly #lease: LeaseKeeper;
@@ -333,14 +334,20 @@ export class QueueWorker {
       this.#redis.on("error", () => {/* reconnects; failures surface per call */});
     }
     this.#scripts = new QueueScripts(this.#redis);
-    // Connected on the first completion: a worker that never runs a job opens nothing here.
+    // A cluster client never auto-pipelines (createRedis): the completing calls share the
+    // command connection there. Elsewhere they get their own, connected on the first completion
+    // (a worker that never runs a job opens nothing here).
+    const ownAck = options.ackRedis !== undefined || !isCluster(this.#redis);
     this.#ackRedis = options.ackRedis?.() ??
-      createRedis(redisUrl, {
-        name: `worker:${queue}:ack`,
-        autoPipelining: false,
-        lazyConnect: true,
-      });
-    this.#ackRedis.on("error", () => {/* reconnects; failures surface per call */});
+      (ownAck
+        ? createRedis(redisUrl, {
+          name: `worker:${queue}:ack`,
+          autoPipelining: false,
+          lazyConnect: true,
+        })
+        : this.#redis);
+    this.#ownsAckRedis = ownAck;
+    if (ownAck) this.#ackRedis.on("error", () => {/* reconnects; failures surface per call */});
     this.#mover = new DelayedMover(this.keys, this.#scripts, {
       pollMs: delayedPollMs,
       onError: (err) => this.#report(err, "moving delayed jobs"),
@@ -363,7 +370,7 @@ export class QueueWorker {
       report: (err, during) => this.#report(err, during),
     });
     this.#acks = new AckBatcher<AckItem>({
-      scripts: new QueueScripts(this.#ackRedis),
+      scripts: this.#ownsAckRedis ? new QueueScripts(this.#ackRedis) : this.#scripts,
       keys: this.keys,
       group: this.group,
       consumer: this.consumer,
@@ -543,7 +550,7 @@ export class QueueWorker {
     await step("renewing leases", () => this.#lease.stop());
     await step("closing connections", () => {
       this.#reader.disconnect();
-      this.#ackRedis.disconnect();
+      if (this.#ownsAckRedis) this.#ackRedis.disconnect();
       if (this.#ownsRedis) this.#redis.disconnect();
     });
     this.#stopped.resolve();
