@@ -9,6 +9,17 @@ interface Item {
   id: string;
 }
 
+/** The options every batcher here shares: queue keys, names, and one entry per item. */
+const common = {
+  keys: new QueueKeys(new KeySpace("t:"), "default"),
+  group: "workers",
+  consumer: "c",
+  batchSize: 10,
+  entryOf: (item: Item) => ({ entryId: `0-${item.id}`, jobId: item.id, dedupKey: undefined }),
+  dropped: () => {},
+  closing: () => false,
+};
+
 /** A batcher whose script calls are recorded and answered by the test. */
 function batcherWith(onSettled: (item: Item) => void) {
   const calls: string[][] = [];
@@ -33,23 +44,17 @@ function batcherWith(onSettled: (item: Item) => void) {
   } as unknown as QueueScripts;
   const settled: string[] = [];
   const batcher: AckBatcher<Item> = new AckBatcher<Item>({
+    ...common,
     scripts,
-    keys: new QueueKeys(new KeySpace("t:"), "default"),
-    group: "workers",
-    consumer: "c",
-    batchSize: 10,
-    entryOf: (item) => ({ entryId: `0-${item.id}`, jobId: item.id, dedupKey: undefined }),
     settled: (item) => {
       settled.push(item.id);
       onSettled(item);
     },
-    dropped: () => {},
     fetchCount: (share) => {
       shares.push(share);
       return 0;
     },
     fetched: () => {},
-    closing: () => false,
     report: (err) => {
       throw err;
     },
@@ -133,17 +138,11 @@ Deno.test("a completing call that throws at once gives its slots back and is tri
     },
   } as unknown as QueueScripts;
   const batcher = new AckBatcher<Item>({
+    ...common,
     scripts,
-    keys: new QueueKeys(new KeySpace("t:"), "default"),
-    group: "workers",
-    consumer: "c",
-    batchSize: 10,
-    entryOf: (item) => ({ entryId: `0-${item.id}`, jobId: item.id, dedupKey: undefined }),
     settled: (item) => void settled.push(item.id),
-    dropped: () => {},
     fetchCount: () => 3,
     fetched: (_entries, reserved) => void released.push(reserved),
-    closing: () => false,
     report: (err) => void reported.push(String(err)),
   });
   batcher.add({ id: "a" });
