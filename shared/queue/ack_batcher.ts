@@ -101,8 +101,12 @@ export class AckBatcher<T> {
    */
   #wake(): void {
     if (this.#items.length === 0) return;
-    const idle = this.#busy.indexOf(false);
-    const active = this.#busy.filter(Boolean).length;
+    let idle = -1;
+    let active = 0;
+    for (let i = 0; i < LANES; i++) {
+      if (this.#busy[i]) active++;
+      else if (idle < 0) idle = i;
+    }
     if (idle < 0 || active > this.#sending) return;
     this.#busy[idle] = true;
     this.#lanes[idle] = this.#flush(idle);

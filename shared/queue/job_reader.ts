@@ -118,9 +118,9 @@ export class JobReader {
 
   /**
    * Reserves the free slots (`share` of them, rounded up) for the non-blocking read of a
-   * completing script and returns how many it may fetch: 0 while stopping, before the loop reads new entries, or when a takeover
-   * scan is due (this loop does that, and must get a free slot for it). Give them back with
-   * {@link releaseCompletion} once the fetched entries have started.
+   * completing script and returns how many it may fetch: 0 while stopping, before the loop reads
+   * new entries, or when a takeover scan is due (this loop does that, and must get a free slot for
+   * it). Give them back with {@link releaseCompletion} once the fetched entries have started.
    */
   reserveForCompletion(share = 1): number {
     const n = this.stopped || !this.#readingNew || !this.#backlog ||

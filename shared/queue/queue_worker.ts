@@ -337,17 +337,15 @@ export class QueueWorker {
     // A cluster client never auto-pipelines (createRedis): the completing calls share the
     // command connection there. Elsewhere they get their own, connected on the first completion
     // (a worker that never runs a job opens nothing here).
-    const ownAck = options.ackRedis !== undefined || !isCluster(this.#redis);
-    this.#ackRedis = options.ackRedis?.() ??
-      (ownAck
-        ? createRedis(redisUrl, {
-          name: `worker:${queue}:ack`,
-          autoPipelining: false,
-          lazyConnect: true,
-        })
-        : this.#redis);
-    this.#ownsAckRedis = ownAck;
-    if (ownAck) this.#ackRedis.on("error", () => {/* reconnects; failures surface per call */});
+    const ack = options.ackRedis?.() ??
+      (isCluster(this.#redis) ? undefined : createRedis(redisUrl, {
+        name: `worker:${queue}:ack`,
+        autoPipelining: false,
+        lazyConnect: true,
+      }));
+    ack?.on("error", () => {/* reconnects; failures surface per call */});
+    this.#ownsAckRedis = ack !== undefined;
+    this.#ackRedis = ack ?? this.#redis;
     this.#mover = new DelayedMover(this.keys, this.#scripts, {
       pollMs: delayedPollMs,
       onError: (err) => this.#report(err, "moving delayed jobs"),
@@ -575,12 +573,7 @@ export class QueueWorker {
       } else this.#admit(d);
     }
     this.#dropEntries(empty);
-    if (over.length > 0) {
-      this.counters.inc("handedBack", over.length);
-      this.#finisher.release(over).catch((err) =>
-        this.#report(err, "handing back read-ahead jobs")
-      );
-    }
+    this.#handBackUnstarted(over).catch((err) => this.#report(err, "handing back read-ahead jobs"));
   }
 
   /** Starts the entries a completing script read, then gives back the slots it reserved. */
@@ -768,14 +761,19 @@ export class QueueWorker {
   /** Hands the buffered jobs back to the stream (at the tail, same attempt), unstarted. */
   async #releaseBuffered(): Promise<void> {
     const buffered = this.#buffer.splice(0);
-    if (buffered.length === 0) return;
-    this.counters.inc("handedBack", buffered.length);
     try {
       // A failure leaves them pending: taken over after their lease, as a dead worker's.
-      await this.#finisher.release(buffered.map((a) => a.delivery));
+      await this.#handBackUnstarted(buffered.map((a) => a.delivery));
     } finally {
       for (const a of buffered) this.#forget(a);
     }
+  }
+
+  /** Hands read-ahead jobs that never started back to the stream, counted as `handedBack`. */
+  async #handBackUnstarted(ds: Delivery[]): Promise<void> {
+    if (ds.length === 0) return;
+    this.counters.inc("handedBack", ds.length);
+    await this.#finisher.release(ds);
   }
 
   async #runJob(a: RunningJob): Promise<void> {
