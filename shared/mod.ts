@@ -16,6 +16,7 @@ export * from "./redis/redis.ts";
 export * from "./redis/replica_wait.ts";
 export * from "./redis/redis_target.ts";
 export * from "./redis/load_lua.ts";
+export * from "./redis/redis_script.ts";
 export * from "./errors.ts";
 export * from "./async/backoff.ts";
 export * from "./async/sleep.ts";

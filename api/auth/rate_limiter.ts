@@ -4,10 +4,11 @@
  * (`lua/rate_limit_take.lua`), so concurrent attempts cannot slip past the limit together.
  */
 import type { Redis } from "ioredis";
+import { loadLua, RedisScript } from "@semantik/shared";
 
-const TAKE = await Deno.readTextFile(new URL("./lua/rate_limit_take.lua", import.meta.url));
-const GIVE_BACK = await Deno.readTextFile(
-  new URL("./lua/rate_limit_give_back.lua", import.meta.url),
+const TAKE = new RedisScript(await loadLua(new URL("./lua/rate_limit_take.lua", import.meta.url)));
+const GIVE_BACK = new RedisScript(
+  await loadLua(new URL("./lua/rate_limit_give_back.lua", import.meta.url)),
 );
 
 /** The counters one login attempt is counted on. */
@@ -70,19 +71,17 @@ export class RateLimiter {
         );
       }
     }
-    const wait = await this.#redis.eval(
-      TAKE,
-      limits.length,
-      ...limits.map((l) => this.#prefix + l.key),
-      this.windowSeconds,
-      ...limits.map((l) => l.limit),
+    const wait = await TAKE.call(
+      this.#redis,
+      limits.map((l) => this.#prefix + l.key),
+      [this.windowSeconds, ...limits.map((l) => l.limit)],
     );
     return Number(wait);
   }
 
   /** Takes back one attempt {@link take} counted on `key` (it turned out legitimate). */
   async giveBack(key: string): Promise<void> {
-    await this.#redis.eval(GIVE_BACK, 1, this.#prefix + key);
+    await GIVE_BACK.call(this.#redis, [this.#prefix + key], []);
   }
 
   /** Forgets every attempt counted on `key`. */

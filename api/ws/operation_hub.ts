@@ -44,6 +44,7 @@ import {
   loadLua,
   type Logger,
   type OperationEvent,
+  RedisScript,
   resolveBackoff,
   sleep,
   withTimeout,
@@ -58,8 +59,8 @@ export const HUB_HEARTBEAT_INTERVAL_MS = 15_000;
 const CONSUMER = "reader";
 /** A failed read waits 100 ms, doubling to 2 s, before the next. */
 const READ_RETRY_BACKOFF = resolveBackoff({ delayMs: 100, maxDelayMs: 2000, jitter: 0 });
-const CREATE_GROUP_LUA = await loadLua(
-  new URL("./lua/create_hub_group.lua", import.meta.url),
+const CREATE_GROUP = new RedisScript(
+  await loadLua(new URL("./lua/create_hub_group.lua", import.meta.url)),
 );
 
 export { hubGroupName, hubIdOfGroup };
@@ -332,18 +333,11 @@ export class OperationHub {
    */
   async #createGroup(part: PartitionState): Promise<boolean> {
     const { redis } = this.#deps;
-    // Plain EVAL (it runs on start and recovery only): defined with defineCommand, this script
-    // broke the replies of the process's shared auto-pipelined connection (ioredis: "results[i]
-    // is not iterable", seen in tests/maintenance_cleanup_test.ts).
-    const [from, count, flushed] = await redis.eval(
-      CREATE_GROUP_LUA,
-      2,
-      part.stream,
-      part.count,
+    const [from, count, flushed] = await CREATE_GROUP.call(redis, [part.stream, part.count], [
       this.group,
       part.lastId ?? "$",
       part.lastG === undefined ? "" : String(part.lastG),
-    ) as [string, number, number];
+    ]) as [string, number, number];
     if (part.lastId === undefined || flushed === 1) {
       part.lastId = from;
       // After a flush the group starts at the stream's beginning: every entry there is unread,

@@ -13,11 +13,14 @@ import type { OperationRow } from "../operations/operation_types.ts";
 import { isTerminal } from "../operations/operation_types.ts";
 import type { KeySpace } from "../redis/redis.ts";
 import { loadLua } from "../redis/load_lua.ts";
+import { RedisScript } from "../redis/redis_script.ts";
 import type { ReplicaWait } from "../redis/replica_wait.ts";
 import { EventKeys } from "./event_keys.ts";
 import { eventFromRow, type OperationEvent, type OperationEventType } from "./operation_event.ts";
 
-const LUA = await loadLua(new URL("./lua/publish_event.lua", import.meta.url));
+const PUBLISH = new RedisScript(
+  await loadLua(new URL("./lua/publish_event.lua", import.meta.url)),
+);
 
 /** Options of {@link EventPublisher}. */
 export interface EventPublisherOptions {
@@ -38,20 +41,6 @@ export interface EventPublisherOptions {
  * published includes it, and the row it returns is what {@link EventPublisher.publish} takes.
  */
 export const EVENT_RESERVATION = "event_seq = event_seq + 1";
-
-type PublishFn = (
-  seq: string,
-  stream: string,
-  global: string,
-  globalCount: string,
-  reservation: number,
-  opMax: number,
-  globalMax: number,
-  ttl: number,
-  opId: string,
-  owner: string,
-  data: string,
-) => Promise<number>;
 
 export class EventPublisher {
   readonly keys: EventKeys;
@@ -78,9 +67,6 @@ export class EventPublisher {
     this.keys = new EventKeys(keys, { partitions: options.partitions });
     this.#replicaWait = options.replicaWait;
     this.#opts = { operationStreamMaxLen, globalStreamMaxLen, retainSeconds };
-    if (!("semantikPublishEvent" in redis)) {
-      redis.defineCommand("semantikPublishEvent", { numberOfKeys: 4, lua: LUA });
-    }
   }
 
   /**
@@ -103,15 +89,13 @@ export class EventPublisher {
     const event = eventFromRow(row, type);
     await this.keys.checkPartitions(this.#redis);
     const ttl = isTerminal(row.status) ? this.#opts.retainSeconds : 0;
-    const call =
-      (this.#redis as unknown as { semantikPublishEvent: PublishFn }).semantikPublishEvent;
     const id = Number(
-      await call.call(
-        this.#redis,
+      await PUBLISH.call(this.#redis, [
         this.keys.seq(row.id),
         this.keys.stream(row.id),
         this.keys.globalOf(row.id),
         this.keys.globalCountOf(row.id),
+      ], [
         reservation,
         this.#opts.operationStreamMaxLen,
         this.#opts.globalStreamMaxLen,
@@ -119,7 +103,7 @@ export class EventPublisher {
         row.id,
         row.owner_id,
         JSON.stringify(event),
-      ),
+      ]),
     );
     // The terminal event is what a client that followed the operation waits for: it should
     // survive a failover of its master.

@@ -7,6 +7,7 @@
  */
 import type { Redis } from "ioredis";
 import { loadLua } from "../redis/load_lua.ts";
+import { RedisScript, type ScriptArg } from "../redis/redis_script.ts";
 
 const SCRIPT_NAMES = [
   "enqueue",
@@ -31,30 +32,25 @@ export const LUA_SOURCES: Readonly<Record<ScriptName, string>> = Object.fromEntr
   await Promise.all(SCRIPT_NAMES.map(async (n) => [n, await loadScript(n)] as const)),
 ) as Record<ScriptName, string>;
 
-type Arg = string | number;
-type Call = (...args: Arg[]) => Promise<unknown>;
+type Arg = ScriptArg;
 
-const defined = new WeakSet<Redis>();
+const SCRIPTS = Object.fromEntries(
+  SCRIPT_NAMES.map((n) => [n, new RedisScript(LUA_SOURCES[n])] as const),
+) as Record<ScriptName, RedisScript>;
 
-/** Typed calls of the queue's scripts on one connection (EVALSHA, loaded again after NOSCRIPT). */
+/**
+ * Typed calls of the queue's scripts on one connection (EVALSHA, the source again after
+ * NOSCRIPT: see {@link RedisScript}).
+ */
 export class QueueScripts {
   readonly redis: Redis;
 
   constructor(redis: Redis) {
     this.redis = redis;
-    if (!defined.has(redis)) {
-      for (const name of SCRIPT_NAMES) {
-        // Without numberOfKeys ioredis takes the key count as the first argument, which the
-        // batch scripts need: their number of keys varies.
-        redis.defineCommand(`sq_${name}`, { lua: LUA_SOURCES[name] });
-      }
-      defined.add(redis);
-    }
   }
 
   #call(name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
-    const fn = (this.redis as unknown as Record<string, Call>)[`sq_${name}`]!;
-    return fn.call(this.redis, keys.length, ...keys, ...args);
+    return SCRIPTS[name].call(this.redis, keys, args);
   }
 
   enqueue(keys: string[], args: Arg[]): Promise<[number, string, string]> {

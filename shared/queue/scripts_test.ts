@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import type { Redis } from "ioredis";
 import { withTestRedis } from "../testing/redis.ts";
+import { createRedis } from "../redis/redis.ts";
+import { setImmediate } from "node:timers";
 import { Queue } from "./queue.ts";
 import { QueueScripts } from "./scripts.ts";
 import { defineTask } from "./task.ts";
@@ -443,5 +445,23 @@ Deno.test("requeue_dead: only a dead job is requeued", async () => {
     assert.equal(await c.s.requeueDead([k.stream, k.dead, k.job("live")], ["live", ""]), null);
     assert.equal(await c.redis.xlen(k.stream), 1, "no second entry for a live job");
     assert.equal(await c.q.requeueDeadLetter("live"), false);
+  });
+});
+
+Deno.test("the queue's scripts answer on a new auto-pipelined connection whose pipeline was made before them, in the same tick (ioredis' defineCommand crashed the process here)", async () => {
+  await withTestRedis(async (t) => {
+    const redis = createRedis(t.target, { name: "test:scripts:auto" });
+    try {
+      await redis.ping();
+      // A pipeline runs, and a second one waits behind it, made before any script is known.
+      const running = redis.ping();
+      await new Promise((r) => setImmediate(r));
+      const waiting = redis.set(`${t.prefix}k`, "v");
+      const s = new QueueScripts(redis);
+      const state = s.jobState([`${t.prefix}job:none`, `${t.prefix}stream`], [GROUP]);
+      assert.deepEqual(await Promise.all([running, waiting, state]), ["PONG", "OK", null]);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -221,7 +221,8 @@ Deno.test("a process that dies right after publishing leaves an id floor behind:
   const dying = new Proxy(conn, {
     get(target, prop) {
       const v = Reflect.get(target, prop, target);
-      if (prop === "semantikPublishEvent" && typeof v === "function") {
+      // The publish script (the only script this connection runs), sent as EVAL or EVALSHA.
+      if ((prop === "eval" || prop === "evalsha") && typeof v === "function") {
         return async (...args: unknown[]) => {
           const r = await v.apply(target, args);
           if (dead) throw new Error("the process died here");
