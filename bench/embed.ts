@@ -7,6 +7,8 @@
  * - ours at int8 and at fp32 (threads: the cores available; batch budget: the CPU default);
  * - today's default before this work: fp32, one thread, budget 4096 (`vs_today`);
  * - one text at a time (int8; `vs_single`);
+ * - one session with a thread per core, the default before sessions side by side
+ *   (`sessions_ratio`, `sessions_ratio_fp32`);
  * - naive fixed batches of 32 in input order (int8; today's `ratio`);
  * - the peer, `@huggingface/transformers`, on the same ONNX files at the same precision and
  *   threads, at its best batch size among 1, 4 and 16 (`vs_peer_fp32`, `vs_peer_int8`);
@@ -33,7 +35,11 @@ import {
   ensureDefaultModel,
 } from "../shared/embedding/default_model.ts";
 import type { Embedder } from "../shared/embedding/embedder.ts";
-import { CPU_BATCH_TOKENS, ModelRegistry } from "../shared/embedding/model_registry.ts";
+import {
+  CPU_BATCH_TOKENS,
+  defaultCpuSessions,
+  ModelRegistry,
+} from "../shared/embedding/model_registry.ts";
 import type { Precision } from "../shared/embedding/precision.ts";
 
 const { values } = parseArgs({
@@ -85,13 +91,14 @@ const threads = availableCpus();
 const registries: ModelRegistry[] = [];
 async function embedder(
   precision: Precision,
-  options: { threads?: number; budget?: number; spin?: boolean } = {},
+  options: { sessions?: number; threads?: number; budget?: number; spin?: boolean } = {},
 ): Promise<Embedder> {
+  // As the worker runs them: sessions in worker threads, as many as the product's default.
   const registry = new ModelRegistry({
     modelsDir: config.modelsDir,
     device: "cpu",
-    thread: "main",
     log,
+    sessions: options.sessions,
     intraOpNumThreads: options.threads,
     allowSpinning: options.spin ?? false,
     maxBatchTokens: options.budget,
@@ -117,7 +124,13 @@ try {
   const batched = (e: Embedder) => () => e.embedTexts(texts, "document");
   add("ours_int8", batched(int8));
   add("ours_fp32", batched(await embedder("fp32")));
-  add("today_fp32_1thread_4096", batched(await embedder("fp32", { threads: 1, budget: 4096 })));
+  add(
+    "today_fp32_1thread_4096",
+    batched(await embedder("fp32", { sessions: 1, threads: 1, budget: 4096 })),
+  );
+  // The default before sessions side by side: one session with a thread per core.
+  add("int8_1session", batched(await embedder("int8", { sessions: 1 })));
+  add("fp32_1session", batched(await embedder("fp32", { sessions: 1 })));
   add("single_int8", async () => {
     for (const t of texts) await int8.embedTexts([t], "document");
   });
@@ -127,7 +140,7 @@ try {
     }
   });
   add("int8_spin", batched(await embedder("int8", { spin: true })));
-  add("int8_1thread", batched(await embedder("int8", { threads: 1 })));
+  add("int8_1thread", batched(await embedder("int8", { sessions: 1, threads: 1 })));
   for (const budget of [256, 1024, 4096]) {
     add(`int8_budget_${budget}`, batched(await embedder("int8", { budget })));
   }
@@ -227,6 +240,8 @@ try {
     vs_today: ratio(rate("ours_int8"), rate("today_fp32_1thread_4096")),
     spin_ratio: ratio(rate("int8_spin"), rate("ours_int8")),
     threads_ratio: ratio(rate("ours_int8"), rate("int8_1thread")),
+    sessions_ratio: ratio(rate("ours_int8"), rate("int8_1session")),
+    sessions_ratio_fp32: ratio(rate("ours_fp32"), rate("fp32_1session")),
     ceiling_int8_tokens_per_s: Math.round(ceilingInt8),
     ceiling_fp32_tokens_per_s: Math.round(ceilingFp32),
     ceiling_fraction: ratio(tokens / best.get("ours_int8")!.seconds, ceilingInt8),
@@ -235,6 +250,7 @@ try {
     int8_cpu_ms_per_text: results.ours_int8!.cpu_ms_per_text,
     fp32_cpu_ms_per_text: results.ours_fp32!.cpu_ms_per_text,
     threads,
+    sessions: defaultCpuSessions(threads),
     budget: CPU_BATCH_TOKENS,
     texts: texts.length,
     tokens,

@@ -109,6 +109,7 @@ const envSchema = z.object({
     blankToUndefined,
     z.enum(["auto", "cpu", "cuda", "webgpu"]).default("auto"),
   ),
+  EMBEDDING_SESSIONS: autoOrInt(1, 64),
   EMBEDDING_THREADS: autoOrInt(1, 1024),
   EMBEDDING_SPIN: bool(false),
   EMBEDDING_PRECISION: z.preprocess(
@@ -198,7 +199,12 @@ export interface Config {
   modelsDir: string;
   defaultEmbeddingModel: string;
   embeddingDevice: "auto" | "cpu" | "cuda" | "webgpu";
-  /** Threads per CPU inference; "auto": the cores available (cgroup quota included). */
+  /**
+   * Sessions of a model on the CPU, running batches side by side; "auto": one per core
+   * available, at most 4.
+   */
+  embeddingSessions: "auto" | number;
+  /** Threads per CPU session; "auto": the cores available (cgroup quota included) shared out. */
   embeddingThreads: "auto" | number;
   /** Idle inference threads spin (faster between operators, CPU burnt). */
   embeddingSpin: boolean;
@@ -354,6 +360,7 @@ export function loadConfig(
     modelsDir: e.MODELS_DIR ? resolve(cwd, e.MODELS_DIR) : resolve(dataDir, "models"),
     defaultEmbeddingModel: e.DEFAULT_EMBEDDING_MODEL,
     embeddingDevice: e.EMBEDDING_DEVICE,
+    embeddingSessions: e.EMBEDDING_SESSIONS,
     embeddingThreads: e.EMBEDDING_THREADS,
     embeddingSpin: e.EMBEDDING_SPIN,
     embeddingPrecision: e.EMBEDDING_PRECISION,

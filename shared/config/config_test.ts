@@ -175,16 +175,19 @@ Deno.test("loadConfig() reads the source settings: private networks refused and 
 
 Deno.test("loadConfig() reads the CPU embedding settings: auto or a number, and names bad ones", () => {
   const defaults = loadConfig({});
+  assert.equal(defaults.embeddingSessions, "auto");
   assert.equal(defaults.embeddingThreads, "auto");
   assert.equal(defaults.embeddingSpin, false);
   assert.equal(defaults.embeddingPrecision, "auto");
   assert.equal(defaults.embeddingBatchTokens, "auto");
   const set = loadConfig({
+    EMBEDDING_SESSIONS: "2",
     EMBEDDING_THREADS: "3",
     EMBEDDING_SPIN: "true",
     EMBEDDING_PRECISION: "int8",
     EMBEDDING_BATCH_TOKENS: "1024",
   });
+  assert.equal(set.embeddingSessions, 2);
   assert.equal(set.embeddingThreads, 3);
   assert.equal(set.embeddingSpin, true);
   assert.equal(set.embeddingPrecision, "int8");
@@ -192,6 +195,7 @@ Deno.test("loadConfig() reads the CPU embedding settings: auto or a number, and 
   let error: unknown;
   try {
     loadConfig({
+      EMBEDDING_SESSIONS: "65",
       EMBEDDING_THREADS: "0",
       EMBEDDING_PRECISION: "int4",
       EMBEDDING_BATCH_TOKENS: "lots",
@@ -203,6 +207,7 @@ Deno.test("loadConfig() reads the CPU embedding settings: auto or a number, and 
   assert.deepEqual(error.issues.map((i) => i.variable).sort(), [
     "EMBEDDING_BATCH_TOKENS",
     "EMBEDDING_PRECISION",
+    "EMBEDDING_SESSIONS",
     "EMBEDDING_THREADS",
   ]);
 });

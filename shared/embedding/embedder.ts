@@ -12,6 +12,7 @@ import type { ModelConfig } from "./model_config.ts";
 import type { Precision } from "./precision.ts";
 import { isOutOfMemoryError } from "./out_of_memory.ts";
 import { l2Normalize, poolTokenStates } from "./pooling.ts";
+import { parallelRunsOf } from "./runner_pool.ts";
 import type { TextTokenizer } from "./text_tokenizer.ts";
 
 export type EmbedMode = "document" | "query";
@@ -36,11 +37,14 @@ export interface Embedder {
    */
   readonly maxChunkTokens: number;
   /**
-   * Padded tokens of one model run as the embedder batches texts now (its token budget): a
-   * caller that feeds it a stream of texts (the indexing pipeline) can hand them over in pieces
-   * of about this size instead of waiting to gather many. @default {undefined: no preference}
+   * Padded tokens the embedder runs at once as it batches texts now (its token budget, times
+   * the batches it runs side by side): a caller that feeds it a stream of texts (the indexing
+   * pipeline) can hand them over in pieces of about this size instead of waiting to gather
+   * many. @default {undefined: no preference}
    */
   readonly batchTokens?: number;
+  /** Model batches it runs side by side (its sessions). @default {undefined: 1} */
+  readonly parallelRuns?: number;
   /** One vector per text, in input order. Over-long texts are cut to the model's limit. */
   embedTexts(texts: string[], mode: EmbedMode, options?: EmbedOptions): Promise<Float32Array[]>;
   /** Content tokens of `text`: no special tokens, no prefix. */
@@ -90,6 +94,8 @@ export class OnnxEmbedder implements Embedder {
   readonly maxTokens: number;
   readonly maxChunkTokens: number;
   readonly budget: AdaptiveBudget;
+  /** Batches run side by side: the runner's sessions (see `runner_pool.ts`). */
+  readonly parallelRuns: number;
   readonly #config: ModelConfig;
   readonly #tokenizer: TextTokenizer;
   readonly #runner: InferenceRunner;
@@ -129,6 +135,7 @@ export class OnnxEmbedder implements Embedder {
     this.#config = config;
     this.#tokenizer = tokenizer;
     this.#runner = runner;
+    this.parallelRuns = parallelRunsOf(runner);
     this.#maxBatchSize = maxBatchSize;
     this.#log = log;
     this.#observer = options.observer;
@@ -158,7 +165,7 @@ export class OnnxEmbedder implements Embedder {
   }
 
   get batchTokens(): number {
-    return this.budget.current;
+    return this.budget.current * this.parallelRuns;
   }
 
   countTokens(text: string): number {
@@ -189,42 +196,57 @@ export class OnnxEmbedder implements Embedder {
     const encoded = texts.map((t) => this.encode(t, mode));
     const results = new Array<Float32Array | undefined>(texts.length);
     let pending = this.#plan(encoded, encoded.map((_, i) => i));
-    while (pending.length > 0) {
-      signal?.throwIfAborted();
-      const batch = pending[0]!;
-      let vectors: Float32Array[];
-      const started = performance.now();
-      try {
-        vectors = await this.#runBatch(batch.map((i) => encoded[i]!));
-      } catch (err) {
-        if (!isOutOfMemoryError(err)) throw err;
-        const longest = Math.max(...batch.map((i) => encoded[i]!.length));
-        if (batch.length === 1) {
-          throw new Error(
-            `Cannot embed with ${this.model}: out of memory on a single text of ${longest} tokens`,
-            { cause: err },
-          );
+    // One lane per batch the runner can run at once; each takes the next planned batch. An
+    // out-of-memory batch is planned again with every batch not started yet; batches running
+    // in other lanes finish as they are.
+    let stopped = false;
+    const lane = async () => {
+      while (pending.length > 0 && !stopped) {
+        signal?.throwIfAborted();
+        const batch = pending.shift()!;
+        let vectors: Float32Array[];
+        const started = performance.now();
+        try {
+          vectors = await this.#runBatch(batch.map((i) => encoded[i]!));
+        } catch (err) {
+          if (!isOutOfMemoryError(err)) throw err;
+          const longest = Math.max(...batch.map((i) => encoded[i]!.length));
+          if (batch.length === 1) {
+            throw new Error(
+              `Cannot embed with ${this.model}: out of memory on a single text of ${longest} tokens`,
+              { cause: err },
+            );
+          }
+          this.budget.recordOutOfMemory(batch.length * longest);
+          this.#observer?.outOfMemory({ model: this.model, texts: batch.length });
+          this.#log?.warn("embedding ran out of memory; halving the batch budget", {
+            model: this.model,
+            texts: batch.length,
+            budget: this.budget.current,
+          });
+          pending = this.#plan(encoded, [...batch, ...pending.flat()]);
+          continue;
         }
-        this.budget.recordOutOfMemory(batch.length * longest);
-        this.#observer?.outOfMemory({ model: this.model, texts: batch.length });
-        this.#log?.warn("embedding ran out of memory; halving the batch budget", {
+        batch.forEach((index, k) => results[index] = vectors[k]);
+        this.#observer?.batch({
           model: this.model,
           texts: batch.length,
-          budget: this.budget.current,
+          tokens: batch.reduce((n, i) => n + encoded[i]!.length, 0),
+          seconds: (performance.now() - started) / 1000,
         });
-        pending = this.#plan(encoded, pending.flat());
-        continue;
+        this.budget.recordSuccess();
       }
-      batch.forEach((index, k) => results[index] = vectors[k]);
-      this.#observer?.batch({
-        model: this.model,
-        texts: batch.length,
-        tokens: batch.reduce((n, i) => n + encoded[i]!.length, 0),
-        seconds: (performance.now() - started) / 1000,
-      });
-      pending.shift();
-      this.budget.recordSuccess();
-    }
+    };
+    const lanes = Math.min(this.parallelRuns, pending.length);
+    await Promise.all(Array.from({ length: lanes }, async () => {
+      try {
+        await lane();
+      } catch (err) {
+        // The other lanes finish the batch they run and start no other.
+        stopped = true;
+        throw err;
+      }
+    }));
     return results as Float32Array[];
   }
 

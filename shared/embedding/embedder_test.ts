@@ -7,7 +7,8 @@ import {
   InlineInferenceRunner,
   type IntTensor,
 } from "./inference_runner.ts";
-import { readModelConfig } from "./model_config.ts";
+import { type ModelConfig, readModelConfig } from "./model_config.ts";
+import { RunnerPool } from "./runner_pool.ts";
 import { TextTokenizer } from "./text_tokenizer.ts";
 import { type TinyModelOptions, writeTinyModel } from "./tiny_model.ts";
 
@@ -54,6 +55,7 @@ interface Tiny {
   embedder: OnnxEmbedder;
   runner: FlakyRunner;
   tokenizer: TextTokenizer;
+  config: ModelConfig;
 }
 
 async function withTiny(
@@ -75,7 +77,7 @@ async function withTiny(
         runner,
         ...options,
       });
-      await fn({ embedder, runner, tokenizer });
+      await fn({ embedder, runner, tokenizer, config });
     } finally {
       await runner.close();
     }
@@ -350,4 +352,53 @@ Deno.test("the observer hears of every batch (texts, real tokens) and every out-
       },
     },
   );
+});
+
+/** Delegates to `inner` after a pause, counting the runs in progress across every wrapper. */
+class OverlapRunner extends FlakyRunner {
+  static running = 0;
+  static most = 0;
+  override async run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+    OverlapRunner.running++;
+    OverlapRunner.most = Math.max(OverlapRunner.most, OverlapRunner.running);
+    try {
+      await new Promise((r) => setTimeout(r, 5));
+      return await super.run(feeds, output);
+    } finally {
+      OverlapRunner.running--;
+    }
+  }
+}
+
+Deno.test("with a pool of sessions, embedTexts() runs its batches side by side (one per session), vectors in input order; out of memory still halves", async () => {
+  const texts = Array.from({ length: 24 }, (_, i) => "abcdefghij".slice(0, 1 + (i % 10)) + " y");
+  await withTiny(async ({ embedder: alone, runner, tokenizer, config }) => {
+    const expected = await alone.embedTexts(texts, "document");
+    const sessions = [new OverlapRunner(runner.inner), new OverlapRunner(runner.inner)];
+    const pooled = new OnnxEmbedder({
+      name: "tiny",
+      config,
+      tokenizer,
+      runner: new RunnerPool(sessions),
+      maxBatchTokens: 40,
+      regrowAfter: 100,
+    });
+    assert.equal(pooled.parallelRuns, 2);
+    assert.equal(pooled.batchTokens, 80, "the budget times the sessions");
+    OverlapRunner.most = 0;
+    const vectors = await pooled.embedTexts(texts, "document");
+    vectors.forEach((v, i) => assert.ok(maxDifference(v, expected[i]!) < 1e-5, `text ${i}`));
+    assert.equal(OverlapRunner.most, 2, "two batches at once, never more");
+    assert.ok(sessions.every((s) => s.runs.length > 0), "both sessions ran batches");
+    const batches = sessions.flatMap((s) => s.runs);
+    assert.ok(batches.every(([rows, width]) => rows! * width! <= 40), "each under the budget");
+    assert.equal(batches.reduce((n, [rows]) => n + rows!, 0), texts.length, "each text once");
+
+    // One session runs out of memory above 20 padded tokens: replanned, every vector the same.
+    for (const s of sessions) s.runs.length = 0;
+    sessions[0]!.oomAbove = 20;
+    const again = await pooled.embedTexts(texts, "document");
+    again.forEach((v, i) => assert.ok(maxDifference(v, expected[i]!) < 1e-5, `text ${i} again`));
+    assert.ok(pooled.budget.current <= 20);
+  });
 });

@@ -34,6 +34,8 @@ import {
   type Precision,
   type PrecisionSetting,
 } from "./precision.ts";
+import { RunnerPool } from "./runner_pool.ts";
+import { availableCpus } from "./cpu_threads.ts";
 import { TextTokenizer } from "./text_tokenizer.ts";
 import { WorkerInferenceRunner } from "./worker_inference_runner.ts";
 
@@ -91,7 +93,16 @@ export interface ModelRegistryOptions {
   regrowAfter?: number;
   /** CUDA device ordinal. @default {0} */
   deviceId?: number;
-  /** Threads per CPU operator. @default {the cores available, cgroup quota included} */
+  /**
+   * Sessions of a model on the CPU, each in its own worker thread, running batches side by
+   * side (`EMBEDDING_SESSIONS`; see `runner_pool.ts`). A GPU model has one.
+   * @default {DEFAULT_CPU_SESSIONS: the cores available, at most 4}
+   */
+  sessions?: number;
+  /**
+   * Threads per CPU operator, in each session.
+   * @default {the cores available (cgroup quota included) shared out among the sessions}
+   */
   intraOpNumThreads?: number;
   /** Idle inference threads spin. @default {false} */
   allowSpinning?: boolean;
@@ -105,6 +116,14 @@ export interface ModelRegistryOptions {
   observer?: EmbeddingObserver;
   /** Opens a session; tests wrap it to inject failures. @default {per `thread`} */
   openRunner?: (modelPath: string, options: RunnerOptions) => Promise<InferenceRunner>;
+}
+
+/** Most CPU sessions of one model by default: every one holds the model in memory. */
+export const MAX_DEFAULT_CPU_SESSIONS = 4;
+
+/** CPU sessions of a model when none are configured: one per core available, at most 4. */
+export function defaultCpuSessions(cores = availableCpus()): number {
+  return Math.max(1, Math.min(cores, MAX_DEFAULT_CPU_SESSIONS));
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
@@ -126,6 +145,12 @@ export class ModelRegistry {
   constructor(options: ModelRegistryOptions) {
     if (typeof options.modelsDir !== "string" || options.modelsDir === "") {
       throw new TypeError("Cannot create model registry: modelsDir must be a directory path");
+    }
+    const { sessions } = options;
+    if (sessions !== undefined && (!Number.isInteger(sessions) || sessions < 1)) {
+      throw new RangeError(
+        `Cannot create model registry: sessions must be a positive integer, got ${sessions}`,
+      );
     }
     this.modelsDir = options.modelsDir;
     this.#options = options;
@@ -290,18 +315,29 @@ export class ModelRegistry {
           ? WorkerInferenceRunner.open(path, opts)
           : InlineInferenceRunner.open(path, opts));
     const started = performance.now();
-    const runner = await this.#selector.open(name, modelBytes, async (provider) => {
+    const cores = availableCpus();
+    const sessions = this.#options.sessions ?? defaultCpuSessions(cores);
+    const cpuOptions: RunnerOptions = {
+      intraOpNumThreads: this.#options.intraOpNumThreads ??
+        Math.max(1, Math.floor(cores / sessions)),
+      allowSpinning: this.#options.allowSpinning,
+    };
+    let openedPath = "";
+    const first = await this.#selector.open(name, modelBytes, async (provider) => {
       precision = requested ??
         choosePrecision(this.#options.precision ?? "auto", {
           provider,
           available: [...files.keys()],
         });
       try {
-        return await open(join(dir, files.get(precision)!), {
+        openedPath = join(dir, files.get(precision)!);
+        return await open(openedPath, {
+          ...(provider === "cpu" ? cpuOptions : {
+            intraOpNumThreads: this.#options.intraOpNumThreads,
+            allowSpinning: this.#options.allowSpinning,
+          }),
           provider,
           deviceId: this.#selector.deviceId,
-          intraOpNumThreads: this.#options.intraOpNumThreads,
-          allowSpinning: this.#options.allowSpinning,
         });
       } catch (err) {
         // The CPU provider loads any valid model: failing there, the model is at fault, not the
@@ -316,6 +352,26 @@ export class ModelRegistry {
         );
       }
     });
+    let runner: InferenceRunner = first;
+    if (first.provider === "cpu" && sessions > 1) {
+      const more = await Promise.allSettled(
+        Array.from(
+          { length: sessions - 1 },
+          () => open(openedPath, { ...cpuOptions, provider: "cpu" }),
+        ),
+      );
+      const opened = more.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+      const failed = more.find((r) => r.status === "rejected");
+      if (failed) {
+        await Promise.allSettled([first, ...opened].map((r) => r.close()));
+        throw new AppError(
+          "unknown_model",
+          `Embedding model ${name} is unusable: ${(failed.reason as Error).message}`,
+          { model: name },
+        );
+      }
+      runner = new RunnerPool([first, ...opened]);
+    }
     try {
       const embedder = new OnnxEmbedder({
         name,
@@ -334,6 +390,7 @@ export class ModelRegistry {
         model: name,
         provider: runner.provider,
         precision,
+        sessions: embedder.parallelRuns,
         ms: Math.round(performance.now() - started),
       });
       if (this.#closed) throw new Error("Cannot load model: the registry is closed");

@@ -4,9 +4,14 @@ import { AppError, RetryLaterError } from "../errors.ts";
 import { DEFAULT_MODEL_NAME } from "./default_model.ts";
 import type { DeviceEnvironment } from "./device_selector.ts";
 import { parseNvidiaSmiMemory } from "./gpu_memory.ts";
-import { InlineInferenceRunner, type RunnerOptions } from "./inference_runner.ts";
+import {
+  type InferenceRunner,
+  InlineInferenceRunner,
+  type RunnerOptions,
+} from "./inference_runner.ts";
+import { availableCpus } from "./cpu_threads.ts";
 import { MODEL_CONFIG_FILE } from "./model_config.ts";
-import { ModelRegistry, type ModelRegistryOptions } from "./model_registry.ts";
+import { defaultCpuSessions, ModelRegistry, type ModelRegistryOptions } from "./model_registry.ts";
 import { buildTinyModel, TINY_MODEL_NAME, writeTinyModel } from "./tiny_model.ts";
 
 const NO_GPU: DeviceEnvironment = {
@@ -35,6 +40,8 @@ async function withRegistry(
       device: "cpu",
       thread: "main",
       deviceEnvironment: NO_GPU,
+      // One session per model unless a test asks for more (the default depends on the cores).
+      sessions: 1,
       ...options,
     });
     try {
@@ -270,6 +277,7 @@ Deno.test("get() runs the precision asked for, and auto means int8 on the CPU wh
     device: "cpu",
     thread: "main",
     deviceEnvironment: NO_GPU,
+    sessions: 1,
     openRunner: (path: string, options: RunnerOptions) => {
       opened.push(path.slice(path.lastIndexOf("/") + 1));
       return InlineInferenceRunner.open(path, options);
@@ -305,4 +313,89 @@ Deno.test("a model without the precision setting's graph runs fp32; an explicit 
   await withRegistry(async (registry) => {
     assert.equal((await registry.get(TINY_MODEL_NAME)).precision, "fp32");
   }, { precision: "int8" });
+});
+
+/** A runner on the CPU that says it runs on `provider` (a GPU the test pretends to have). */
+async function runnerOn(path: string, options: RunnerOptions): Promise<InferenceRunner> {
+  const inner = await InlineInferenceRunner.open(path, { ...options, provider: "cpu" });
+  return {
+    inputNames: inner.inputNames,
+    outputNames: inner.outputNames,
+    provider: options.provider ?? "cpu",
+    run: (feeds, output) => inner.run(feeds, output),
+    close: () => inner.close(),
+  };
+}
+
+Deno.test("defaultCpuSessions(): one per core, at most 4", () => {
+  assert.deepEqual([1, 2, 3, 4, 8, 64].map((n) => defaultCpuSessions(n)), [1, 2, 3, 4, 4, 4]);
+});
+
+Deno.test("sessions: a CPU model is opened that many times, the cores shared out among them; its embedder runs that many batches at once", async () => {
+  const opened: RunnerOptions[] = [];
+  await withRegistry(async (registry) => {
+    const embedder = await registry.get(TINY_MODEL_NAME);
+    assert.equal(opened.length, 3);
+    const threads = Math.max(1, Math.floor(availableCpus() / 3));
+    assert.deepEqual(opened.map((o) => [o.provider, o.intraOpNumThreads]), [
+      ["cpu", threads],
+      ["cpu", threads],
+      ["cpu", threads],
+    ]);
+    assert.equal(embedder.parallelRuns, 3);
+    const [v] = await embedder.embedTexts(["hello"], "query");
+    assert.equal(v!.length, 32);
+  }, {
+    sessions: 3,
+    openRunner: (path: string, options: RunnerOptions) => {
+      opened.push(options);
+      return InlineInferenceRunner.open(path, options);
+    },
+  });
+  assert.throws(
+    () => new ModelRegistry({ modelsDir: "/m", sessions: 0 }),
+    /sessions must be a positive integer, got 0/,
+  );
+});
+
+Deno.test("sessions: one that cannot open closes the others and fails the load; a GPU model has one session", async () => {
+  let opens = 0;
+  const closed: number[] = [];
+  await withRegistry(async (registry) => {
+    await rejectsWithCode(registry.get(TINY_MODEL_NAME), "unknown_model", /third session/);
+    assert.deepEqual(closed.sort(), [1, 2]);
+  }, {
+    sessions: 3,
+    openRunner: async (path: string, options: RunnerOptions) => {
+      const n = ++opens;
+      if (n === 3) throw new Error("third session failed");
+      const r = await InlineInferenceRunner.open(path, options);
+      return {
+        inputNames: r.inputNames,
+        outputNames: r.outputNames,
+        provider: r.provider,
+        run: (feeds, output) => r.run(feeds, output),
+        close: () => (closed.push(n), r.close()),
+      } satisfies InferenceRunner;
+    },
+  });
+
+  const gpu: RunnerOptions[] = [];
+  await withRegistry(async (registry) => {
+    const embedder = await registry.get(TINY_MODEL_NAME);
+    assert.deepEqual(gpu.map((o) => o.provider), ["cuda"]);
+    assert.equal(embedder.parallelRuns, 1);
+  }, {
+    device: "auto",
+    sessions: 3,
+    deviceEnvironment: {
+      cudaProviderInstalled: () => Promise.resolve(true),
+      gpus: () => Promise.resolve(parseNvidiaSmiMemory("0, GPU-1, 24000, 100, 23900, Idle GPU\n")),
+      cudaVisibleDevices: undefined,
+    },
+    openRunner: (path: string, options: RunnerOptions) => {
+      gpu.push(options);
+      return runnerOn(path, options);
+    },
+  });
 });

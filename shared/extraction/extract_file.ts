@@ -55,18 +55,28 @@ async function readFileBounded(
   const { file, info } = await openDocument(path, documentRoots, { signal, fs });
   try {
     if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
+    // One buffer of the measured size and a byte more: a file that did not change is read into
+    // it whole, and the byte left over shows where it ended (a 256 KiB buffer per read, as
+    // before, zeroed half a MiB per small file and kept 256 KiB alive behind each one's bytes).
+    // A file that grew since it was measured goes on in READ_CHUNK pieces, up to maxBytes.
     const chunks: Uint8Array[] = [];
+    let buffer = new Uint8Array(info.size + 1);
+    let filled = 0;
     let total = 0;
     while (true) {
       signal?.throwIfAborted();
-      const buffer = new Uint8Array(READ_CHUNK);
-      const read = await fileOperation(() => file.read(buffer));
+      if (filled === buffer.length) {
+        chunks.push(buffer);
+        buffer = new Uint8Array(READ_CHUNK);
+        filled = 0;
+      }
+      const read = await fileOperation(() => file.read(buffer.subarray(filled)));
       if (read === null) break;
+      filled += read;
       total += read;
-      // The file may have grown since it was measured.
       if (total > maxBytes) throw tooLarge(total, maxBytes);
-      chunks.push(read === READ_CHUNK ? buffer : buffer.subarray(0, read));
     }
+    chunks.push(buffer.subarray(0, filled));
     if (chunks.length === 1) return chunks[0]!;
     const bytes = new Uint8Array(total);
     let at = 0;

@@ -97,3 +97,29 @@ Deno.test("extractFile() throws the signal's reason when aborted", async () => {
     );
   });
 });
+
+Deno.test("extractFile() reads what a file grew by after it was measured, up to maxBytes", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "log.txt");
+    const start = "first line\n";
+    // Grows by more than one read piece (256 KiB) between the measurement and the read.
+    const more = "appended while it was being opened\n".repeat(10_000);
+    const growing = (extra: string) => ({
+      lstat: (p: string) => Deno.lstat(p),
+      open: (p: string, o: Deno.OpenOptions) => Deno.open(p, o),
+      async realPath(p: string) {
+        await Deno.writeTextFile(path, extra, { append: true });
+        return await Deno.realPath(p);
+      },
+      stat: (p: string) => Deno.stat(p),
+    });
+    await Deno.writeTextFile(path, start);
+    const doc = await extractFile(path, { documentRoots: [dir], fs: growing(more) });
+    assert.equal(doc.text, start + more);
+    await Deno.writeTextFile(path, start);
+    await assert.rejects(
+      () => extractFile(path, { documentRoots: [dir], fs: growing(more), maxBytes: 100_000 }),
+      rejectsWith("skipped", /larger than the 100000 byte limit/),
+    );
+  });
+});

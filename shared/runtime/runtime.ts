@@ -159,6 +159,7 @@ export async function createRuntime(
         modelsDir: config.modelsDir,
         device: config.embeddingDevice,
         precision: config.embeddingPrecision,
+        sessions: config.embeddingSessions === "auto" ? undefined : config.embeddingSessions,
         intraOpNumThreads: config.embeddingThreads === "auto" ? undefined : config.embeddingThreads,
         allowSpinning: config.embeddingSpin,
         maxBatchTokens: config.embeddingBatchTokens === "auto"
