@@ -220,12 +220,14 @@ const models = new TimedRegistry({
   modelsDir: config.modelsDir,
   device: config.embeddingDevice,
   precision: config.embeddingPrecision,
+  sessions: config.embeddingSessions === "auto" ? undefined : config.embeddingSessions,
   log,
 });
 const todayModels = new ModelRegistry({
   modelsDir: config.modelsDir,
   device: config.embeddingDevice,
   precision: "fp32",
+  sessions: 1,
   intraOpNumThreads: 1,
   maxBatchTokens: 4096,
   log,
