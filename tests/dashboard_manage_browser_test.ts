@@ -518,6 +518,9 @@ Deno.test({
 
       assert.deepEqual(problems, [], "the browser console stays clean");
     } finally {
+      // The system's own log, for a failed step (CI keeps the artifacts folder).
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      await Deno.writeTextFile(join(ARTIFACTS, "manage-dev.log"), proc.lines.join("\n") + "\n");
       await browser.close();
       await proc.stop("SIGINT");
       await proc.stop("SIGKILL");

@@ -101,7 +101,9 @@ Deno.test("chaos 3: restart Postgres mid-operation: workers and API reconnect, t
       followers[0]!.frames.filter((f) => f.type !== "OPERATION_SNAPSHOT"),
     );
     // Every process is still the one started: nothing had to be restarted by hand.
-    for (const w of system.workers) assert.equal(w.exit, undefined, `${w.name} exited`);
+    for (const w of system.workers) {
+      assert.equal(w.exit, undefined, `${w.name} exited; its output:\n${w.proc.lines.join("\n")}`);
+    }
     assert.equal(
       await Promise.race([system.api.status.then(() => "exited"), "running"]),
       "running",
