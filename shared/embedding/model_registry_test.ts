@@ -30,6 +30,15 @@ async function withModelsDir(fn: (dir: string) => Promise<void>): Promise<void> 
   }
 }
 
+/** A host with the CUDA provider and one GPU, as nvidia-smi's `line` describes it. */
+function oneGpu(line: string): DeviceEnvironment {
+  return {
+    cudaProviderInstalled: () => Promise.resolve(true),
+    gpus: () => Promise.resolve(parseNvidiaSmiMemory(line + "\n")),
+    cudaVisibleDevices: undefined,
+  };
+}
+
 async function withRegistry(
   fn: (registry: ModelRegistry, dir: string) => Promise<void>,
   options: Partial<ModelRegistryOptions> = {},
@@ -166,11 +175,7 @@ Deno.test("short GPU memory makes get() throw RetryLaterError for the queue", as
   }, {
     device: "auto",
     retryDelayMs: 5000,
-    deviceEnvironment: {
-      cudaProviderInstalled: () => Promise.resolve(true),
-      gpus: () => Promise.resolve(parseNvidiaSmiMemory("0, GPU-1, 24000, 23900, 100, Busy GPU\n")),
-      cudaVisibleDevices: undefined,
-    },
+    deviceEnvironment: oneGpu("0, GPU-1, 24000, 23900, 100, Busy GPU"),
   });
 });
 
@@ -388,11 +393,7 @@ Deno.test("sessions: one that cannot open closes the others and fails the load; 
   }, {
     device: "auto",
     sessions: 3,
-    deviceEnvironment: {
-      cudaProviderInstalled: () => Promise.resolve(true),
-      gpus: () => Promise.resolve(parseNvidiaSmiMemory("0, GPU-1, 24000, 100, 23900, Idle GPU\n")),
-      cudaVisibleDevices: undefined,
-    },
+    deviceEnvironment: oneGpu("0, GPU-1, 24000, 100, 23900, Idle GPU"),
     openRunner: (path: string, options: RunnerOptions) => {
       gpu.push(options);
       return runnerOn(path, options);
