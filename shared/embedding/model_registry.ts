@@ -96,7 +96,8 @@ export interface ModelRegistryOptions {
   /**
    * Sessions of a model on the CPU, each in its own worker thread, running batches side by
    * side (`EMBEDDING_SESSIONS`; see `runner_pool.ts`). A GPU model has one.
-   * @default {DEFAULT_CPU_SESSIONS: the cores available, at most 4}
+   * @default {defaultCpuSessions(): one per core available, at most 4; 1 with `thread: "main"`,
+   * where onnxruntime-node runs sessions one after the other}
    */
   sessions?: number;
   /**
@@ -316,7 +317,8 @@ export class ModelRegistry {
           : InlineInferenceRunner.open(path, opts));
     const started = performance.now();
     const cores = availableCpus();
-    const sessions = this.#options.sessions ?? defaultCpuSessions(cores);
+    const sessions = this.#options.sessions ??
+      ((this.#options.thread ?? "worker") === "worker" ? defaultCpuSessions(cores) : 1);
     const cpuOptions: RunnerOptions = {
       intraOpNumThreads: this.#options.intraOpNumThreads ??
         Math.max(1, Math.floor(cores / sessions)),

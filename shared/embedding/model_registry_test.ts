@@ -400,3 +400,21 @@ Deno.test("sessions: one that cannot open closes the others and fails the load; 
     },
   });
 });
+
+Deno.test("sessions by default: one per core in worker threads, one in the calling thread (sessions there run one after the other)", async () => {
+  for (const [thread, expected] of [["worker", defaultCpuSessions()], ["main", 1]] as const) {
+    let opened = 0;
+    await withRegistry(async (registry) => {
+      const embedder = await registry.get(TINY_MODEL_NAME);
+      assert.equal(opened, expected, thread);
+      assert.equal(embedder.parallelRuns, expected, thread);
+    }, {
+      thread,
+      sessions: undefined,
+      openRunner: (path: string, options: RunnerOptions) => {
+        opened++;
+        return InlineInferenceRunner.open(path, options);
+      },
+    });
+  }
+});
