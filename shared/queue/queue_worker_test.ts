@@ -581,29 +581,43 @@ Deno.test("a job of a task this worker has no handler for is offered again, then
   });
 });
 
+/** A worker whose one task (`test.dies`, one attempt) always throws: each job goes dead. */
+async function startDyingWorker(pool: WorkerPool) {
+  const task = defineTask("test.dies", z.object({}), { maxAttempts: 1 });
+  const w = await pool.start([
+    taskHandler(task, () => {
+      throw new Error("no");
+    }),
+  ]);
+  return { task, w };
+}
+
 Deno.test("purgeDeadLetters() removes dead jobs that died before a time", async () => {
-  await setup(async ({ q, pool }) => {
-    const task = defineTask("test.dies", z.object({}), { maxAttempts: 1 });
-    const w = await pool.start([
-      taskHandler(task, () => {
-        throw new Error("no");
-      }),
-    ]);
+  await setup(async ({ q, pool, redis }) => {
+    const { task, w } = await startDyingWorker(pool);
     await q.enqueue(task, {}, { jobId: "old" });
     await waitFor("the first death", () => w.counters.get("dead") === 1);
     const [first] = await q.listDeadLetters();
+    // The second dies after the cut below: Redis' clock (which failedAt comes from) passes it first.
+    const serverMs = async () => {
+      const [s, us] = await redis.time();
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    await waitFor(
+      "Redis' clock past the first death + 1 ms",
+      async () => await serverMs() > first!.failedAt + 1,
+    );
     await q.enqueue(task, {}, { jobId: "new" });
     await waitFor("the second death", () => w.counters.get("dead") === 2);
     const [second] = await q.listDeadLetters();
     assert.equal(second!.id, "new");
-    // Entry ids are ms timestamps: a cut just after the first death keeps the second if later.
+    // A cut just after the first death removes it and keeps the second.
     const cut = first!.failedAt + 1;
     const removed = await q.purgeDeadLetters(cut);
     const left = (await q.listDeadLetters()).map((l) => l.id);
-    if (second!.failedAt >= cut) {
-      assert.equal(removed, 1);
-      assert.deepEqual(left, ["new"]);
-    }
+    assert.ok(second!.failedAt >= cut, `the second died at ${second!.failedAt}, cut ${cut}`);
+    assert.equal(removed, 1);
+    assert.deepEqual(left, ["new"]);
     assert.equal(await q.getJobState("old"), null, "the purged job is gone");
     assert.equal(await q.purgeDeadLetters(Date.now() + 60_000), left.length);
     assert.deepEqual(await q.listDeadLetters(), []);
@@ -613,12 +627,7 @@ Deno.test("purgeDeadLetters() removes dead jobs that died before a time", async 
 
 Deno.test("purgeDeadLetters() goes by failedAt: a letter whose entry id is a millisecond later is purged at failedAt + 1", async () => {
   await setup(async ({ q, pool, redis }) => {
-    const task = defineTask("test.dies", z.object({}), { maxAttempts: 1 });
-    const w = await pool.start([
-      taskHandler(task, () => {
-        throw new Error("no");
-      }),
-    ]);
+    const { task, w } = await startDyingWorker(pool);
     await q.enqueue(task, {}, { jobId: "tick" });
     await waitFor("the death", () => w.counters.get("dead") === 1);
     const [letter] = await q.listDeadLetters();
