@@ -529,6 +529,13 @@ export class QueueWorker {
       () => this.#waitForRunning(this.#opts.shutdownTimeoutMs, this.#force.signal),
     );
     await step("aborting running jobs", async () => {
+      if (this.#running.size > 0) {
+        this.#log.info("stopping running handlers: the shutdown grace is over", {
+          jobs: [...this.#running.keys()],
+          graceMs: this.#opts.shutdownTimeoutMs,
+          forced: this.#force.signal.aborted,
+        });
+      }
       for (const a of this.#running.values()) {
         if (a.controller.signal.aborted) continue;
         a.abortKind = "shutdown";

@@ -7,6 +7,7 @@ import { Queue } from "./queue.ts";
 import { type JobRef, QueueWorker, taskHandler } from "./queue_worker.ts";
 import { defineTask } from "./task.ts";
 import { FAST, waitFor, WorkerPool } from "./_test_helpers.ts";
+import { type LogFields, Logger } from "../log/logger.ts";
 
 const echo = defineTask("test.echo", z.object({ n: z.number().int() }));
 const flaky = defineTask("test.flaky", z.object({ key: z.string() }), {
@@ -453,8 +454,23 @@ Deno.test("close() lets a running job finish within the grace", async () => {
   });
 });
 
+/** A logger that keeps the info lines of the worker given it (its children are itself). */
+class InfoLines extends Logger {
+  readonly lines: { msg: string; fields?: LogFields }[] = [];
+  constructor() {
+    super("test");
+  }
+  override child(): Logger {
+    return this;
+  }
+  override info(msg: string, fields?: LogFields): void {
+    this.lines.push({ msg, fields });
+  }
+}
+
 Deno.test("close() past the grace aborts a job and hands it back at the same attempt", async () => {
   await setup(async ({ q, pool }) => {
+    const infoLines = new InfoLines();
     let reason: unknown;
     const a = await pool.start([
       taskHandler(slow, async (p, job) => {
@@ -465,11 +481,19 @@ Deno.test("close() past the grace aborts a job and hands it back at the same att
           throw err;
         }
       }),
-    ], { shutdownTimeoutMs: 100 });
+    ], { shutdownTimeoutMs: 100, logger: infoLines });
     await q.enqueue(slow, { ms: 60_000 }, { jobId: "handed-back" });
     await waitFor("the job to run", () => a.runningCount === 1);
     await a.close();
     assert.ok(reason instanceof WorkerClosingError);
+    // Said when it happens: what an operator (and chaos 4) reads to know the grace ran out.
+    assert.deepEqual(
+      infoLines.lines.filter((l) => l.msg.startsWith("stopping running handlers")),
+      [{
+        msg: "stopping running handlers: the shutdown grace is over",
+        fields: { jobs: ["handed-back"], graceMs: 100, forced: false },
+      }],
+    );
     const j = await q.getJob("handed-back");
     assert.equal(
       j?.state,

@@ -3,6 +3,8 @@
  * chosen collections, as a Qdrant whose storage for one collection is broken would: a task that
  * always throws, for real, while every other call and collection works. Failed calls answer
  * Qdrant's error body with status 500, so the store retries them as transient before giving up.
+ * It can also hold every upsert unanswered until told (a Qdrant that stalls): no document of any
+ * worker is written meanwhile, whatever the machine's speed.
  */
 
 /** Options of {@link startFailingQdrantProxy}. */
@@ -24,6 +26,15 @@ export interface FailingQdrantProxy {
   heal(prefix: string): void;
   /** Upserts answered with the injected failure so far. */
   readonly failed: number;
+  /** Upserts from now on wait, unforwarded, until {@link releaseUpserts}. */
+  holdUpserts(): void;
+  /**
+   * Forwards the held upserts and stops holding. One whose client went away meanwhile (its
+   * process exited) is dropped, never forwarded: a gone worker's write must not land later.
+   */
+  releaseUpserts(): void;
+  /** Upserts waiting now. */
+  readonly held: number;
   close(): Promise<void>;
 }
 
@@ -35,6 +46,8 @@ export function startFailingQdrantProxy(options: FailingQdrantProxyOptions): Fai
   } = options;
   const prefixes: string[] = [];
   let failed = 0;
+  let hold: PromiseWithResolvers<void> | undefined;
+  let held = 0;
   const upsertInto = (method: string, path: string): string | undefined => {
     // PUT /collections/{name}/points is the upsert (POST .../points is a retrieve).
     const m = /^\/collections\/([^/]+)\/points$/.exec(path);
@@ -47,6 +60,17 @@ export function startFailingQdrantProxy(options: FailingQdrantProxyOptions): Fai
       await req.body?.cancel();
       failed++;
       return Response.json({ status: { error }, time: 0 }, { status: 500 });
+    }
+    if (name !== undefined && hold) {
+      const gone = Promise.withResolvers<void>();
+      req.signal.addEventListener("abort", () => gone.resolve(), { once: true });
+      held++;
+      try {
+        await Promise.race([hold.promise, gone.promise]);
+      } finally {
+        held--;
+      }
+      if (req.signal.aborted) return new Response(null, { status: 499 });
     }
     const headers = new Headers(req.headers);
     for (const h of ["host", "content-length", "connection"]) headers.delete(h);
@@ -74,7 +98,18 @@ export function startFailingQdrantProxy(options: FailingQdrantProxyOptions): Fai
     get failed() {
       return failed;
     },
+    holdUpserts() {
+      hold ??= Promise.withResolvers<void>();
+    },
+    releaseUpserts() {
+      hold?.resolve();
+      hold = undefined;
+    },
+    get held() {
+      return held;
+    },
     async close() {
+      hold?.resolve();
       await server.shutdown();
     },
   };

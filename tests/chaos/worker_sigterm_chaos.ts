@@ -2,14 +2,16 @@
  * Chaos scenario 4: every worker gets SIGTERM while two operations run (a rolling deploy done
  * badly: all at once), and new workers start at the same moment; then again. Each old worker
  * lets its job run for the shutdown grace, stops the handler, hands the job back at the same
- * attempt and exits 0; a new worker carries on. Nothing is lost (exact counts) and nothing runs
- * twice at once: no job is ever taken over on lease expiry (the only way two workers could hold
- * one), no handler is left running at exit, and each operation's history shows its runs one after
- * the other with progress never going back.
+ * attempt and exits 0; a new worker carries on. Qdrant (the fake, behind a proxy) holds every
+ * upsert from the signal until the grace is over, so that no machine is fast enough to finish an
+ * operation within the grace (the job would complete instead of being handed back). Nothing is
+ * lost (exact counts) and nothing runs twice at once: no job is ever taken over on lease expiry
+ * (the only way two workers could hold one), no handler is left running at exit, and each
+ * operation's history shows its runs one after the other with progress never going back.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { waitFor } from "../../shared/testing/wait.ts";
+import { PROCESS_START_MS, waitFor } from "../../shared/testing/wait.ts";
 import { type ChaosWorker, startChaosSystem } from "./chaos_system.ts";
 import { expectedIndex, writeChaosCorpus } from "./chaos_corpus.ts";
 import { OperationFollower } from "./operation_follower.ts";
@@ -63,7 +65,12 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
       }
     }
 
-    const rounds: { at: number[]; handoffMs: number; stopped: ChaosWorker[] }[] = [];
+    const rounds: {
+      at: number[];
+      handoffMs: number;
+      stopped: ChaosWorker[];
+      heldUpserts: number;
+    }[] = [];
     for (const fraction of [0.15, 0.5]) {
       // Both operations running, each on its own worker, each part done.
       const holders = await waitFor("both operations to be running", async () => {
@@ -76,6 +83,12 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
         const done = await Promise.all(ops.map((op) => system.completedDocuments(op.collectionId)));
         return done.every((n) => n >= FILES * fraction);
       }, { timeoutMs: 180_000, intervalMs: 25 });
+      // Qdrant answers no upsert until the old workers' grace is over: however fast this machine
+      // embeds, no document is written meanwhile, so neither operation can finish within the
+      // grace and each job is handed back (not completed by the worker told to stop).
+      const proxy = system.qdrant!.proxy;
+      proxy.holdUpserts();
+      let heldUpserts = 0;
       const at = await Promise.all(ops.map((op) => system.completedDocuments(op.collectionId)));
       assert.ok(at.every((n) => n < FILES), "an operation finished before the SIGTERM");
       const stopped = system.liveWorkers;
@@ -84,6 +97,23 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
       for (const w of stopped) w.proc.child.kill("SIGTERM");
       // New workers start at once, while the old ones are still shutting down.
       const fresh = await Promise.all(stopped.map(() => system.startWorker()));
+      try {
+        await waitFor(
+          "the old workers' shutdown grace to end",
+          () =>
+            stopped.every((w) =>
+              w.exit !== undefined ||
+              w.proc.lines.some((l) => l.includes("stopping running handlers"))
+            ),
+          {
+            timeoutMs: SHUTDOWN_S * 1000 + PROCESS_START_MS,
+            seen: () => stopped.map((w) => ({ name: w.name, tail: w.proc.lines.slice(-5) })),
+          },
+        );
+        heldUpserts = proxy.held;
+      } finally {
+        proxy.releaseUpserts();
+      }
       for (const w of stopped) {
         const status = await w.proc.status;
         assert.equal(status.code, 0, `${w.name} exit:\n${w.proc.lines.join("\n")}`);
@@ -93,11 +123,31 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
           `${w.name} left a handler running:\n${w.proc.lines.join("\n")}`,
         );
       }
-      await waitFor("the new workers to hold both jobs", async () => {
-        const hs = await Promise.all(ops.map((op) => system.holderOf(op.opId)));
-        return hs.every((h) => h && fresh.includes(h));
-      }, { timeoutMs: 180_000, intervalMs: 25 });
-      rounds.push({ at, handoffMs: performance.now() - sentAt, stopped });
+      try {
+        await waitFor("the new workers to hold both jobs", async () => {
+          const hs = await Promise.all(ops.map((op) => system.holderOf(op.opId)));
+          return hs.every((h) => h && fresh.includes(h));
+        }, {
+          timeoutMs: 180_000,
+          intervalMs: 25,
+          seen: async () => ({
+            jobs: await Promise.all(ops.map(async (op) => {
+              const job = await system.queues.getJob(op.opId);
+              return { op: op.name, state: job?.state, consumer: job?.consumer };
+            })),
+            fresh: fresh.map((w) => ({ name: w.name, consumer: w.consumer, exit: w.exit })),
+            documents: await Promise.all(
+              ops.map((op) => system.completedDocuments(op.collectionId)),
+            ),
+          }),
+        });
+      } catch (err) {
+        for (const w of [...stopped, ...fresh]) {
+          console.error(`----- ${w.name} (${w.consumer}) output -----\n${w.proc.lines.join("\n")}`);
+        }
+        throw err;
+      }
+      rounds.push({ at, handoffMs: performance.now() - sentAt, stopped, heldUpserts });
     }
 
     const done = await Promise.all(ops.map((op) => system.waitForOperation(op.opId)));
@@ -155,8 +205,9 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
       ...rounds.map((r, i) =>
         `round ${i + 1}: SIGTERM to ${r.stopped.map((w) => w.name).join(" and ")} at ` +
         `${r.at.join(" and ")}/${FILES} documents; each exited 0 after handing its job back ` +
-        `(shutdown grace ${SHUTDOWN_S} s); new workers held both jobs ${seconds(r.handoffMs)} ` +
-        `after the signal`
+        `(shutdown grace ${SHUTDOWN_S} s, Qdrant holding upserts through it: ` +
+        `${r.heldUpserts} waiting at its end); new workers held both jobs ` +
+        `${seconds(r.handoffMs)} after the signal`
       ),
       `both operations completed ${seconds(opMs)} after creation: ` +
       `${runCounts.join(" and ")} handler runs, one after the other, progress never went back; ` +
