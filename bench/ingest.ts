@@ -216,7 +216,13 @@ class TimedRegistry extends ModelRegistry {
     });
   }
 }
+/** Seconds of model batches run (summed over sessions): how busy the sessions were. */
+const batchTime = { seconds: 0 };
 const models = new TimedRegistry({
+  observer: {
+    batch: (e) => void (batchTime.seconds += e.seconds),
+    outOfMemory: () => {},
+  },
   modelsDir: config.modelsDir,
   device: config.embeddingDevice,
   precision: config.embeddingPrecision,
@@ -258,6 +264,7 @@ try {
     models.busyMs = 0;
     models.batches = [];
     models.firstStart = undefined;
+    batchTime.seconds = 0;
     const began = performance.now();
     const { value: op, seconds, cpu } = await timed(async () => {
       const { operation } = await createCollection(deps, {
@@ -285,6 +292,7 @@ try {
       chunks: op.metadata.chunks_created!,
       collectionId: op.collection_id,
       busy: models.busyMs / 1000 / seconds,
+      sessionsBusy: batchTime.seconds / (seconds * (embedder.parallelRuns ?? 1)),
       /** From the start to the first embedding call, and from the last one's end to the end. */
       leadS: ((models.firstStart ?? began) - began) / 1000,
       tailS: (began + seconds * 1000 - models.lastEnd) / 1000,
@@ -422,7 +430,9 @@ try {
   let chunks = warm.chunks;
   for (let r = 0; r < rounds; r++) {
     const p = await pipeline();
+    batchTime.seconds = 0;
     const e = await timed(() => embedder.embedTexts(texts, "document"));
+    const eSessionsBusy = batchTime.seconds / (e.seconds * (embedder.parallelRuns ?? 1));
     // The embedder alone again, on the batches the pipeline handed it (same shapes, in order).
     const shaped = models.batches;
     const eb = await timed(async () => {
@@ -464,6 +474,8 @@ try {
       naive_s: Number(n.seconds.toFixed(3)),
       today_s: Number(t.seconds.toFixed(3)),
       embedder_busy: Number(p.busy.toFixed(3)),
+      sessions_busy: Number(p.sessionsBusy.toFixed(3)),
+      embedder_only_sessions_busy: Number(eSessionsBusy.toFixed(3)),
       lead_s: Number(p.leadS.toFixed(3)),
       tail_s: Number(p.tailS.toFixed(3)),
       pipeline_cpu: p.cpu,
