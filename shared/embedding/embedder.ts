@@ -20,6 +20,13 @@ export type EmbedMode = "document" | "query";
 export interface EmbedOptions {
   /** Checked between batches; a running batch finishes first. */
   signal?: AbortSignal;
+  /**
+   * Called once, when the last batch planned for this call goes to the model (not called when
+   * the call fails first, nor for no texts). A caller with more to embed may start its next
+   * call then: that call's batches take sessions as they come free, so a session that finished
+   * its part of this call need not wait idle for the others' last batch.
+   */
+  onStarted?: () => void;
 }
 
 /** What the worker, the API and the chunker use of a model. */
@@ -183,7 +190,7 @@ export class OnnxEmbedder implements Embedder {
     mode: EmbedMode,
     options: EmbedOptions = {},
   ): Promise<Float32Array[]> {
-    const { signal } = options;
+    const { signal, onStarted } = options;
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
       throw new TypeError("Cannot embed texts: texts must be an array of strings");
     }
@@ -200,10 +207,15 @@ export class OnnxEmbedder implements Embedder {
     // out-of-memory batch is planned again with every batch not started yet; batches running
     // in other lanes finish as they are.
     let stopped = false;
+    let allStarted = false;
     const lane = async () => {
       while (pending.length > 0 && !stopped) {
         signal?.throwIfAborted();
         const batch = pending.shift()!;
+        if (pending.length === 0 && !allStarted) {
+          allStarted = true;
+          onStarted?.();
+        }
         let vectors: Float32Array[];
         const started = performance.now();
         try {

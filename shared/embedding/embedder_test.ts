@@ -10,6 +10,7 @@ import {
 import { type ModelConfig, readModelConfig } from "./model_config.ts";
 import { RunnerPool } from "./runner_pool.ts";
 import { TextTokenizer } from "./text_tokenizer.ts";
+import { waitFor } from "../testing/wait.ts";
 import { type TinyModelOptions, writeTinyModel } from "./tiny_model.ts";
 
 /** A runner that delegates to a real one, failing on command. */
@@ -400,5 +401,57 @@ Deno.test("with a pool of sessions, embedTexts() runs its batches side by side (
     const again = await pooled.embedTexts(texts, "document");
     again.forEach((v, i) => assert.ok(maxDifference(v, expected[i]!) < 1e-5, `text ${i} again`));
     assert.ok(pooled.budget.current <= 20);
+  });
+});
+
+/** Holds every run until the test lets it go, in the order they came. */
+class HeldRunner extends FlakyRunner {
+  readonly held: PromiseWithResolvers<void>[] = [];
+  override async run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+    const gate = Promise.withResolvers<void>();
+    this.held.push(gate);
+    await gate.promise;
+    return await super.run(feeds, output);
+  }
+}
+
+Deno.test("onStarted fires once, when the call's last batch goes to the model, before the call ends; not when the call fails first", async () => {
+  await withTiny(async ({ runner, tokenizer, config }) => {
+    const sessions = [new HeldRunner(runner.inner), new HeldRunner(runner.inner)];
+    const pooled = new OnnxEmbedder({
+      name: "tiny",
+      config,
+      tokenizer,
+      runner: new RunnerPool(sessions),
+      maxBatchSize: 1,
+    });
+    const held = () => sessions.flatMap((s) => s.held);
+    let fired = 0;
+    let ended = false;
+    // Three batches of one text on two sessions: two start, the third waits for a session.
+    const call = pooled.embedTexts(["one", "two", "three"], "document", {
+      onStarted: () => fired++,
+    }).finally(() => ended = true);
+    await waitFor("two batches running", () => held().length === 2, { seen: held });
+    assert.equal(fired, 0, "a batch is still waiting to go");
+    held()[0]!.resolve();
+    await waitFor("the third batch running", () => held().length === 3, { seen: held });
+    assert.equal(fired, 1);
+    assert.equal(ended, false, "told before the call ends");
+    for (const g of held()) g.resolve();
+    assert.equal((await call).length, 3);
+    assert.equal(fired, 1, "once");
+
+    // The first batch fails while two more wait: they never go, so it never fires.
+    for (const s of sessions) s.held.length = 0;
+    sessions[0]!.failWith = new Error("session lost");
+    let firedOnFailure = 0;
+    const failing = pooled.embedTexts(["a", "b", "c", "d"], "document", {
+      onStarted: () => firedOnFailure++,
+    });
+    await waitFor("two batches running", () => held().length === 2, { seen: held });
+    for (const g of held()) g.resolve();
+    await assert.rejects(failing, /session lost/);
+    assert.equal(firedOnFailure, 0);
   });
 });

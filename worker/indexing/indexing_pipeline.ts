@@ -59,6 +59,8 @@ export type PipelineEmbedder =
 /** Guards model batches (the worker's embedding semaphore). */
 export interface EmbeddingGate {
   run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** Waits for a permit; returns the function that gives it back (once: later calls do nothing). */
+  acquire(signal?: AbortSignal): Promise<() => void>;
 }
 
 export interface IndexingPipelineOptions {
@@ -176,7 +178,10 @@ export class IndexingPipeline {
   /** Batches dispatched whose embedding has not ended. */
   #embedding = 0;
   #slotWaiters: (() => void)[] = [];
+  /** Settles once every embedding call dispatched so far has settled. */
   #embedChain: Promise<unknown> = Promise.resolve();
+  /** Resolves when the last call dispatched has all its batches in the model (or settled). */
+  #embedTurn: Promise<void> = Promise.resolve();
   #writeChain: Promise<void> = Promise.resolve();
   #error: { err: unknown } | undefined;
   #finished = false;
@@ -370,10 +375,16 @@ export class IndexingPipeline {
     if (this.#error) throw this.#error.err;
     this.#inFlight++;
     if (batch.texts.length > 0) this.#embedding++;
-    const embedded = this.#embedChain.then(() => this.#embed(batch));
-    this.#embedChain = embedded.catch(() => {}).finally(() => {
+    // A call starts once the one before has its last model batch in the model (or settled):
+    // sessions that finished their part of it take this call's batches instead of waiting idle.
+    const started = Promise.withResolvers<void>();
+    const embedded = this.#embedTurn.then(() => this.#embed(batch, started.resolve));
+    const settled = embedded.catch(() => {}).finally(() => {
+      started.resolve();
       if (batch.texts.length > 0) this.#embedding--;
     });
+    this.#embedTurn = started.promise;
+    this.#embedChain = Promise.all([this.#embedChain, settled]);
     // The previous write settles first, whatever becomes of this batch's embedding: the chain
     // must never let a later failure settle before an earlier write has finished.
     const written = this.#writeChain.then(() => embedded).then((vectors) =>
@@ -387,12 +398,23 @@ export class IndexingPipeline {
     });
   }
 
-  async #embed(batch: Batch): Promise<Float32Array[]> {
+  async #embed(batch: Batch, started: () => void): Promise<Float32Array[]> {
     if (this.#error) throw this.#error.err;
     if (batch.texts.length === 0) return [];
-    const run = () =>
-      this.#o.embedder.embedTexts(batch.texts, "document", { signal: this.#signal });
-    return this.#gate ? await this.#gate.run(run, this.#signal) : await run();
+    const release = await this.#gate?.acquire(this.#signal);
+    try {
+      return await this.#o.embedder.embedTexts(batch.texts, "document", {
+        signal: this.#signal,
+        // The permit goes with the turn: at most one call of this worker has batches still to
+        // hand to the model, and the sessions bound what runs at once.
+        onStarted: () => {
+          release?.();
+          started();
+        },
+      });
+    } finally {
+      release?.();
+    }
   }
 
   async #write(batch: Batch, vectors: Float32Array[]): Promise<void> {

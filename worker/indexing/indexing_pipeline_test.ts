@@ -12,6 +12,8 @@ import { documentIdFor } from "./ids.ts";
 import type { IndexSink } from "./index_sink.ts";
 import { type DocumentProgress, IndexingPipeline, type PipelineFile } from "./indexing_pipeline.ts";
 import type { DocumentRef } from "./plan_indexing.ts";
+import { Semaphore } from "../semaphore.ts";
+import type { EmbedOptions } from "@semantik/shared";
 
 const C = "66666666-6666-4666-8666-666666666666";
 
@@ -276,6 +278,70 @@ Deno.test("IndexingPipeline extracts the next documents while a batch embeds, an
     await p.finish();
     assert.deepEqual(embedder.calls, [1, 1, 1, 1, 1, 1]);
     assert.equal(log.filter((l) => l.startsWith("record")).length, 6);
+  });
+});
+
+/** An embedder whose calls the test starts (all batches in the model) and ends, one by one. */
+class HandOverEmbedder {
+  readonly calls: { texts: string[]; started: () => void; end: () => void }[] = [];
+  countTokens(text: string): number {
+    return words(text);
+  }
+  embedTexts(texts: string[], _mode: EmbedMode, options?: EmbedOptions): Promise<Float32Array[]> {
+    const ended = Promise.withResolvers<void>();
+    this.calls.push({ texts, started: () => options?.onStarted?.(), end: ended.resolve });
+    return ended.promise.then(() => texts.map((t) => Float32Array.from([t.length, 1])));
+  }
+}
+
+Deno.test("IndexingPipeline starts the next embedding call once the last one's batches are all in the model, with the gate's permit; writes stay in order", async () => {
+  const files = Object.fromEntries(
+    Array.from({ length: 3 }, (_, i) => [`d${i}.txt`, text(8, `d${i}x`)]),
+  );
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  await withFiles(files, async (dir) => {
+    const log: string[] = [];
+    const embedder = new HandOverEmbedder();
+    const gate = new Semaphore(1);
+    const p = new IndexingPipeline({
+      vectors: fakeStore(log),
+      embedder,
+      sink: fakeSink(log, []),
+      chunkSize: 9,
+      chunkOverlap: 0,
+      maxFileSizeBytes: 1 << 20,
+      documentRoots: [dir],
+      gate,
+      batchChunks: 1,
+      prefetchBatches: 3,
+    });
+    for (const name of ["d0.txt", "d1.txt", "d2.txt"]) await p.add(fileOf(dir, name));
+    await settle();
+    assert.equal(embedder.calls.length, 1, "the second call waits for the first's batches");
+    embedder.calls[0]!.started();
+    await settle();
+    assert.equal(embedder.calls.length, 2, "the next call starts before the first ends");
+    assert.equal(gate.available, 0, "the permit went with the turn");
+    await settle();
+    assert.equal(embedder.calls.length, 2, "the third waits for the second's batches");
+    // The second ends first: its batch is written after the first's, which is not embedded yet.
+    embedder.calls[1]!.end();
+    await settle();
+    assert.equal(embedder.calls.length, 3, "an ended call lets the next one start too");
+    assert.equal(log.join("|"), "", "nothing written before the first batch");
+    embedder.calls[0]!.end();
+    embedder.calls[2]!.end();
+    await p.finish();
+    assert.deepEqual(
+      embedder.calls.map((c) => c.texts[0]!.slice(0, 3)),
+      ["d0x", "d1x", "d2x"],
+    );
+    assert.deepEqual(log.filter((l) => l.startsWith("record")), [
+      "record d0.txt:completed",
+      "record d1.txt:completed",
+      "record d2.txt:completed",
+    ]);
+    assert.equal(gate.available, 1, "every permit given back");
   });
 });
 
