@@ -6,6 +6,7 @@ import {
   type InferenceRunner,
   InlineInferenceRunner,
   type IntTensor,
+  type RunOptions,
 } from "./inference_runner.ts";
 import { type ModelConfig, readModelConfig } from "./model_config.ts";
 import { RunnerPool } from "./runner_pool.ts";
@@ -34,7 +35,11 @@ class FlakyRunner implements InferenceRunner {
   get provider() {
     return this.inner.provider;
   }
-  run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+  run(
+    feeds: Record<string, IntTensor>,
+    output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor> {
     const [rows, width] = feeds.input_ids!.dims as [number, number];
     this.runs.push([rows, width]);
     if (this.failWith) return Promise.reject(this.failWith);
@@ -45,7 +50,7 @@ class FlakyRunner implements InferenceRunner {
         ),
       );
     }
-    return this.inner.run(feeds, output);
+    return this.inner.run(feeds, output, options);
   }
   close() {
     return this.inner.close();
@@ -407,7 +412,13 @@ Deno.test("with a pool of sessions, embedTexts() runs its batches side by side (
 /** Holds every run until the test lets it go, in the order they came. */
 class HeldRunner extends FlakyRunner {
   readonly held: PromiseWithResolvers<void>[] = [];
-  override async run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+  override async run(
+    feeds: Record<string, IntTensor>,
+    output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor> {
+    // The run has its session from here; the hold is its inference time.
+    options?.onStart?.();
     const gate = Promise.withResolvers<void>();
     this.held.push(gate);
     await gate.promise;
@@ -453,5 +464,39 @@ Deno.test("onStarted fires once, when the call's last batch goes to the model, b
     for (const g of held()) g.resolve();
     await assert.rejects(failing, /session lost/);
     assert.equal(firedOnFailure, 0);
+  });
+});
+
+Deno.test("the observer times a batch from when a session takes it, not from when it began to wait for one", async () => {
+  await withTiny(async ({ runner, tokenizer, config }) => {
+    const session = new HeldRunner(runner.inner);
+    const seconds: number[] = [];
+    const embedder = new OnnxEmbedder({
+      name: "tiny",
+      config,
+      tokenizer,
+      runner: new RunnerPool([session]),
+      observer: { batch: (e) => seconds.push(e.seconds), outOfMemory: () => {} },
+    });
+    let now = 0;
+    const realNow = performance.now;
+    Object.defineProperty(performance, "now", { value: () => now, configurable: true });
+    try {
+      // Two calls at once on one session: the second's batch waits while the first runs.
+      const calls = [
+        embedder.embedTexts(["one"], "document"),
+        embedder.embedTexts(["two"], "document"),
+      ];
+      await waitFor("the first batch running", () => session.held.length === 1);
+      now = 100;
+      session.held[0]!.resolve();
+      await waitFor("the second batch running", () => session.held.length === 2);
+      now = 105;
+      session.held[1]!.resolve();
+      await Promise.all(calls);
+    } finally {
+      Object.defineProperty(performance, "now", { value: realNow, configurable: true });
+    }
+    assert.deepEqual(seconds, [0.1, 0.005], "100 ms running, then 5 ms after a 100 ms wait");
   });
 });

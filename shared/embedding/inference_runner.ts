@@ -38,13 +38,26 @@ export interface RunnerOptions {
   allowSpinning?: boolean;
 }
 
+/** Options of {@link InferenceRunner.run}. */
+export interface RunOptions {
+  /**
+   * Called when a session takes the run, after any wait for one (a pool whose sessions are all
+   * busy): what an embedder times its batches from. @default {none}
+   */
+  onStart?: () => void;
+}
+
 export interface InferenceRunner {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /** The provider the session was created with. */
   readonly provider: ExecutionProvider;
   /** Runs the model on int64 inputs and returns one float output. */
-  run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor>;
+  run(
+    feeds: Record<string, IntTensor>,
+    output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor>;
   close(): Promise<void>;
 }
 
@@ -105,7 +118,12 @@ export class InlineInferenceRunner implements InferenceRunner {
     return this.#session.outputNames;
   }
 
-  async run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+  async run(
+    feeds: Record<string, IntTensor>,
+    output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor> {
+    options?.onStart?.();
     const tensors: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
       tensors[name] = new ort.Tensor("int64", t.data, t.dims);

@@ -354,7 +354,9 @@ export class ModelRegistry {
         );
       }
     });
-    let runner: InferenceRunner = first;
+    // Always a pool, one session or more: runs wait for a free session here, each timed from
+    // when it has one, instead of queueing unseen in a session's thread.
+    let runner = new RunnerPool([first]);
     if (first.provider === "cpu" && sessions > 1) {
       const more = await Promise.allSettled(
         Array.from(

@@ -13,6 +13,7 @@ import { availableCpus } from "./cpu_threads.ts";
 import { MODEL_CONFIG_FILE } from "./model_config.ts";
 import { defaultCpuSessions, ModelRegistry, type ModelRegistryOptions } from "./model_registry.ts";
 import { buildTinyModel, TINY_MODEL_NAME, writeTinyModel } from "./tiny_model.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const NO_GPU: DeviceEnvironment = {
   cudaProviderInstalled: () => Promise.resolve(false),
@@ -417,4 +418,40 @@ Deno.test("sessions by default: one per core in worker threads, one in the calli
       },
     });
   }
+});
+
+Deno.test("one session: concurrent calls' batches wait for it in the registry's pool, each told it started only when it runs", async () => {
+  const starts: string[] = [];
+  const holds: PromiseWithResolvers<void>[] = [];
+  await withRegistry(async (registry) => {
+    const embedder = await registry.get(TINY_MODEL_NAME);
+    assert.equal(embedder.parallelRuns, 1);
+    const calls = ["one", "two"].map((t) => embedder.embedTexts([t], "query"));
+    await waitFor("a batch running", () => holds.length >= 1, { seen: () => starts });
+    assert.equal(starts.length, 1, "the second batch waits for the session, not in it");
+    holds[0]!.resolve();
+    await waitFor("the second batch running", () => holds.length === 2, { seen: () => starts });
+    holds[1]!.resolve();
+    assert.equal((await Promise.all(calls)).length, 2);
+  }, {
+    sessions: 1,
+    openRunner: async (path: string, options: RunnerOptions) => {
+      const inner = await InlineInferenceRunner.open(path, options);
+      // A session that takes every run posted to it at once (as a worker thread queues them).
+      return {
+        inputNames: inner.inputNames,
+        outputNames: inner.outputNames,
+        provider: inner.provider,
+        async run(feeds, output, runOptions) {
+          runOptions?.onStart?.();
+          starts.push(output);
+          const hold = Promise.withResolvers<void>();
+          holds.push(hold);
+          await hold.promise;
+          return await inner.run(feeds, output);
+        },
+        close: () => inner.close(),
+      } satisfies InferenceRunner;
+    },
+  });
 });

@@ -14,6 +14,7 @@ import type {
   FloatTensor,
   InferenceRunner,
   IntTensor,
+  RunOptions,
 } from "./inference_runner.ts";
 
 export class RunnerPool implements InferenceRunner {
@@ -50,11 +51,16 @@ export class RunnerPool implements InferenceRunner {
     return this.#runners[0]!.provider;
   }
 
-  async run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+  /** Runs on a free session, waiting for one if none is; `onStart` is called once it has one. */
+  async run(
+    feeds: Record<string, IntTensor>,
+    output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor> {
     const runner = this.#free.pop() ??
       await new Promise<InferenceRunner>((resolve) => this.#waiting.push(resolve));
     try {
-      return await runner.run(feeds, output);
+      return await runner.run(feeds, output, options);
     } finally {
       const next = this.#waiting.shift();
       if (next) next(runner);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { FloatTensor, InferenceRunner, IntTensor } from "./inference_runner.ts";
+import type { FloatTensor, InferenceRunner, IntTensor, RunOptions } from "./inference_runner.ts";
 import { parallelRunsOf, RunnerPool } from "./runner_pool.ts";
 
 /** A runner whose runs end when the test says: each run's promise waits in `open`. */
@@ -12,8 +12,13 @@ class HeldRunner implements InferenceRunner {
 
   constructor(readonly name: string) {}
 
-  run(feeds: Record<string, IntTensor>): Promise<FloatTensor> {
+  run(
+    feeds: Record<string, IntTensor>,
+    _output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor> {
     const tag = Number(feeds.input_ids!.data[0]);
+    options?.onStart?.();
     return new Promise((resolve, reject) => {
       const entry = {
         tag,
@@ -74,4 +79,20 @@ Deno.test("RunnerPool refuses no session or sessions that differ; a single runne
   (other as { outputNames: string[] }).outputNames = ["last_hidden_state"];
   assert.throws(() => new RunnerPool([new HeldRunner("a"), other]), /sessions differ/);
   assert.equal(parallelRunsOf(new HeldRunner("d")), 1);
+});
+
+Deno.test("RunnerPool tells a run it started only when a session takes it, not while it waits for one", async () => {
+  const a = new HeldRunner("a");
+  const pool = new RunnerPool([a]);
+  const started: number[] = [];
+  const runs = [1, 2].map((t) =>
+    pool.run(feeds(t), "sentence_embedding", { onStart: () => started.push(t) })
+  );
+  await settle();
+  assert.deepEqual(started, [1], "2 waits for the session");
+  a.open[0]!.end();
+  await settle();
+  assert.deepEqual(started, [1, 2]);
+  a.open[0]!.end();
+  assert.deepEqual((await Promise.all(runs)).map((r) => r.data[0]), [1, 2]);
 });

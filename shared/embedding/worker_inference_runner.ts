@@ -12,6 +12,7 @@ import type {
   InferenceRunner,
   IntTensor,
   RunnerOptions,
+  RunOptions,
 } from "./inference_runner.ts";
 
 export type WorkerRequest =
@@ -97,8 +98,18 @@ export class WorkerInferenceRunner implements InferenceRunner {
     });
   }
 
-  async run(feeds: Record<string, IntTensor>, output: string): Promise<FloatTensor> {
+  /**
+   * Posts the run to the thread, which takes runs one at a time: `onStart` is called as it is
+   * posted, so runs posted while another runs are timed from then (a `RunnerPool` in front,
+   * as the registry builds it, posts one at a time).
+   */
+  async run(
+    feeds: Record<string, IntTensor>,
+    output: string,
+    options?: RunOptions,
+  ): Promise<FloatTensor> {
     if (this.#closing) throw new Error("Cannot run model: the runner is closed");
+    options?.onStart?.();
     const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
     return await this.#call({ id: 0, type: "run", feeds, output }, transfer) as FloatTensor;
   }
