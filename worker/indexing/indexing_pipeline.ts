@@ -3,7 +3,10 @@
  * through one at a time, their chunks are batched across documents for the embedder, and the
  * three kinds of work overlap: while the model embeds one batch (in its inference thread), this
  * thread extracts and chunks the next documents, and the batch before is written (points, then
- * rows). At most `prefetchBatches` batches are in flight, so memory stays bounded.
+ * rows). At most `prefetchBatches` batches are in flight, so memory stays bounded. A batch's
+ * embedding call starts once the one before has its last model batch in the model (the embedder's
+ * `onStarted`; the embedding permit passes with it), so the model's sessions never wait for the
+ * end of a call while the next batch is ready; writes stay in order.
  *
  * Order of writes, per batch: the points of documents that may have old ones are deleted (by
  * `document_id`), the new points are upserted, then the sink records the documents whose last
