@@ -35,6 +35,10 @@
  * the chunks in one call (it plans its own batches over all of them: the ceiling) and on the very
  * batches the pipeline handed it, one call each in order (`efficiency_same_batches`, wall, and
  * `efficiency_same_batches_cpu`: what the pipeline's other work costs, batch shapes aside).
+ * Each round also says how busy the model's sessions were (`sessions_busy`, and
+ * `embedder_only_sessions_busy` for the embedder alone): the seconds of model batches, each from
+ * when a session took it, over the sessions times the wall time; the rest is lead, tail, and
+ * sessions left waiting between calls.
  *
  * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,
  * "efficiency_median":..,"efficiency_cpu":..,"efficiency_same_batches":..,
