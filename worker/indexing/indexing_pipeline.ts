@@ -408,8 +408,8 @@ export class IndexingPipeline {
     try {
       return await this.#o.embedder.embedTexts(batch.texts, "document", {
         signal: this.#signal,
-        // The permit goes with the turn: at most one call of this worker has batches still to
-        // hand to the model, and the sessions bound what runs at once.
+        // The permit goes with the turn: it is held by calls with batches still to hand to the
+        // model; the model's sessions bound the batches that run at once.
         onStarted: () => {
           release?.();
           started();
