@@ -28,10 +28,10 @@ const noCron: CronRegistrar = (_name, _schedule, options) =>
 class HoldingSemaphore extends Semaphore {
   #countdown = 0;
   #release = Promise.withResolvers<void>();
-  /** Resolves when a batch is held. */
-  held = Promise.withResolvers<void>();
-  /** Resolves with the reason when the held batch's job was aborted. */
-  aborted = Promise.withResolvers<unknown>();
+  /** Set when a batch is held. */
+  isHeld = false;
+  /** Set when the held batch's job was aborted. */
+  isAborted = false;
 
   holdBatch(n: number): void {
     this.#countdown = n;
@@ -41,18 +41,19 @@ class HoldingSemaphore extends Semaphore {
     this.#release.resolve();
   }
 
-  override async run<T>(fn: () => Promise<T> | T, signal?: AbortSignal): Promise<T> {
+  /** Every embedding call takes its permit here (`run` too). */
+  override async acquire(signal?: AbortSignal): Promise<() => void> {
     if (this.#countdown > 0 && --this.#countdown === 0) {
-      this.held.resolve();
+      this.isHeld = true;
       await new Promise<void>((resolve, reject) => {
         this.#release.promise.then(resolve);
         signal?.addEventListener("abort", () => {
-          this.aborted.resolve(signal.reason);
+          this.isAborted = true;
           reject(signal.reason);
         }, { once: true });
       });
     }
-    return await super.run(fn, signal);
+    return await super.acquire(signal);
   }
 }
 
@@ -127,7 +128,9 @@ Deno.test("an operation whose jobs Redis lost in a flush completes, with the rig
     gate.holdBatch(2);
     const victim = await index("victim");
     const opId = victim.operation.id;
-    await gate.held.promise;
+    await waitFor("the second model batch to be held", () => gate.isHeld, {
+      timeoutMs: OPERATION_MS,
+    });
     // Half done: the first batch's documents are recorded.
     await waitFor("the first batch's documents", async () => {
       const [r] = await db.query<{ n: number }>(
@@ -141,7 +144,10 @@ Deno.test("an operation whose jobs Redis lost in a flush completes, with the rig
 
     await admin.flushall();
     // The lease renewal finds the job gone and aborts the handler.
-    await gate.aborted.promise;
+    // Ten leases (2 s each): the renewal that finds the job gone comes within one.
+    await waitFor("the held batch's job to be aborted", () => gate.isAborted, {
+      timeoutMs: 20_000,
+    });
     await waitFor("the handler to stop", () => worker.workers.get("default")!.runningCount === 0);
     gate.release();
     const lost = await opOf(opId);

@@ -23,12 +23,15 @@ const batchDelayMs = Number(Deno.env.get("BATCH_DELAY_MS") ?? "0");
 const pauseAfter = Number(Deno.env.get("PAUSE_AFTER_BATCHES") ?? "Infinity");
 let admitted = 0;
 
-/** The worker's semaphore, slowed down by a pause before each batch it admits. */
+/**
+ * The worker's semaphore, slowed down by a pause before each embedding call it admits (every
+ * call takes its permit through `acquire`, `run` too).
+ */
 class SlowSemaphore extends Semaphore {
-  override async run<T>(fn: () => Promise<T> | T, signal?: AbortSignal): Promise<T> {
+  override async acquire(signal?: AbortSignal): Promise<() => void> {
     await new Promise((r) => setTimeout(r, batchDelayMs));
     if (++admitted > pauseAfter) await new Promise(() => {});
-    return await super.run(fn, signal);
+    return await super.acquire(signal);
   }
 }
 
