@@ -144,9 +144,9 @@ Deno.test("an operation whose jobs Redis lost in a flush completes, with the rig
 
     await admin.flushall();
     // The lease renewal finds the job gone and aborts the handler.
-    // Ten leases (2 s each): the renewal that finds the job gone comes within one.
+    // Four leases (2 s each): the renewal that finds the job gone comes within one.
     await waitFor("the held batch's job to be aborted", () => gate.isAborted, {
-      timeoutMs: 20_000,
+      timeoutMs: 8_000,
     });
     await waitFor("the handler to stop", () => worker.workers.get("default")!.runningCount === 0);
     gate.release();
