@@ -35,6 +35,23 @@ export interface TestDbOptions {
   url?: string;
 }
 
+/**
+ * Whether the test server offers pgvector (`create extension vector` would work). The tests that
+ * check what a server without it answers run only where it does not (CI's server has none; a
+ * developer's may): there the condition they need cannot be made.
+ */
+export async function testServerOffersPgvector(): Promise<boolean> {
+  const admin = connectPostgres(testDatabaseUrl(), { max: 1 });
+  try {
+    const rows = await admin.query(
+      "select 1 from pg_available_extensions where name = 'vector'",
+    );
+    return rows.length > 0;
+  } finally {
+    await admin.close();
+  }
+}
+
 /** A fresh, migrated schema on the test Postgres server. */
 export async function createServerTestDb(options: TestDbOptions = {}): Promise<TestDb> {
   const { migrate: doMigrate = true, max = 5 } = options;
