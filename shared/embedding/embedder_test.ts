@@ -92,6 +92,21 @@ async function withTiny(
   }
 }
 
+/** An embedder of the tiny model whose batches run on a pool of `sessions`. */
+function pooledEmbedder(
+  t: Pick<Tiny, "tokenizer" | "config">,
+  sessions: InferenceRunner[],
+  options: Partial<OnnxEmbedderOptions> = {},
+): OnnxEmbedder {
+  return new OnnxEmbedder({
+    name: "tiny",
+    config: t.config,
+    tokenizer: t.tokenizer,
+    runner: new RunnerPool(sessions),
+    ...options,
+  });
+}
+
 function maxDifference(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
   let max = 0;
@@ -381,11 +396,7 @@ Deno.test("with a pool of sessions, embedTexts() runs its batches side by side (
   await withTiny(async ({ embedder: alone, runner, tokenizer, config }) => {
     const expected = await alone.embedTexts(texts, "document");
     const sessions = [new OverlapRunner(runner.inner), new OverlapRunner(runner.inner)];
-    const pooled = new OnnxEmbedder({
-      name: "tiny",
-      config,
-      tokenizer,
-      runner: new RunnerPool(sessions),
+    const pooled = pooledEmbedder({ tokenizer, config }, sessions, {
       maxBatchTokens: 40,
       regrowAfter: 100,
     });
@@ -429,13 +440,7 @@ class HeldRunner extends FlakyRunner {
 Deno.test("onStarted fires once, when the call's last batch goes to the model, before the call ends; not when the call fails first", async () => {
   await withTiny(async ({ runner, tokenizer, config }) => {
     const sessions = [new HeldRunner(runner.inner), new HeldRunner(runner.inner)];
-    const pooled = new OnnxEmbedder({
-      name: "tiny",
-      config,
-      tokenizer,
-      runner: new RunnerPool(sessions),
-      maxBatchSize: 1,
-    });
+    const pooled = pooledEmbedder({ tokenizer, config }, sessions, { maxBatchSize: 1 });
     const held = () => sessions.flatMap((s) => s.held);
     let fired = 0;
     let ended = false;
@@ -471,11 +476,7 @@ Deno.test("the observer times a batch from when a session takes it, not from whe
   await withTiny(async ({ runner, tokenizer, config }) => {
     const session = new HeldRunner(runner.inner);
     const seconds: number[] = [];
-    const embedder = new OnnxEmbedder({
-      name: "tiny",
-      config,
-      tokenizer,
-      runner: new RunnerPool([session]),
+    const embedder = pooledEmbedder({ tokenizer, config }, [session], {
       observer: { batch: (e) => seconds.push(e.seconds), outOfMemory: () => {} },
     });
     let now = 0;

@@ -10,7 +10,12 @@ import {
 import type { DocumentOutcome } from "./document_outcome.ts";
 import { documentIdFor } from "./ids.ts";
 import type { IndexSink } from "./index_sink.ts";
-import { type DocumentProgress, IndexingPipeline, type PipelineFile } from "./indexing_pipeline.ts";
+import {
+  type DocumentProgress,
+  IndexingPipeline,
+  type IndexingPipelineOptions,
+  type PipelineFile,
+} from "./indexing_pipeline.ts";
 import type { DocumentRef } from "./plan_indexing.ts";
 import { Semaphore } from "../semaphore.ts";
 import type { EmbedOptions } from "@semantik/shared";
@@ -243,6 +248,26 @@ Deno.test("IndexingPipeline records bad documents with their reason and goes on;
   });
 });
 
+/**
+ * A pipeline over `dir` of one-chunk documents (chunks of 9 tokens, `text(8, ...)` files), with the
+ * fake store and sink logging to `log`.
+ */
+function oneChunkPipeline(
+  dir: string,
+  log: string[],
+  options: Pick<IndexingPipelineOptions, "embedder"> & Partial<IndexingPipelineOptions>,
+): IndexingPipeline {
+  return new IndexingPipeline({
+    vectors: fakeStore(log),
+    sink: fakeSink(log, []),
+    chunkSize: 9,
+    chunkOverlap: 0,
+    maxFileSizeBytes: 1 << 20,
+    documentRoots: [dir],
+    ...options,
+  });
+}
+
 Deno.test("IndexingPipeline extracts the next documents while a batch embeds, and stops at prefetchBatches", async () => {
   const files = Object.fromEntries(
     Array.from({ length: 6 }, (_, i) => [`d${i}.txt`, text(8, `d${i}x`)]),
@@ -251,14 +276,8 @@ Deno.test("IndexingPipeline extracts the next documents while a batch embeds, an
     const log: string[] = [];
     const embedder = new FakeEmbedder();
     embedder.gate = Promise.withResolvers();
-    const p = new IndexingPipeline({
-      vectors: fakeStore(log),
+    const p = oneChunkPipeline(dir, log, {
       embedder,
-      sink: fakeSink(log, []),
-      chunkSize: 9,
-      chunkOverlap: 0,
-      maxFileSizeBytes: 1 << 20,
-      documentRoots: [dir],
       batchChunks: 1,
       prefetchBatches: 2,
     });
@@ -303,14 +322,8 @@ Deno.test("IndexingPipeline starts the next embedding call once the last one's b
     const log: string[] = [];
     const embedder = new HandOverEmbedder();
     const gate = new Semaphore(1);
-    const p = new IndexingPipeline({
-      vectors: fakeStore(log),
+    const p = oneChunkPipeline(dir, log, {
       embedder,
-      sink: fakeSink(log, []),
-      chunkSize: 9,
-      chunkOverlap: 0,
-      maxFileSizeBytes: 1 << 20,
-      documentRoots: [dir],
       gate,
       batchChunks: 1,
       prefetchBatches: 3,
@@ -355,14 +368,8 @@ Deno.test("IndexingPipeline feeds an idle embedder a model batch at a time and l
     const log: string[] = [];
     const embedder = Object.assign(new FakeEmbedder(), { batchTokens: 16 });
     embedder.gate = Promise.withResolvers();
-    const p = new IndexingPipeline({
-      vectors: fakeStore(log),
+    const p = oneChunkPipeline(dir, log, {
       embedder,
-      sink: fakeSink(log, []),
-      chunkSize: 9,
-      chunkOverlap: 0,
-      maxFileSizeBytes: 1 << 20,
-      documentRoots: [dir],
       batchChunks: 100,
       prefetchBatches: 3,
     });
