@@ -124,11 +124,13 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
         );
       }
       try {
+        // The old workers have exited, their jobs handed back, and the new ones read the stream
+        // already: a read away (the same deadline as a process start, for a loaded machine).
         await waitFor("the new workers to hold both jobs", async () => {
           const hs = await Promise.all(ops.map((op) => system.holderOf(op.opId)));
           return hs.every((h) => h && fresh.includes(h));
         }, {
-          timeoutMs: 180_000,
+          timeoutMs: PROCESS_START_MS,
           intervalMs: 25,
           seen: async () => ({
             jobs: await Promise.all(ops.map(async (op) => {
