@@ -27,6 +27,13 @@ export interface EmbedOptions {
    * its part of this call need not wait idle for the others' last batch.
    */
   onStarted?: () => void;
+  /**
+   * Called as each model batch of the call ends, before the call resolves, with the positions
+   * (in `texts`) of the texts that batch embedded and their vectors: a caller can write those
+   * while the rest is embedded. Batches end in any order; each text comes once. Not called once
+   * the call has failed. Must not throw.
+   */
+  onVectors?: (indices: readonly number[], vectors: readonly Float32Array[]) => void;
 }
 
 /** What the worker, the API and the chunker use of a model. */
@@ -190,7 +197,7 @@ export class OnnxEmbedder implements Embedder {
     mode: EmbedMode,
     options: EmbedOptions = {},
   ): Promise<Float32Array[]> {
-    const { signal, onStarted } = options;
+    const { signal, onStarted, onVectors } = options;
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
       throw new TypeError("Cannot embed texts: texts must be an array of strings");
     }
@@ -244,6 +251,7 @@ export class OnnxEmbedder implements Embedder {
           continue;
         }
         batch.forEach((index, k) => results[index] = vectors[k]);
+        if (!stopped) onVectors?.(batch, vectors);
         this.#observer?.batch({
           model: this.model,
           texts: batch.length,

@@ -423,6 +423,8 @@ Deno.test("with a pool of sessions, embedTexts() runs its batches side by side (
 /** Holds every run until the test lets it go, in the order they came. */
 class HeldRunner extends FlakyRunner {
   readonly held: PromiseWithResolvers<void>[] = [];
+  /** Runs that returned their output. */
+  completed = 0;
   override async run(
     feeds: Record<string, IntTensor>,
     output: string,
@@ -433,7 +435,9 @@ class HeldRunner extends FlakyRunner {
     const gate = Promise.withResolvers<void>();
     this.held.push(gate);
     await gate.promise;
-    return await super.run(feeds, output);
+    const out = await super.run(feeds, output);
+    this.completed++;
+    return out;
   }
 }
 
@@ -469,6 +473,50 @@ Deno.test("onStarted fires once, when the call's last batch goes to the model, b
     for (const g of held()) g.resolve();
     await assert.rejects(failing, /session lost/);
     assert.equal(firedOnFailure, 0);
+  });
+});
+
+Deno.test("onVectors gives each model batch's vectors as it ends, before the call does; each text once; none after the call failed", async () => {
+  await withTiny(async ({ runner, tokenizer, config }) => {
+    const sessions = [new HeldRunner(runner.inner), new HeldRunner(runner.inner)];
+    const pooled = pooledEmbedder({ tokenizer, config }, sessions, { maxBatchSize: 1 });
+    const held = () => sessions.flatMap((s) => s.held);
+    const given: { indices: number[]; vectors: Float32Array[] }[] = [];
+    let ended = false;
+    const call = pooled.embedTexts(["one", "two", "three"], "document", {
+      onVectors: (indices, vectors) => given.push({ indices: [...indices], vectors: [...vectors] }),
+    }).finally(() => ended = true);
+    await waitFor("two batches running", () => held().length === 2, { seen: held });
+    held()[1]!.resolve();
+    await waitFor("one batch's vectors", () => given.length === 1, { seen: () => given });
+    assert.equal(given[0]!.indices.length, 1, "one text per batch");
+    assert.equal(ended, false, "given before the call ends");
+    await waitFor("the third batch running", () => held().length === 3, { seen: held });
+    for (const g of held()) g.resolve();
+    const vectors = await call;
+    assert.deepEqual(given.flatMap((g) => g.indices).sort(), [0, 1, 2], "each text once");
+    for (const g of given) {
+      g.indices.forEach((index, k) => assert.deepEqual(g.vectors[k], vectors[index]));
+    }
+
+    // One session fails while the other runs a batch: that batch's vectors are not given.
+    for (const s of sessions) s.held.length = 0;
+    sessions[0]!.failWith = new Error("session lost");
+    given.length = 0;
+    const failing = pooled.embedTexts(["a", "b"], "document", {
+      onVectors: (indices, v) => given.push({ indices: [...indices], vectors: [...v] }),
+    });
+    await waitFor("two batches running", () => held().length === 2, { seen: held });
+    sessions[0]!.held[0]!.resolve();
+    await assert.rejects(failing, /session lost/);
+    const before = sessions[1]!.completed;
+    sessions[1]!.held[0]!.resolve();
+    await waitFor("the other batch run", () => sessions[1]!.completed === before + 1, {
+      seen: () => sessions[1]!.completed,
+    });
+    // The lane that ran it goes on in the same turn: after one more, it has had its chance.
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(given, [], "nothing after the failure");
   });
 });
 

@@ -164,6 +164,66 @@ const newBatch = (): Batch => ({ texts: [], tokens: [], points: [], clear: [], o
  */
 const EMBED_QUEUE = 2;
 
+/**
+ * Points of a call still embedding are written once at least this many have their vectors: a
+ * long call's write then overlaps its embedding, so little is left to write when the last call
+ * ends (the operation's end waits for it), and each write still carries enough points that the
+ * store's cost per statement or request stays small beside its cost per point.
+ */
+const STREAMED_WRITE_POINTS = 32;
+
+/** A vector of a batch, by the position of its point. */
+interface ReadyVector {
+  index: number;
+  vector: Float32Array;
+}
+
+/**
+ * The vectors of one embedding call as its model batches end (`onVectors`), for the batch's
+ * write to take in pieces while the call runs; {@link VectorFeed.rest} gives what was not taken.
+ */
+class VectorFeed {
+  readonly #taken: Uint8Array;
+  #ready: ReadyVector[] = [];
+  #arrived = Promise.withResolvers<boolean>();
+
+  constructor(points: number) {
+    this.#taken = new Uint8Array(points);
+  }
+
+  add(indices: readonly number[], vectors: readonly Float32Array[]): void {
+    indices.forEach((index, k) => {
+      if (index < this.#taken.length && vectors[k]) this.#ready.push({ index, vector: vectors[k] });
+    });
+    this.#arrived.resolve(true);
+  }
+
+  /** Every vector not taken yet, once there are at least `min` of them. */
+  take(min: number): ReadyVector[] | undefined {
+    if (this.#ready.length === 0 || this.#ready.length < min) return undefined;
+    const ready = this.#ready;
+    this.#ready = [];
+    for (const r of ready) this.#taken[r.index] = 1;
+    return ready;
+  }
+
+  /** Waits for more vectors (true) or for `settled` (false), whichever comes first. */
+  async arrival(settled: Promise<void>): Promise<boolean> {
+    const more = await Promise.race([this.#arrived.promise, settled.then(() => false)]);
+    if (more) this.#arrived = Promise.withResolvers<boolean>();
+    return more;
+  }
+
+  /** The call's vectors whose points were not taken. */
+  rest(vectors: readonly Float32Array[]): ReadyVector[] {
+    const rest: ReadyVector[] = [];
+    vectors.forEach((vector, index) => {
+      if (!this.#taken[index]) rest.push({ index, vector });
+    });
+    return rest;
+  }
+}
+
 export class IndexingPipeline {
   readonly #o: Required<
     Omit<IndexingPipelineOptions, "gate" | "signal" | "onRecorded" | "log" | "onDocumentProgress">
@@ -381,7 +441,8 @@ export class IndexingPipeline {
     // A call starts once the one before has its last model batch in the model (or settled):
     // sessions that finished their part of it take this call's batches instead of waiting idle.
     const started = Promise.withResolvers<void>();
-    const embedded = this.#embedTurn.then(() => this.#embed(batch, started.resolve));
+    const feed = new VectorFeed(batch.points.length);
+    const embedded = this.#embedTurn.then(() => this.#embed(batch, started.resolve, feed));
     const settled = embedded.catch(() => {}).finally(() => {
       started.resolve();
       if (batch.texts.length > 0) this.#embedding--;
@@ -390,9 +451,7 @@ export class IndexingPipeline {
     this.#embedChain = Promise.all([this.#embedChain, settled]);
     // The previous write settles first, whatever becomes of this batch's embedding: the chain
     // must never let a later failure settle before an earlier write has finished.
-    const written = this.#writeChain.then(() => embedded).then((vectors) =>
-      this.#write(batch, vectors)
-    );
+    const written = this.#writeChain.then(() => this.#write(batch, embedded, feed));
     this.#writeChain = written.catch((err) => {
       this.#error ??= { err };
     }).finally(() => {
@@ -401,7 +460,7 @@ export class IndexingPipeline {
     });
   }
 
-  async #embed(batch: Batch, started: () => void): Promise<Float32Array[]> {
+  async #embed(batch: Batch, started: () => void, feed: VectorFeed): Promise<Float32Array[]> {
     if (this.#error) throw this.#error.err;
     if (batch.texts.length === 0) return [];
     const release = await this.#gate?.acquire(this.#signal);
@@ -414,34 +473,67 @@ export class IndexingPipeline {
           release?.();
           started();
         },
+        onVectors: (indices, vectors) => feed.add(indices, vectors),
       });
     } finally {
       release?.();
     }
   }
 
-  async #write(batch: Batch, vectors: Float32Array[]): Promise<void> {
-    if (this.#error) throw this.#error.err;
+  /**
+   * Writes a batch once the batches before it are written: its points as their vectors come
+   * (while the call runs, in pieces of at least {@link STREAMED_WRITE_POINTS}; the rest when it
+   * ends), then its outcomes. The store is first touched (old points cleared) at the first write
+   * of points, so a call that fails before any vector leaves the store as it was.
+   */
+  async #write(
+    batch: Batch,
+    embedded: Promise<Float32Array[]>,
+    feed: VectorFeed,
+  ): Promise<void> {
+    this.#throwIfFailed();
     const { vectors: store, sink } = this.#o;
-    // Marked before the store is touched: a write that fails halfway still leaves them dirty.
-    for (const id of batch.clear) this.#unrecorded.add(id);
-    for (const p of batch.points) this.#unrecorded.add(p.payload.document_id);
-    if (batch.clear.length > 0) {
-      await store.deleteByDocument(sink.vectorCollection, [...new Set(batch.clear)]);
-    }
-    if (batch.points.length > 0) {
-      if (vectors.length !== batch.points.length) {
-        throw new Error(
-          `Cannot write points: the embedder returned ${vectors.length} vectors for ` +
-            `${batch.points.length} chunks`,
-        );
+    let touched = false;
+    const touch = async () => {
+      if (touched) return;
+      touched = true;
+      // Marked before the store is touched: a write that fails halfway still leaves them dirty.
+      for (const id of batch.clear) this.#unrecorded.add(id);
+      for (const p of batch.points) this.#unrecorded.add(p.payload.document_id);
+      if (batch.clear.length > 0) {
+        await store.deleteByDocument(sink.vectorCollection, [...new Set(batch.clear)]);
       }
+    };
+    const upsert = async (ready: ReadyVector[]) => {
+      this.#throwIfFailed();
+      await touch();
+      const points = ready.map((r) => batch.points[r.index]!);
       await store.upsert(
         sink.vectorCollection,
-        batch.points.map((p, i) => ({ ...p, vector: vectors[i]! })),
+        ready.map((r, i) => ({ ...points[i]!, vector: r.vector })),
       );
-      this.#reportWritten(batch.points);
+      this.#reportWritten(points);
+    };
+    if (batch.points.length > 0) {
+      const settled = embedded.then(() => {}, () => {});
+      const piece = Math.min(STREAMED_WRITE_POINTS, batch.points.length);
+      for (;;) {
+        const ready = feed.take(piece);
+        if (ready) await upsert(ready);
+        else if (!(await feed.arrival(settled))) break;
+      }
     }
+    const vectors = await embedded;
+    this.#throwIfFailed();
+    if (vectors.length !== batch.points.length) {
+      throw new Error(
+        `Cannot write points: the embedder returned ${vectors.length} vectors for ` +
+          `${batch.points.length} chunks`,
+      );
+    }
+    await touch();
+    const rest = feed.rest(vectors);
+    if (rest.length > 0) await upsert(rest);
     if (batch.outcomes.length === 0) return;
     await sink.record(batch.outcomes);
     for (const o of batch.outcomes) {
@@ -449,6 +541,11 @@ export class IndexingPipeline {
       this.#unrecorded.delete(o.ref.id);
     }
     this.#onRecorded?.(batch.outcomes);
+  }
+
+  /** Throws the pipeline's first failure, if any (a write goes no further after one). */
+  #throwIfFailed(): void {
+    if (this.#error) throw this.#error.err;
   }
 
   #notIndexed(file: PipelineFile, kind: "failed" | "skipped", reason: string): DocumentOutcome {

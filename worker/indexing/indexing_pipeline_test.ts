@@ -19,6 +19,7 @@ import {
 import type { DocumentRef } from "./plan_indexing.ts";
 import { Semaphore } from "../semaphore.ts";
 import type { EmbedOptions } from "@semantik/shared";
+import { waitFor } from "@semantik/shared/testing";
 
 const C = "66666666-6666-4666-8666-666666666666";
 
@@ -355,6 +356,115 @@ Deno.test("IndexingPipeline starts the next embedding call once the last one's b
       "record d2.txt:completed",
     ]);
     assert.equal(gate.available, 1, "every permit given back");
+  });
+});
+
+/** An embedder whose calls give vectors (`onVectors`) and end when the test says; vector i is [i, 1]. */
+class StreamingEmbedder {
+  readonly calls: { give: (from: number, to: number) => void; end: () => void }[] = [];
+  countTokens(text: string): number {
+    return words(text);
+  }
+  embedTexts(texts: string[], _mode: EmbedMode, options?: EmbedOptions): Promise<Float32Array[]> {
+    const vector = (i: number) => Float32Array.from([i, 1]);
+    const ended = Promise.withResolvers<void>();
+    this.calls.push({
+      give: (from, to) => {
+        const indices = Array.from({ length: to - from }, (_, k) => from + k);
+        options?.onVectors?.(indices, indices.map(vector));
+      },
+      end: ended.resolve,
+    });
+    return ended.promise.then(() => texts.map((_, i) => vector(i)));
+  }
+}
+
+/** `n` one-chunk documents, d00.txt on, for {@link oneChunkPipeline}. */
+const oneChunkFiles = (n: number) =>
+  Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [`d${String(i).padStart(2, "0")}.txt`, text(8, `d${i}x`)]),
+  );
+
+/** The fake store, also keeping each upserted point's uri and vector. */
+function pointStore(log: string[], points: { uri: string; vector: number }[]): VectorStore {
+  const store = fakeStore(log);
+  return {
+    ...store,
+    deleteByDocument: store.deleteByDocument,
+    upsert(name: string, batch: VectorPoint[]) {
+      for (const p of batch) points.push({ uri: p.payload.uri, vector: p.vector[0]! });
+      return store.upsert(name, batch);
+    },
+  } as VectorStore;
+}
+
+Deno.test("IndexingPipeline writes a call's vectors as they come, in pieces of 32 or more after clearing old points, the rest when it ends, then records", async () => {
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  await withFiles(oneChunkFiles(40), async (dir) => {
+    const log: string[] = [];
+    const points: { uri: string; vector: number }[] = [];
+    const embedder = new StreamingEmbedder();
+    const p = oneChunkPipeline(dir, log, { embedder, vectors: pointStore(log, points) });
+    const files = Array.from(
+      { length: 40 },
+      (_, i) =>
+        fileOf(dir, `d${String(i).padStart(2, "0")}.txt`, {
+          ref: ref(join(dir, `d${String(i).padStart(2, "0")}.txt`), { mayHavePoints: i === 0 }),
+        }),
+    );
+    for (const f of files) await p.add(f);
+    const finishing = p.finish();
+    await waitFor("the embedding call", () => embedder.calls.length === 1, {
+      seen: () => embedder.calls.length,
+    });
+    const call = embedder.calls[0]!;
+    call.give(0, 20);
+    await settle();
+    assert.deepEqual(log, [], "20 vectors wait for more while the call runs");
+    call.give(20, 35);
+    await waitFor("the first piece written", () => log.length === 2, { seen: () => log });
+    assert.deepEqual(log, [
+      `delete col_test_g1 ${files[0]!.ref.id}`,
+      "upsert col_test_g1 35",
+    ], "old points cleared first");
+    call.give(35, 40);
+    await settle();
+    assert.equal(log.length, 2, "5 wait for the call's end");
+    call.end();
+    await finishing;
+    assert.equal(log[2], "upsert col_test_g1 5");
+    assert.match(log[3]!, /^record d00\.txt:completed,.*d39\.txt:completed$/);
+    assert.equal(log.length, 4);
+    // Each point got its own vector: vector i belongs to the i-th document.
+    assert.equal(points.length, 40);
+    for (const pt of points) {
+      assert.ok(pt.uri.endsWith(`d${String(pt.vector).padStart(2, "0")}.txt`), JSON.stringify(pt));
+    }
+  });
+});
+
+Deno.test("IndexingPipeline.abort() while a call's vectors are being written writes no more of them and removes what it wrote", async () => {
+  await withFiles(oneChunkFiles(70), async (dir) => {
+    const log: string[] = [];
+    const embedder = new StreamingEmbedder();
+    const p = oneChunkPipeline(dir, log, { embedder, batchChunks: 128 });
+    for (let i = 0; i < 70; i++) await p.add(fileOf(dir, `d${String(i).padStart(2, "0")}.txt`));
+    const finishing = p.finish().catch((err) => err);
+    await waitFor("the embedding call", () => embedder.calls.length === 1, {
+      seen: () => embedder.calls.length,
+    });
+    const call = embedder.calls[0]!;
+    call.give(0, 32);
+    await waitFor("the first piece written", () => log.length === 1, { seen: () => log });
+    const aborting = p.abort(new Error("stopped"), { discardUnrecorded: true });
+    call.give(32, 70);
+    call.end();
+    await aborting;
+    assert.match(String(await finishing), /stopped/);
+    assert.deepEqual(log.filter((l) => l.startsWith("upsert")), ["upsert col_test_g1 32"]);
+    assert.ok(!log.some((l) => l.startsWith("record")), log.join("; "));
+    assert.ok(log.at(-1)!.startsWith("discard "), log.join("; "));
+    assert.equal(p.unrecordedDocuments, 0);
   });
 });
 
