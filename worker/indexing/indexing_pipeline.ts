@@ -6,7 +6,10 @@
  * rows). At most `prefetchBatches` batches are in flight, so memory stays bounded. A batch's
  * embedding call starts once the one before has its last model batch in the model (the embedder's
  * `onStarted`; the embedding permit passes with it), so the model's sessions never wait for the
- * end of a call while the next batch is ready; writes stay in order.
+ * end of a call while the next batch is ready; writes stay in order. A batch's points are written
+ * as its model batches end (the embedder's `onVectors`), in pieces of at least
+ * {@link STREAMED_WRITE_POINTS}, once the batches before it are written: when the last call ends,
+ * only its last few vectors are left to write.
  *
  * Order of writes, per batch: the points of documents that may have old ones are deleted (by
  * `document_id`), the new points are upserted, then the sink records the documents whose last
