@@ -195,15 +195,13 @@ class VectorFeed {
   }
 
   add(indices: readonly number[], vectors: readonly Float32Array[]): void {
-    indices.forEach((index, k) => {
-      if (index < this.#taken.length && vectors[k]) this.#ready.push({ index, vector: vectors[k] });
-    });
+    indices.forEach((index, k) => this.#ready.push({ index, vector: vectors[k]! }));
     this.#arrived.resolve(true);
   }
 
-  /** Every vector not taken yet, once there are at least `min` of them. */
+  /** Every vector not taken yet, once there are at least `min` (1 or more) of them. */
   take(min: number): ReadyVector[] | undefined {
-    if (this.#ready.length === 0 || this.#ready.length < min) return undefined;
+    if (this.#ready.length < min) return undefined;
     const ready = this.#ready;
     this.#ready = [];
     for (const r of ready) this.#taken[r.index] = 1;
