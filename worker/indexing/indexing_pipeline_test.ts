@@ -269,10 +269,21 @@ function oneChunkPipeline(
   });
 }
 
-Deno.test("IndexingPipeline extracts the next documents while a batch embeds, and stops at prefetchBatches", async () => {
-  const files = Object.fromEntries(
-    Array.from({ length: 6 }, (_, i) => [`d${i}.txt`, text(8, `d${i}x`)]),
+/** The name of the i-th of `n` one-chunk documents: d0.txt, or d00.txt when `n` is 11 to 100. */
+const oneChunkName = (i: number, n: number) =>
+  `d${String(i).padStart(String(n - 1).length, "0")}.txt`;
+
+/** `n` one-chunk documents ({@link oneChunkName}), for {@link oneChunkPipeline}. */
+const oneChunkFiles = (n: number) =>
+  Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [oneChunkName(i, n), text(8, `d${i}x`)]),
   );
+
+/** Lets every callback already due run. */
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("IndexingPipeline extracts the next documents while a batch embeds, and stops at prefetchBatches", async () => {
+  const files = oneChunkFiles(6);
   await withFiles(files, async (dir) => {
     const log: string[] = [];
     const embedder = new FakeEmbedder();
@@ -315,10 +326,7 @@ class HandOverEmbedder {
 }
 
 Deno.test("IndexingPipeline starts the next embedding call once the last one's batches are all in the model, with the gate's permit; writes stay in order", async () => {
-  const files = Object.fromEntries(
-    Array.from({ length: 3 }, (_, i) => [`d${i}.txt`, text(8, `d${i}x`)]),
-  );
-  const settle = () => new Promise((r) => setTimeout(r, 0));
+  const files = oneChunkFiles(3);
   await withFiles(files, async (dir) => {
     const log: string[] = [];
     const embedder = new HandOverEmbedder();
@@ -379,12 +387,6 @@ class StreamingEmbedder {
   }
 }
 
-/** `n` one-chunk documents, d00.txt on, for {@link oneChunkPipeline}. */
-const oneChunkFiles = (n: number) =>
-  Object.fromEntries(
-    Array.from({ length: n }, (_, i) => [`d${String(i).padStart(2, "0")}.txt`, text(8, `d${i}x`)]),
-  );
-
 /** The fake store, also keeping each upserted point's uri and vector. */
 function pointStore(log: string[], points: { uri: string; vector: number }[]): VectorStore {
   const store = fakeStore(log);
@@ -399,19 +401,15 @@ function pointStore(log: string[], points: { uri: string; vector: number }[]): V
 }
 
 Deno.test("IndexingPipeline writes a call's vectors as they come, in pieces of 32 or more after clearing old points, the rest when it ends, then records", async () => {
-  const settle = () => new Promise((r) => setTimeout(r, 0));
   await withFiles(oneChunkFiles(40), async (dir) => {
     const log: string[] = [];
     const points: { uri: string; vector: number }[] = [];
     const embedder = new StreamingEmbedder();
     const p = oneChunkPipeline(dir, log, { embedder, vectors: pointStore(log, points) });
-    const files = Array.from(
-      { length: 40 },
-      (_, i) =>
-        fileOf(dir, `d${String(i).padStart(2, "0")}.txt`, {
-          ref: ref(join(dir, `d${String(i).padStart(2, "0")}.txt`), { mayHavePoints: i === 0 }),
-        }),
-    );
+    const files = Array.from({ length: 40 }, (_, i) =>
+      fileOf(dir, oneChunkName(i, 40), {
+        ref: ref(join(dir, oneChunkName(i, 40)), { mayHavePoints: i === 0 }),
+      }));
     for (const f of files) await p.add(f);
     const finishing = p.finish();
     await waitFor("the embedding call", () => embedder.calls.length === 1, {
@@ -438,7 +436,7 @@ Deno.test("IndexingPipeline writes a call's vectors as they come, in pieces of 3
     // Each point got its own vector: vector i belongs to the i-th document.
     assert.equal(points.length, 40);
     for (const pt of points) {
-      assert.ok(pt.uri.endsWith(`d${String(pt.vector).padStart(2, "0")}.txt`), JSON.stringify(pt));
+      assert.ok(pt.uri.endsWith(oneChunkName(pt.vector, 40)), JSON.stringify(pt));
     }
   });
 });
@@ -448,7 +446,7 @@ Deno.test("IndexingPipeline.abort() while a call's vectors are being written wri
     const log: string[] = [];
     const embedder = new StreamingEmbedder();
     const p = oneChunkPipeline(dir, log, { embedder, batchChunks: 128 });
-    for (let i = 0; i < 70; i++) await p.add(fileOf(dir, `d${String(i).padStart(2, "0")}.txt`));
+    for (let i = 0; i < 70; i++) await p.add(fileOf(dir, oneChunkName(i, 70)));
     const finishing = p.finish().catch((err) => err);
     await waitFor("the embedding call", () => embedder.calls.length === 1, {
       seen: () => embedder.calls.length,
@@ -470,10 +468,7 @@ Deno.test("IndexingPipeline.abort() while a call's vectors are being written wri
 
 Deno.test("IndexingPipeline feeds an idle embedder a model batch at a time and lets batches grow while it is busy", async () => {
   // Eight one-chunk documents of 8 tokens; the embedder runs 16 tokens at a time.
-  const files = Object.fromEntries(
-    Array.from({ length: 8 }, (_, i) => [`d${i}.txt`, text(8, `d${i}x`)]),
-  );
-  const settle = () => new Promise((r) => setTimeout(r, 0));
+  const files = oneChunkFiles(8);
   await withFiles(files, async (dir) => {
     const log: string[] = [];
     const embedder = Object.assign(new FakeEmbedder(), { batchTokens: 16 });
