@@ -37,8 +37,10 @@ export const CLUSTER_SUITES = [
   "tests/ws_fanout_test.ts",
   // Indexing through a worker whose `default` and `embed` queues sit on different masters.
   "tests/indexing_delete_test.ts",
-  // Start topologies of their own: a cluster whose queue master is killed; one master, one
-  // replica and three sentinels.
+  // Start topologies of their own: a cluster whose replicas must hold what their masters
+  // acknowledged; a cluster whose queue master is killed; one master, one replica and three
+  // sentinels.
+  "tests/cluster/redis_cluster_harness_cluster.ts",
   "tests/cluster/cluster_failover_cluster.ts",
   "tests/cluster/sentinel_failover_cluster.ts",
 ];
