@@ -376,7 +376,7 @@ export class IndexingPipeline {
     await this.#dispatch();
     await this.#writeChain;
     this.#finished = true;
-    if (this.#error) throw this.#error.err;
+    this.#throwIfFailed();
   }
 
   /**
@@ -421,7 +421,7 @@ export class IndexingPipeline {
   }
 
   #check(): void {
-    if (this.#error) throw this.#error.err;
+    this.#throwIfFailed();
     if (this.#finished) throw new Error("Cannot use indexing pipeline: it has finished");
     this.#signal?.throwIfAborted();
   }
@@ -436,7 +436,7 @@ export class IndexingPipeline {
     while (this.#inFlight >= this.#o.prefetchBatches && !this.#error) {
       await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
     }
-    if (this.#error) throw this.#error.err;
+    this.#throwIfFailed();
     this.#inFlight++;
     if (batch.texts.length > 0) this.#embedding++;
     // A call starts once the one before has its last model batch in the model (or settled):
@@ -462,7 +462,7 @@ export class IndexingPipeline {
   }
 
   async #embed(batch: Batch, started: () => void, feed: VectorFeed): Promise<Float32Array[]> {
-    if (this.#error) throw this.#error.err;
+    this.#throwIfFailed();
     if (batch.texts.length === 0) return [];
     const release = await this.#gate?.acquire(this.#signal);
     try {
