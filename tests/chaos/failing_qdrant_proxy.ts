@@ -26,8 +26,11 @@ export interface FailingQdrantProxy {
   heal(prefix: string): void;
   /** Upserts answered with the injected failure so far. */
   readonly failed: number;
-  /** Upserts from now on wait, unforwarded, until {@link releaseUpserts}. */
-  holdUpserts(): void;
+  /**
+   * Upserts from now on wait, unforwarded, until {@link releaseUpserts}: all of them, or those
+   * into collections whose name starts with `prefix` (holds add up).
+   */
+  holdUpserts(prefix?: string): void;
   /**
    * Forwards the held upserts and stops holding. One whose client went away meanwhile (its
    * process exited) is dropped, never forwarded: a gone worker's write must not land later.
@@ -47,6 +50,8 @@ export function startFailingQdrantProxy(options: FailingQdrantProxyOptions): Fai
   const prefixes: string[] = [];
   let failed = 0;
   let hold: PromiseWithResolvers<void> | undefined;
+  /** What is held: every upsert (""), or those into collections with these name prefixes. */
+  const holding: string[] = [];
   let held = 0;
   const upsertInto = (method: string, path: string): string | undefined => {
     // PUT /collections/{name}/points is the upsert (POST .../points is a retrieve).
@@ -61,7 +66,7 @@ export function startFailingQdrantProxy(options: FailingQdrantProxyOptions): Fai
       failed++;
       return Response.json({ status: { error }, time: 0 }, { status: 500 });
     }
-    if (name !== undefined && hold) {
+    if (name !== undefined && hold && holding.some((p) => name.startsWith(p))) {
       const gone = Promise.withResolvers<void>();
       req.signal.addEventListener("abort", () => gone.resolve(), { once: true });
       held++;
@@ -98,12 +103,14 @@ export function startFailingQdrantProxy(options: FailingQdrantProxyOptions): Fai
     get failed() {
       return failed;
     },
-    holdUpserts() {
+    holdUpserts(prefix = "") {
       hold ??= Promise.withResolvers<void>();
+      holding.push(prefix);
     },
     releaseUpserts() {
       hold?.resolve();
       hold = undefined;
+      holding.length = 0;
     },
     get held() {
       return held;

@@ -79,18 +79,29 @@ Deno.test("chaos 4: SIGTERM every worker mid-operation and start new ones: nothi
           ? hs as ChaosWorker[]
           : undefined;
       }, { timeoutMs: 180_000, intervalMs: 25 });
-      await waitFor(`${fraction * 100}% of each operation`, async () => {
-        const done = await Promise.all(ops.map((op) => system.completedDocuments(op.collectionId)));
-        return done.every((n) => n >= FILES * fraction);
-      }, { timeoutMs: 180_000, intervalMs: 25 });
-      // Qdrant answers no upsert until the old workers' grace is over: however fast this machine
-      // embeds, no document is written meanwhile, so neither operation can finish within the
-      // grace and each job is handed back (not completed by the worker told to stop).
+      // Each operation's upserts are held from when it reaches the fraction (Qdrant answers none
+      // until the old workers' grace is over): however fast this machine embeds, and however far
+      // one operation runs ahead of the other, neither can finish within the grace, and each job
+      // is handed back (not completed by the worker told to stop).
       const proxy = system.qdrant!.proxy;
-      proxy.holdUpserts();
+      const held = new Set<string>();
+      let at: number[] = [];
+      await waitFor(`${fraction * 100}% of each operation`, async () => {
+        at = await Promise.all(ops.map((op) => system.completedDocuments(op.collectionId)));
+        for (const [i, op] of ops.entries()) {
+          if (at[i]! >= FILES * fraction && !held.has(op.collectionId)) {
+            proxy.holdUpserts(`col_${op.collectionId.replaceAll("-", "")}`);
+            held.add(op.collectionId);
+          }
+        }
+        return held.size === ops.length;
+      }, { timeoutMs: 180_000, intervalMs: 25 });
       let heldUpserts = 0;
-      const at = await Promise.all(ops.map((op) => system.completedDocuments(op.collectionId)));
-      assert.ok(at.every((n) => n < FILES), "an operation finished before the SIGTERM");
+      at = await Promise.all(ops.map((op) => system.completedDocuments(op.collectionId)));
+      assert.ok(
+        at.every((n) => n < FILES),
+        `an operation finished before the SIGTERM (${at.join(", ")} of ${FILES} documents)`,
+      );
       const stopped = system.liveWorkers;
       assert.deepEqual(new Set(stopped), new Set(holders));
       const sentAt = performance.now();
