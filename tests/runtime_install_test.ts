@@ -40,9 +40,13 @@ async function install(dir: string) {
   return { code: out.code, text: d.decode(out.stdout) + d.decode(out.stderr) };
 }
 
+/** The npm packages of a member's import map (local mappings, such as the vendored driver, aside). */
 async function importMap(file: string): Promise<string[]> {
-  return Object.keys(JSON.parse(await Deno.readTextFile(join(ROOT, file))).imports ?? {})
-    .filter((k) => !k.endsWith("/"));
+  const imports: Record<string, string> =
+    JSON.parse(await Deno.readTextFile(join(ROOT, file))).imports ?? {};
+  return Object.entries(imports)
+    .filter(([k, v]) => !k.endsWith("/") && v.startsWith("npm:"))
+    .map(([k]) => k);
 }
 
 Deno.test("the image install holds the runtime packages only", async () => {
