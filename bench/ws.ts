@@ -24,7 +24,9 @@
  * sockets watching each), frames missing over the whole run (ids a socket never got: a gap, or
  * none after its last by the end of the drain), the Redis connections the API process holds
  * (CLIENT LIST, by the connection names the process gives), and the CPU of the API process, the
- * clients and the publishers over the window (percent of one core, from /proc). The last line is
+ * clients and the publishers over the window (percent of one core, from /proc), and the garbage
+ * collections of the API process that fell in the window (V8's `--trace-gc`: how many, the longest
+ * pause; a single pause of a few ms moves p99, which is the slowest 1% of frames). The last line is
  * one JSON object.
  *
  * Settings (environment): REDIS_URL (redis://127.0.0.1:6379), DATABASE_URL (the test Postgres;
@@ -135,6 +137,7 @@ async function serve(mode: Mode): Promise<void> {
       hostname: "127.0.0.1",
       services: await buildServices(rt),
     });
+    printOrigin();
     console.log(`listening ${server.url}`);
     Deno.addSignalListener("SIGTERM", async () => {
       await server.close();
@@ -189,6 +192,7 @@ async function serve(mode: Mode): Promise<void> {
     };
     return response;
   });
+  printOrigin();
   console.log(`listening http://127.0.0.1:${server.addr.port}`);
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
 }
@@ -229,8 +233,37 @@ async function servePubSub(db: ReturnType<typeof connectPostgres>, prefix: strin
     };
     return response;
   });
+  printOrigin();
   console.log(`listening http://127.0.0.1:${server.addr.port}`);
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+}
+
+/**
+ * `origin <ms>`: when this process' clock started, in ms since the epoch: `--trace-gc` stamps each
+ * collection with the ms since then (the JavaScript engine starts a few ms after the process).
+ */
+function printOrigin(): void {
+  console.log(`origin ${performance.timeOrigin}`);
+}
+
+/** Collections of a process run with `--trace-gc`, between two wall-clock times (ms). */
+function gcPauses(lines: string[], from: number, to: number): { count: number; maxMs: number } {
+  const origin = Number(lines.find((l) => l.startsWith("origin "))?.slice(7));
+  let count = 0;
+  let maxMs = 0;
+  if (!Number.isFinite(origin)) return { count: NaN, maxMs: NaN };
+  // `[pid:isolate]   13153 ms: Scavenge 67.4 (102.7) -> 44.9 (102.7) MB, pooled: 0.0 MB, 5.26 / 0.00 ms ...`
+  const re =
+    /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: [^,]+,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms/;
+  for (const line of lines) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const at = origin + Number(m[1]);
+    if (at < from || at > to) continue;
+    count++;
+    maxMs = Math.max(maxMs, Number(m[2]));
+  }
+  return { count, maxMs };
 }
 
 /**
@@ -338,6 +371,8 @@ interface ModeResult {
   /** CPU used over the measured window, in percent of one core. */
   cpu: { api: number; clients: number; publishers: number };
   hot?: HotFunction[];
+  /** The API process' garbage collections in the measured window: how many, the longest pause. */
+  gc: { count: number; maxMs: number };
 }
 
 /** What a client process reports. */
@@ -465,7 +500,8 @@ async function orchestrate(): Promise<void> {
               r.kbPerSocket.toFixed(1)
             } heap_kb_per_socket=${
               r.heapKbPerSocket.toFixed(1)
-            } cpu% api=${r.cpu.api} clients=${r.cpu.clients} publishers=${r.cpu.publishers}`,
+            } cpu% api=${r.cpu.api} clients=${r.cpu.clients} publishers=${r.cpu.publishers} ` +
+            `api_gc=${r.gc.count} (longest ${r.gc.maxMs.toFixed(2)} ms)`,
         );
         for (const h of r.hot ?? []) console.log(`  ${h.selfPercent}% ${h.name}`);
       } finally {
@@ -517,6 +553,10 @@ async function orchestrate(): Promise<void> {
     client_cpu_pct: hub?.cpu.clients ?? null,
     pubsub_client_cpu_pct: pubsub?.cpu.clients ?? null,
     client_cpu_pct_10k: hubLarge?.cpu.clients ?? null,
+    api_gc_max_ms: r2(hub?.gc.maxMs),
+    pubsub_api_gc_max_ms: r2(pubsub?.gc.maxMs),
+    api_gc_max_ms_10k: r2(hubLarge?.gc.maxMs),
+    pubsub_api_gc_max_ms_10k: r2(pubsubLarge?.gc.maxMs),
     load_avg: Deno.loadavg()[0],
   }));
   Deno.exit(0);
@@ -648,11 +688,16 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     ? `127.0.0.1:${9300 + MODES.indexOf(mode)}`
     : "";
   const server = spawnRole(["serve", mode], env, [
-    "--v8-flags=--expose-gc",
+    "--v8-flags=--expose-gc,--trace-gc",
     ...(inspect ? [`--inspect=${inspect}`] : []),
   ]);
   const publishers: Role[] = [];
   const clients: { proc: Role; out: string }[] = [];
+  const stopAll = async () => {
+    for (const c of clients) await c.proc.stop("SIGKILL");
+    for (const p of publishers) await p.stop("SIGKILL");
+    await server.stop("SIGTERM");
+  };
   try {
     const [, url] = await server.waitForLine(/^listening (\S+)/);
     const wsUrl = url!.replace(/^http/, "ws");
@@ -694,6 +739,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
       ),
     );
     const cpuAfter = await Promise.all(all().map((p) => cpuTicks(p.child.pid)));
+    const windowTo = wallMs();
     const seconds = (performance.now() - cpuFrom) / 1000;
     const pct = (from: number, to: number) => {
       let ticks = 0;
@@ -732,6 +778,9 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
         .reduce((n, [, k]) => n + Number(k), 0),
     ) * (o.sockets / OPERATIONS);
     latencies.sort((a, b) => a - b);
+    // The API process' output is complete once it has exited (the engine's trace is buffered).
+    await stopAll();
+    const gc = gcPauses(server.lines, measureFrom, windowTo);
     return {
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
@@ -749,11 +798,10 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
         publishers: pct(1 + clients.length, all().length),
       },
       hot,
+      gc,
     };
   } finally {
-    for (const c of clients) await c.proc.stop("SIGKILL");
-    for (const p of publishers) await p.stop("SIGKILL");
-    await server.stop("SIGTERM");
+    await stopAll();
     await t.close();
     await Deno.remove(dataDir, { recursive: true });
   }
