@@ -1,11 +1,11 @@
 /**
  * The Postgres driver (postgres.js, vendored with fixes in vendor/postgres, see its PATCHES.md)
  * when the server drops a connection at an awkward moment, as a Postgres restart does to every
- * connection at once: the process must not crash and no query may be left waiting forever.
- * Unpatched, postgres.js 3.4.9 loses a write made after its socket closed (the query never
- * settles; with the stale write timer cleared, the write then throws from a timer callback, which
- * no caller can catch: the process dies), and a connection that is dropped while it fetches the
- * server's array types rejects a promise nobody handles (the process dies too).
+ * connection at once: the process must not crash and no query may fail for an old session.
+ * Unpatched, postgres.js 3.4.9 throws from a timer callback when a write runs after its socket
+ * closed (no caller can catch it: the process dies), rejects a promise nobody handles when a
+ * connection drops while it fetches the server's array types (the process dies too), and fails the
+ * first query of a new session with the FATAL error that ended the old one.
  */
 import assert from "node:assert/strict";
 import { connect, createServer, type Socket } from "node:net";
@@ -70,12 +70,12 @@ Deno.test("a query written to a connection whose socket has closed fails as CONN
 Deno.test("a connection dropped while it fetches the server's array types fails its query as a connection error, and the next connection works", async () => {
   // A proxy to the test server that resets the client's first connection as soon as the client
   // asks for the array types (postgres.js does on every new connection, before the first query).
-  const target = new URL(testDatabaseUrl());
+  const url = new URL(testDatabaseUrl());
   const sockets = new Set<Socket>();
   let cut = 0;
   const proxy = createServer((client) => {
     sockets.add(client);
-    const server = createConnectionTo(target);
+    const server = connect(Number(url.port || 5432), url.hostname);
     sockets.add(server);
     client.on("error", () => {});
     server.on("error", () => {});
@@ -93,10 +93,10 @@ Deno.test("a connection dropped while it fetches the server's array types fails 
     server.on("data", (chunk: Uint8Array) => client.write(chunk));
   });
   await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-  const port = (proxy.address() as { port: number }).port;
-  const url = new URL(testDatabaseUrl());
-  url.host = `127.0.0.1:${port}`;
-  const db = connectPostgres(url.toString(), { max: 1 });
+  // The driver connects through the proxy; the proxy still reaches the server at the old address.
+  const viaProxy = new URL(url);
+  viaProxy.host = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  const db = connectPostgres(viaProxy.toString(), { max: 1 });
   try {
     // The query waiting for the connection fails as any query on a dropped connection does (the
     // caller can retry it); unpatched, the type fetch's own rejection ended the process here.
@@ -120,10 +120,6 @@ Deno.test("a connection dropped while it fetches the server's array types fails 
     await new Promise((resolve) => proxy.close(resolve));
   }
 });
-
-function createConnectionTo(target: URL): Socket {
-  return connect(Number(target.port || 5432), target.hostname);
-}
 
 Deno.test("after a running query's connection is terminated, the next query on a new connection succeeds", async () => {
   const url = testDatabaseUrl();
