@@ -2,8 +2,9 @@
  * Chaos scenario 4: every worker gets SIGTERM while two operations run (a rolling deploy done
  * badly: all at once), and new workers start at the same moment; then again. Each old worker
  * lets its job run for the shutdown grace, stops the handler, hands the job back at the same
- * attempt and exits 0; a new worker carries on. Qdrant (the fake, behind a proxy) holds every
- * upsert from the signal until the grace is over, so that no machine is fast enough to finish an
+ * attempt and exits 0; a new worker carries on. Qdrant (the fake, behind a proxy) holds each
+ * operation's upserts from when it reaches the round's share (just before the signal) until the
+ * grace is over, so that no machine is fast enough to finish an
  * operation within the grace (the job would complete instead of being handed back). Nothing is
  * lost (exact counts) and nothing runs twice at once: no job is ever taken over on lease expiry
  * (the only way two workers could hold one), no handler is left running at exit, and each
