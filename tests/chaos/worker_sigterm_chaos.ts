@@ -4,8 +4,8 @@
  * lets its job run for the shutdown grace, stops the handler, hands the job back at the same
  * attempt and exits 0; a new worker carries on. Qdrant (the fake, behind a proxy) holds each
  * operation's upserts from when it reaches the round's share (just before the signal) until the
- * grace is over, so that no machine is fast enough to finish an
- * operation within the grace (the job would complete instead of being handed back). Nothing is
+ * grace is over, so that no machine is fast enough to finish an operation within the grace (the
+ * job would complete instead of being handed back). Nothing is
  * lost (exact counts) and nothing runs twice at once: no job is ever taken over on lease expiry
  * (the only way two workers could hold one), no handler is left running at exit, and each
  * operation's history shows its runs one after the other with progress never going back.
