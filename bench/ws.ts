@@ -72,6 +72,7 @@ import { buildServices, startApi } from "../api/mod.ts";
 import { wrap } from "../tests/helpers/process.ts";
 import { startRedisCluster } from "../shared/testing/redis_cluster.ts";
 import { type HotFunction, startCpuProfile } from "./_cpu_profile.ts";
+import { heapCounts, heapGrowth } from "./_heap_snapshot.ts";
 import { percentile } from "./_common.ts";
 
 const num = (name: string, def: number) => Number(Deno.env.get(name) ?? def);
@@ -100,6 +101,7 @@ const DURATION_S = num("DURATION_S", 10);
 const CLIENTS = num("CLIENTS", 2);
 const DRAIN_S = num("DRAIN_S", 15);
 const PROFILE_DIR = Deno.env.get("PROFILE_DIR") ?? "";
+const HEAP_KINDS = Number(Deno.env.get("HEAP_KINDS") ?? 0);
 const MODES = (Deno.env.get("MODES") ?? "hub,baseline,pubsub").split(",") as Mode[];
 /** Linux clock ticks per second (`getconf CLK_TCK`). */
 const CLK_TCK = 100;
@@ -118,7 +120,12 @@ else if (role === "publish") await publish(Number(args[0]), Number(args[1]), arg
 else if (role === "client") await client(Number(args[0]), Number(args[1]), args[2]!);
 else await orchestrate();
 
-/** An API process: this project's (`hub`), the seed's design (`baseline`) or `pubsub`. */
+/**
+ * An API process: this project's (`hub`), the seed's design (`baseline`) or `pubsub`. Its lines for
+ * the orchestrator (`listening`, `origin`, `memory`) go to stderr: V8's `--trace-gc` writes to
+ * stdout through a buffer of its own, which can split a line of ours written between two of its
+ * flushes.
+ */
 async function serve(mode: Mode): Promise<void> {
   const env = (k: string) => Deno.env.get(k)!;
   reportMemoryOnSignal();
@@ -138,7 +145,7 @@ async function serve(mode: Mode): Promise<void> {
       services: await buildServices(rt),
     });
     printOrigin();
-    console.log(`listening ${server.url}`);
+    console.error(`listening ${server.url}`);
     Deno.addSignalListener("SIGTERM", async () => {
       await server.close();
       await rt.close();
@@ -193,7 +200,7 @@ async function serve(mode: Mode): Promise<void> {
     return response;
   });
   printOrigin();
-  console.log(`listening http://127.0.0.1:${server.addr.port}`);
+  console.error(`listening http://127.0.0.1:${server.addr.port}`);
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
 }
 
@@ -234,7 +241,7 @@ async function servePubSub(db: ReturnType<typeof connectPostgres>, prefix: strin
     return response;
   });
   printOrigin();
-  console.log(`listening http://127.0.0.1:${server.addr.port}`);
+  console.error(`listening http://127.0.0.1:${server.addr.port}`);
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
 }
 
@@ -243,7 +250,7 @@ async function servePubSub(db: ReturnType<typeof connectPostgres>, prefix: strin
  * collection with the ms since then (the JavaScript engine starts a few ms after the process).
  */
 function printOrigin(): void {
-  console.log(`origin ${performance.timeOrigin}`);
+  console.error(`origin ${performance.timeOrigin}`);
 }
 
 /** Collections of a process run with `--trace-gc`, between two wall-clock times (ms). */
@@ -267,21 +274,21 @@ function gcPauses(lines: string[], from: number, to: number): { count: number; m
 }
 
 /**
- * On SIGUSR1: a full garbage collection (the process runs with `--expose-gc`), then a line
+ * On SIGUSR2 (not SIGUSR1: since Deno 2.9 that opens the inspector, as in Node): a full garbage collection (the process runs with `--expose-gc`), then a line
  * `memory <n> <heapUsed bytes>`: the live JavaScript heap, where resident memory also holds garbage
  * not collected yet.
  */
 function reportMemoryOnSignal(): void {
   let n = 0;
-  Deno.addSignalListener("SIGUSR1", () => {
+  Deno.addSignalListener("SIGUSR2", () => {
     (globalThis as { gc?: () => void }).gc?.();
-    console.log(`memory ${++n} ${Deno.memoryUsage().heapUsed}`);
+    console.error(`memory ${++n} ${Deno.memoryUsage().heapUsed}`);
   });
 }
 
 /** The live heap of a bench API process after a full collection, in bytes (its n-th report). */
 async function heapUsed(server: Role, n: number): Promise<number> {
-  Deno.kill(server.child.pid, "SIGUSR1");
+  Deno.kill(server.child.pid, "SIGUSR2");
   const [, bytes] = await server.waitForLine(new RegExp(`^memory ${n} (\\d+)$`), 60_000);
   return Number(bytes);
 }
@@ -684,7 +691,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     WARMUP_S: String(WARMUP_S),
     DURATION_S: String(DURATION_S),
   };
-  const inspect = PROFILE_DIR && mode !== "baseline"
+  const inspect = (PROFILE_DIR || HEAP_KINDS > 0) && mode !== "baseline"
     ? `127.0.0.1:${9300 + MODES.indexOf(mode)}`
     : "";
   const server = spawnRole(["serve", mode], env, [
@@ -702,6 +709,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     const [, url] = await server.waitForLine(/^listening (\S+)/);
     const wsUrl = url!.replace(/^http/, "ws");
     const heapBefore = await heapUsed(server, 1);
+    const kindsBefore = HEAP_KINDS > 0 && inspect ? await heapCounts(inspect) : undefined;
     const rssBefore = await rssKb(server.child.pid);
     const per = Math.ceil(o.sockets / CLIENTS);
     for (let c = 0; c * per < o.sockets; c++) {
@@ -718,6 +726,17 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     );
     const kbPerSocket = ((await rssKb(server.child.pid)) - rssBefore) / o.sockets;
     const heapKbPerSocket = ((await heapUsed(server, 2)) - heapBefore) / 1024 / o.sockets;
+    if (kindsBefore) {
+      const growth = heapGrowth(kindsBefore, await heapCounts(inspect), o.sockets, HEAP_KINDS);
+      console.log(`heap kinds per socket, ${mode} at ${o.sockets} (bytes, objects):`);
+      for (const g of growth) {
+        console.log(
+          `  ${g.bytesPerUnit.toFixed(0).padStart(7)} ${
+            g.countPerUnit.toFixed(2).padStart(7)
+          }  ${g.kind}`,
+        );
+      }
+    }
     const opsPer = Math.ceil(OPERATIONS / PUBLISHERS);
     for (let p = 0; p < PUBLISHERS; p++) {
       publishers.push(spawnRole(["publish", String(p * opsPer), String(opsPer), mode], env));
@@ -729,7 +748,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     for (const p of [...clients.map((c) => c.proc), ...publishers]) {
       await p.write(`measure ${measureFrom}\n`);
     }
-    const stopProfile = inspect ? await startCpuProfile(inspect) : undefined;
+    const stopProfile = PROFILE_DIR && inspect ? await startCpuProfile(inspect) : undefined;
     const all = () => [server, ...clients.map((c) => c.proc), ...publishers];
     const cpuBefore = await Promise.all(all().map((p) => cpuTicks(p.child.pid)));
     const cpuFrom = performance.now();

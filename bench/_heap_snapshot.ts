@@ -1,0 +1,91 @@
+/**
+ * What a Deno process started with `--inspect=<host:port>` holds on its JavaScript heap, by kind
+ * of object, through the V8 inspector protocol: {@link heapCounts} takes a heap snapshot (V8
+ * collects garbage first) and counts the objects and their own bytes per constructor or closure
+ * name; {@link heapGrowth} sets two such counts side by side, per unit (a socket, say).
+ */
+
+/** Objects of one kind on the heap. */
+export interface HeapKind {
+  count: number;
+  bytes: number;
+}
+
+/** Per kind (`<node type>:<name>`), the objects a heap snapshot holds. */
+export type HeapCounts = Map<string, HeapKind>;
+
+interface SnapshotMeta {
+  node_fields: string[];
+  node_types: [string[], ...unknown[]];
+}
+
+/** Takes a heap snapshot of the process at `inspect` (host:port) and counts it by kind. */
+export async function heapCounts(inspect: string): Promise<HeapCounts> {
+  const [target] = await (await fetch(`http://${inspect}/json/list`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${inspect}`));
+  });
+  const chunks: string[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data));
+    if (msg.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(msg.params.chunk);
+    else if (msg.id === 2) done();
+  };
+  ws.send(JSON.stringify({ id: 1, method: "HeapProfiler.enable" }));
+  ws.send(JSON.stringify({ id: 2, method: "HeapProfiler.takeHeapSnapshot", params: {} }));
+  await finished;
+  ws.close();
+  const snapshot = JSON.parse(chunks.join("")) as {
+    snapshot: { meta: SnapshotMeta };
+    nodes: number[];
+    strings: string[];
+  };
+  const { node_fields: fields, node_types: [types] } = snapshot.snapshot.meta;
+  const width = fields.length;
+  const typeAt = fields.indexOf("type");
+  const nameAt = fields.indexOf("name");
+  const sizeAt = fields.indexOf("self_size");
+  const counts: HeapCounts = new Map();
+  const { nodes, strings } = snapshot;
+  for (let i = 0; i < nodes.length; i += width) {
+    const type = types[nodes[i + typeAt]!]!;
+    // Strings, code and the engine's own arrays are named by content: one kind per type.
+    const named = type === "object" || type === "closure" || type === "native";
+    const key = named ? `${type}:${strings[nodes[i + nameAt]!]}` : type;
+    const kind = counts.get(key) ?? { count: 0, bytes: 0 };
+    kind.count++;
+    kind.bytes += nodes[i + sizeAt]!;
+    counts.set(key, kind);
+  }
+  return counts;
+}
+
+/** One kind's growth between two snapshots, per unit. */
+export interface HeapGrowth {
+  kind: string;
+  countPerUnit: number;
+  bytesPerUnit: number;
+}
+
+/** The kinds that grew the most in bytes from `before` to `after`, per `units`. */
+export function heapGrowth(
+  before: HeapCounts,
+  after: HeapCounts,
+  units: number,
+  top = 25,
+): HeapGrowth[] {
+  const rows: HeapGrowth[] = [];
+  for (const [kind, a] of after) {
+    const b = before.get(kind) ?? { count: 0, bytes: 0 };
+    rows.push({
+      kind,
+      countPerUnit: (a.count - b.count) / units,
+      bytesPerUnit: (a.bytes - b.bytes) / units,
+    });
+  }
+  return rows.sort((x, y) => y.bytesPerUnit - x.bytesPerUnit).slice(0, top);
+}
