@@ -89,3 +89,73 @@ export function heapGrowth(
   }
   return rows.sort((x, y) => y.bytesPerUnit - x.bytesPerUnit).slice(0, top);
 }
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/** One allocation site of a sampling heap profile: the function and its share of the bytes. */
+export interface AllocationSite {
+  name: string;
+  bytes: number;
+  percent: number;
+}
+
+/**
+ * Starts V8's sampling heap profiler in the process at `inspect` (host:port): every object
+ * allocated is sampled about once per `intervalBytes`, with its stack, including the ones collected
+ * since. The function it returns stops and gives the functions that allocated the most bytes.
+ */
+export async function startAllocationSampling(
+  inspect: string,
+  intervalBytes = 4096,
+): Promise<(top?: number) => Promise<AllocationSite[]>> {
+  const [target] = await (await fetch(`http://${inspect}/json/list`)).json();
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${inspect}`));
+  });
+  let next = 1;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data));
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
+  };
+  const call = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = next++;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await call("HeapProfiler.enable");
+  await call("HeapProfiler.startSampling", {
+    samplingInterval: intervalBytes,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return async (top = 25) => {
+    const { profile } = await call("HeapProfiler.stopSampling") as {
+      profile: { head: SamplingNode };
+    };
+    ws.close();
+    const bytes = new Map<string, number>();
+    let total = 0;
+    const visit = (node: SamplingNode) => {
+      const f = node.callFrame;
+      const where = f.url ? `${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : "";
+      const name = `${f.functionName || "(anonymous)"} ${where}`.trim();
+      bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize);
+      total += node.selfSize;
+      for (const child of node.children) visit(child);
+    };
+    visit(profile.head);
+    return [...bytes].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, n]) => ({
+      name,
+      bytes: n,
+      percent: Number(((100 * n) / (total || 1)).toFixed(1)),
+    }));
+  };
+}

@@ -35,7 +35,11 @@
  * (15), MODES (hub,baseline,pubsub), PROFILE_DIR (unset; when set, the API process of the hub and
  * pub/sub modes runs under the inspector and a CPU profile of the measured window is written
  * there, with the functions of most self time printed: the inspector's own per-frame events
- * weigh on both modes, so take latencies from runs without it).
+ * weigh on both modes, so take latencies from runs without it), HEAP_KINDS (0; when n > 0, the
+ * API process of those modes runs under the inspector too: the n kinds of object its heap grew by
+ * most per socket, from heap snapshots before the sockets open and once all are open, and the n
+ * functions that allocated the most in the measured window, from V8's sampling heap profiler; with
+ * an inspector attached, Deno reports every WebSocket frame to it, which allocates in `send`).
  *
  * `--cluster` (a local Redis Cluster started for the run, as `deno task test:cluster` does) or
  * `REDIS_CLUSTER_NODES` (one that runs): the hub alone at SOCKETS, on one node (REDIS_URL) and on
@@ -72,7 +76,7 @@ import { buildServices, startApi } from "../api/mod.ts";
 import { wrap } from "../tests/helpers/process.ts";
 import { startRedisCluster } from "../shared/testing/redis_cluster.ts";
 import { type HotFunction, startCpuProfile } from "./_cpu_profile.ts";
-import { heapCounts, heapGrowth } from "./_heap_snapshot.ts";
+import { heapCounts, heapGrowth, startAllocationSampling } from "./_heap_snapshot.ts";
 import { percentile } from "./_common.ts";
 
 const num = (name: string, def: number) => Number(Deno.env.get(name) ?? def);
@@ -749,6 +753,9 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
       await p.write(`measure ${measureFrom}\n`);
     }
     const stopProfile = PROFILE_DIR && inspect ? await startCpuProfile(inspect) : undefined;
+    const stopSampling = HEAP_KINDS > 0 && inspect
+      ? await startAllocationSampling(inspect)
+      : undefined;
     const all = () => [server, ...clients.map((c) => c.proc), ...publishers];
     const cpuBefore = await Promise.all(all().map((p) => cpuTicks(p.child.pid)));
     const cpuFrom = performance.now();
@@ -768,6 +775,16 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     const hot = stopProfile
       ? await stopProfile(`${PROFILE_DIR}/ws-${mode}-${o.sockets}.cpuprofile`)
       : undefined;
+    if (stopSampling) {
+      const sites = await stopSampling(HEAP_KINDS);
+      const total = sites.reduce((n, s) => n + s.bytes, 0);
+      console.log(`allocated in the window, ${mode} at ${o.sockets} (top sites: ${total} bytes):`);
+      for (const s of sites) {
+        console.log(
+          `  ${String(s.bytes).padStart(10)} ${s.percent.toFixed(1).padStart(5)}%  ${s.name}`,
+        );
+      }
+    }
     const last: Record<string, number> = {};
     let published = 0;
     for (const [, n, json] of done) {

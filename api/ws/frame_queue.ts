@@ -17,6 +17,14 @@ export interface OutFrame {
   readonly status?: string;
 }
 
+interface OpState {
+  readonly id: string;
+  /** Its last queued slot, while that is still queued. */
+  slot: Slot | undefined;
+  /** The status of the last frame accepted for it. */
+  status: string | undefined;
+}
+
 interface Slot {
   frame: OutFrame | undefined;
   /** A later progress frame of the same operation and status may replace this one. */
@@ -29,8 +37,13 @@ export class FrameQueue {
   #bytes = 0;
   #length = 0;
   #dropped = 0;
-  /** Per operation: its last queued slot and the status of the last frame accepted for it. */
-  #ops = new Map<string, { slot: Slot | undefined; status: string | undefined }>();
+  /**
+   * Per operation: its last queued slot and the status of the last frame accepted for it. The first
+   * operation's state sits in a field of its own, the others' in a map: most sockets follow one
+   * operation, and a frame then costs them a string comparison, not a map lookup.
+   */
+  #sole: OpState | undefined;
+  #ops = new Map<string, OpState>();
 
   /** Frames waiting. */
   get length(): number {
@@ -58,7 +71,7 @@ export class FrameQueue {
   /** Queues `frame`, dropping the queued progress frame it supersedes. Returns frames dropped. */
   push(frame: OutFrame): number {
     let dropped = 0;
-    const op = frame.operationId === undefined ? undefined : this.#ops.get(frame.operationId);
+    const op = frame.operationId === undefined ? undefined : this.#get(frame.operationId);
     const supersedable = frame.type === "OPERATION_PROGRESS" && op !== undefined &&
       op.status === frame.status;
     if (supersedable && op.slot?.supersedable && op.slot.frame) {
@@ -89,7 +102,7 @@ export class FrameQueue {
     this.#remove(slot);
     this.#head++;
     if (frame.operationId !== undefined && isFinal(frame)) {
-      if (this.#ops.get(frame.operationId)?.slot === undefined) this.#ops.delete(frame.operationId);
+      if (this.#get(frame.operationId)?.slot === undefined) this.#forget(frame.operationId);
     }
     if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
       this.#slots = this.#slots.slice(this.#head);
@@ -104,6 +117,7 @@ export class FrameQueue {
     this.#head = 0;
     this.#bytes = 0;
     this.#length = 0;
+    this.#sole = undefined;
     this.#ops.clear();
   }
 
@@ -121,9 +135,20 @@ export class FrameQueue {
     this.#length--;
     this.#bytes -= frame.text.length;
     if (frame.operationId !== undefined) {
-      const op = this.#ops.get(frame.operationId);
+      const op = this.#get(frame.operationId);
       if (op?.slot === slot) op.slot = undefined;
     }
+  }
+
+  #get(id: string): OpState | undefined {
+    const sole = this.#sole;
+    if (sole !== undefined && sole.id === id) return sole;
+    return this.#ops.size === 0 ? undefined : this.#ops.get(id);
+  }
+
+  #forget(id: string): void {
+    if (this.#sole !== undefined && this.#sole.id === id) this.#sole = undefined;
+    else this.#ops.delete(id);
   }
 
   #track(frame: OutFrame, slot: Slot | undefined): void {
@@ -131,16 +156,18 @@ export class FrameQueue {
     // Nothing follows an operation's terminal frame: forget the operation once that frame is out,
     // so a socket watching many operations keeps no entry per operation it ever saw.
     if (!slot && isFinal(frame)) {
-      this.#ops.delete(frame.operationId);
+      this.#forget(frame.operationId);
       return;
     }
     // Updated in place: a socket that keeps up allocates nothing per frame here.
-    const op = this.#ops.get(frame.operationId);
+    const op = this.#get(frame.operationId);
     if (op) {
       op.slot = slot;
       op.status = frame.status;
     } else {
-      this.#ops.set(frame.operationId, { slot, status: frame.status });
+      const state: OpState = { id: frame.operationId, slot, status: frame.status };
+      if (this.#sole === undefined) this.#sole = state;
+      else this.#ops.set(state.id, state);
     }
   }
 }

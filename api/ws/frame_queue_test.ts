@@ -71,3 +71,26 @@ Deno.test("FrameQueue counts bytes and forgets operations after their terminal f
   assert.equal(q.length, 0);
   assert.equal(q.peek(), undefined);
 });
+
+Deno.test("FrameQueue follows several operations apart when the first ends and another begins", () => {
+  const q = new FrameQueue();
+  q.sent(frame("a", "OPERATION_PROGRESS", "processing", 0));
+  q.sent(frame("b", "OPERATION_PROGRESS", "processing", 0));
+  q.sent(frame("a", "OPERATION_COMPLETED", "completed", 0));
+  q.sent(frame("c", "OPERATION_PROGRESS", "pending", 0));
+  q.sent(frame("c", "OPERATION_PROGRESS", "processing", 0));
+  q.push(frame("b", "OPERATION_PROGRESS", "processing", 1));
+  q.push(frame("c", "OPERATION_PROGRESS", "processing", 2));
+  q.push(frame("b", "OPERATION_PROGRESS", "processing", 3)); // supersedes 1
+  q.push(frame("c", "OPERATION_PROGRESS", "processing", 4)); // supersedes 2
+  // a ended: its next frame has nothing to compare with, so it is kept.
+  q.push(frame("a", "OPERATION_PROGRESS", "processing", 5));
+  q.push(frame("a", "OPERATION_PROGRESS", "processing", 6)); // supersedes nothing: 5 is a change
+  assert.deepEqual(drain(q), [3, 4, 5, 6]);
+  assert.equal(q.dropped, 2);
+  // b (kept beside the first operation) ends too, and is forgotten the same way.
+  q.sent(frame("b", "OPERATION_FAILED", "failed", 0));
+  q.push(frame("b", "OPERATION_PROGRESS", "processing", 7));
+  q.push(frame("b", "OPERATION_PROGRESS", "processing", 8));
+  assert.deepEqual(drain(q), [7, 8]);
+});

@@ -531,13 +531,18 @@ export class OperationHub {
     const out = eventFrame(event);
     const hubEvent: HubEvent = { event, frame: out.text, out, ownerId: owner };
     this.#delivered++;
-    // Copies: a listener may unsubscribe (its socket closed) while the event is handed out.
-    for (const listener of [...forOp ?? [], ...forOwner ?? []]) {
-      try {
-        listener(hubEvent);
-      } catch (err) {
-        this.#deps.log.error("hub listener failed", { err, operation_id: op });
-      }
+    // The sets themselves, not copies (an event reaches hundreds of listeners, several times a
+    // second): a listener that unsubscribes while the event is handed out (its socket closed) is
+    // removed from the set, which a live iteration steps over; the others still get it.
+    if (forOp) { for (const listener of forOp) this.#hand(listener, hubEvent); }
+    if (forOwner) { for (const listener of forOwner) this.#hand(listener, hubEvent); }
+  }
+
+  #hand(listener: HubListener, event: HubEvent): void {
+    try {
+      listener(event);
+    } catch (err) {
+      this.#deps.log.error("hub listener failed", { err, operation_id: event.event.operation_id });
     }
   }
 }

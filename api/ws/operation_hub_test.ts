@@ -98,6 +98,34 @@ Deno.test("OperationHub fans events out by operation and by owner from one reade
   }
 });
 
+Deno.test("a listener that unsubscribes or throws while an event is handed out does not keep it from the others", async () => {
+  const r = await createTestRedis();
+  const { hub } = makeHub(r, []);
+  try {
+    const pub = new EventPublisher(r.redis, new KeySpace(r.prefix));
+    const owner = crypto.randomUUID();
+    const row = fakeRow(owner);
+    const got = { leaving: [] as number[], throwing: [] as number[], staying: [] as number[] };
+    const leave = await hub.subscribeOperation(row.id, (e) => {
+      got.leaving.push(e.event.event_id);
+      leave();
+    });
+    await hub.subscribeOperation(row.id, (e) => {
+      got.throwing.push(e.event.event_id);
+      throw new Error("a listener's bug");
+    });
+    await hub.subscribeOwner(owner, (e) => got.staying.push(e.event.event_id));
+    await publishNext(pub, row);
+    await publishNext(pub, row);
+    await waitFor("both events at the staying listener", () => got.staying.length === 2);
+    assert.deepEqual(got, { leaving: [1], throwing: [1, 2], staying: [1, 2] });
+    assert.equal(hub.listenerCount, 2);
+  } finally {
+    await hub.close();
+    await r.cleanup();
+  }
+});
+
 Deno.test("OperationHub recreates its group where it left off when the group disappears", async () => {
   const r = await createTestRedis();
   const readers: Redis[] = [];
