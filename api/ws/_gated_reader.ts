@@ -3,7 +3,7 @@
  * the hub's next XREADGROUP waits before it is sent, so a test can publish, trim or flush at a
  * moment when the hub is known not to be reading.
  */
-import type { Redis } from "ioredis";
+import type { Command, Redis } from "ioredis";
 import { createRedis, type RedisTarget } from "@semantik/shared";
 import { waitFor } from "@semantik/shared/testing";
 
@@ -53,8 +53,11 @@ export class ReadGate {
     this.connections.push(conn);
     return new Proxy(conn, {
       get: (target, prop) => {
-        if (prop === "xreadgroup") {
-          return async (...args: unknown[]) => {
+        // The hub sends its reads as prepared commands (OperationHub's streamReader).
+        if (prop === "sendCommand") {
+          return async (command: Command) => {
+            const send = () => target.sendCommand(command) as Promise<unknown>;
+            if (command.name !== "xreadgroup") return await send();
             while (this.#shut) {
               this.#parked++;
               try {
@@ -63,9 +66,7 @@ export class ReadGate {
                 this.#parked--;
               }
             }
-            const reply = await (target.xreadgroup as (...a: unknown[]) => Promise<unknown>)(
-              ...args,
-            );
+            const reply = await send();
             const lose = this.#lose;
             if (lose && Array.isArray(reply) && reply.length > 0) {
               this.#lose = undefined;

@@ -31,7 +31,7 @@
  * a process that is gone and may be destroyed; a live hub whose group was destroyed by mistake
  * recreates it.
  */
-import type { Redis } from "ioredis";
+import { Command, type Redis } from "ioredis";
 import {
   backoffDelay,
   decodeEventEntry,
@@ -430,6 +430,13 @@ export class OperationHub {
   /** Reads `parts` (their streams lie in one slot, or on one node) until the hub closes. */
   async #run(reader: Redis, parts: PartitionState[]): Promise<void> {
     const { log } = this.#deps;
+    const read = streamReader(reader, {
+      streams: parts.map((s) => s.stream),
+      group: this.group,
+      consumer: CONSUMER,
+      count: this.#batch,
+      blockMs: this.#blockMs,
+    });
     let failures = 0;
     while (!this.#closing) {
       try {
@@ -437,13 +444,7 @@ export class OperationHub {
           // The failed read may have been answered: take what it held from the streams.
           for (const part of parts) await this.#catchUp(part);
         }
-        const replies = await readStreams(reader, {
-          streams: parts.map((s) => s.stream),
-          group: this.group,
-          consumer: CONSUMER,
-          count: this.#batch,
-          blockMs: this.#blockMs,
-        });
+        const replies = await read();
         if (failures > 0) log.info("hub reading events again");
         failures = 0;
         let got = 0;
@@ -556,13 +557,19 @@ export function entryIdAfter(a: string, b: string): boolean {
 }
 
 /**
- * `XREADGROUP ... NOACK STREAMS <streams> > ...`: new entries of several streams for the hub's
- * consumer; the replies of the streams that had entries.
+ * `XREADGROUP ... NOACK STREAMS <streams> > ...`: a function that reads new entries of several
+ * streams for the hub's consumer, giving the replies of the streams that had entries.
+ *
+ * The command never changes, and at a few events a second the hub sends it once per event: its
+ * arguments are built once, and so are the bytes ioredis writes for it (encoded by ioredis itself,
+ * then handed back by `toWritable`, as ioredis's own `Script` does for `EVALSHA`), which spares
+ * each read the encoding of every stream key. The command keeps its name, so ioredis turns the
+ * reply into `[[stream, entries]]` on any protocol as for its typed `xreadgroup`.
  */
-async function readStreams(
+function streamReader(
   redis: Redis,
   options: { streams: string[]; group: string; consumer: string; count: number; blockMs: number },
-): Promise<[string, [string, Fields][]][]> {
+): () => Promise<[string, [string, Fields][]][]> {
   const { streams, group, consumer, count, blockMs } = options;
   const args: (string | number)[] = [
     "GROUP",
@@ -577,12 +584,17 @@ async function readStreams(
     ...streams,
     ...streams.map(() => ">"),
   ];
-  // The typed command, not `call`: on RESP3 connections it turns the reply's map back into the
-  // `[[stream, entries]]` shape.
-  const read = redis.xreadgroup as unknown as (
-    ...a: (string | number)[]
-  ) => Promise<[string, [string, Fields][]][] | null>;
-  return await read.apply(redis, args) ?? [];
+  const commandOptions = { replyEncoding: "utf8" as const, keyPrefix: redis.options.keyPrefix };
+  const bytes = new Command("xreadgroup", args, commandOptions).toWritable({});
+  class PreparedRead extends Command {
+    override toWritable(): string | Buffer {
+      return bytes;
+    }
+  }
+  return async () => {
+    const reply = await redis.sendCommand(new PreparedRead("xreadgroup", args, commandOptions));
+    return (reply as [string, [string, Fields][]][] | null) ?? [];
+  };
 }
 
 /** The `g` field of a global-stream entry. */
