@@ -83,6 +83,20 @@ export class SocketSession {
    * keeps up is looked at about once per high-water mark's worth of frames, not once per frame.
    */
   #bound = 0;
+  /**
+   * Frames wait in the queue (the socket was backed up). Kept here, so that a frame sent straight
+   * to the socket does not look at the queue at all: with thousands of sockets each one's objects
+   * are cold in the cache by its next frame, and every object a frame touches costs.
+   */
+  #backedUp = false;
+  /**
+   * The last frame sent straight to the socket that the queue has not been told of yet. The queue
+   * needs, per operation, only the last frame accepted (to know whether the next one changes the
+   * status), and only once a frame is queued: it is told then, or when a frame of another
+   * operation goes out (a socket watching several), so a socket that keeps up tells it nothing
+   * per frame.
+   */
+  #untold: OutFrame | undefined;
   /** Since when unsent bytes have been above the limit. */
   #overSince: number | undefined;
   readonly #onDrop?: (count: number) => void;
@@ -161,13 +175,17 @@ export class SocketSession {
   send(frame: OutFrame): void {
     if (this.closed || this.#closeAfter) return;
     let buffered = Infinity;
-    if (this.#queue.length === 0) {
+    if (!this.#backedUp) {
       buffered = this.#bound;
       if (buffered >= this.#highWater) buffered = this.#bound = this.#socket.bufferedAmount;
     }
     if (buffered < this.#highWater) {
       if (!this.#write(frame.text)) return;
-      this.#queue.sent(frame);
+      const untold = this.#untold;
+      if (untold !== undefined && untold.operationId !== frame.operationId) {
+        this.#queue.sent(untold);
+      }
+      this.#untold = frame;
       this.#bound = buffered + frame.text.length * 3;
       // The queue is empty and the unsent bytes are at most the bound: within the limit, the
       // backlog check has nothing to find, and no timer is involved.
@@ -176,7 +194,9 @@ export class SocketSession {
         return;
       }
     } else {
+      this.#tellQueue();
       const dropped = this.#queue.push(frame);
+      this.#backedUp = true;
       if (dropped > 0) this.#onDrop?.(dropped);
       this.#schedule();
     }
@@ -195,7 +215,7 @@ export class SocketSession {
     if (this.closed) return;
     this.#closeCode = code;
     this.#stopTimer();
-    this.#queue.clear();
+    this.#clearQueue();
     try {
       this.#socket.close(code, reason);
     } catch {
@@ -227,7 +247,7 @@ export class SocketSession {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTimer();
-    this.#queue.clear();
+    this.#clearQueue();
     this.#runCleanups();
     this.#resolveDone();
   }
@@ -257,6 +277,7 @@ export class SocketSession {
         buffered = this.#socket.bufferedAmount;
       }
       this.#bound = buffered;
+      this.#backedUp = this.#queue.length > 0;
     }
     // The socket's writes finish on later turns of the event loop: look again at once while it
     // takes frames or its unsent bytes went down since the last look (a frame larger than the
@@ -274,6 +295,19 @@ export class SocketSession {
       const { code, reason } = this.#closeAfter;
       this.close(code, reason);
     }
+  }
+
+  /** Tells the queue of the frame sent straight to the socket last, before it takes one. */
+  #tellQueue(): void {
+    if (this.#untold === undefined) return;
+    this.#queue.sent(this.#untold);
+    this.#untold = undefined;
+  }
+
+  #clearQueue(): void {
+    this.#queue.clear();
+    this.#untold = undefined;
+    this.#backedUp = false;
   }
 
   #schedule(): void {

@@ -74,6 +74,42 @@ Deno.test("SocketSession queues under backpressure, drops superseded progress, a
   session.handleClosed();
 });
 
+Deno.test("SocketSession remembers each operation's last frame sent straight away when it follows several", async () => {
+  const frameOf = (op: string, n: number) =>
+    eventFrame(
+      { type: "OPERATION_PROGRESS", operation_id: op, status: "processing" },
+      JSON.stringify({ type: "OPERATION_PROGRESS", operation_id: op, status: "processing", n }),
+    );
+  const s = new FakeSocket();
+  const session = new SocketSession(s, { highWaterBytes: 100, drainIntervalMs: 1 });
+  session.send(frameOf("a", 1));
+  s.drain();
+  session.send(frameOf("b", 2));
+  s.bufferedAmount = 1000; // the client stopped reading
+  session.send(frameOf("a", 3)); // same status as a's last frame (1): may be superseded
+  session.send(frameOf("a", 4));
+  assert.equal(session.dropped, 1, "3 was superseded by 4");
+  s.drain();
+  await waitFor("the queue to drain", () => session.queued === 0);
+  assert.deepEqual(ns(s), [1, 2, 4]);
+  session.handleClosed();
+});
+
+Deno.test("SocketSession sends straight away again once its queue has drained", async () => {
+  const s = new FakeSocket();
+  const session = new SocketSession(s, { highWaterBytes: 100, drainIntervalMs: 1 });
+  session.send(progress(1));
+  s.bufferedAmount = 1000;
+  session.send(progress(2, "completed"));
+  assert.deepEqual(ns(s), [1]);
+  s.drain();
+  await waitFor("the queue to drain", () => session.queued === 0 && s.sent.length === 2);
+  s.drain();
+  session.send(progress(3));
+  assert.deepEqual(ns(s), [1, 2, 3], "sent in the call, not by the drain timer");
+  session.handleClosed();
+});
+
 const otherOp = (i: number) =>
   eventFrame({ type: "OPERATION_PROGRESS", operation_id: `op${i}`, status: "x" }, "y".repeat(100));
 
