@@ -5,6 +5,8 @@
  * and returns the functions with the most self time.
  */
 
+import { connectInspector } from "./_inspector.ts";
+
 interface CallFrame {
   functionName: string;
   url: string;
@@ -31,30 +33,13 @@ export async function startCpuProfile(
   inspect: string,
   options: { intervalUs?: number } = {},
 ): Promise<(file: string, top?: number) => Promise<HotFunction[]>> {
-  const [target] = await (await fetch(`http://${inspect}/json/list`)).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${inspect}`));
-  });
-  let next = 1;
-  const pending = new Map<number, (result: unknown) => void>();
-  ws.onmessage = (e) => {
-    const msg = JSON.parse(String(e.data));
-    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
-  };
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<unknown>((resolve) => {
-      const id = next++;
-      pending.set(id, resolve);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
+  const { call, close } = await connectInspector(inspect);
   await call("Profiler.enable");
   await call("Profiler.setSamplingInterval", { interval: options.intervalUs ?? 500 });
   await call("Profiler.start");
   return async (file, top = 25) => {
     const { profile } = await call("Profiler.stop") as { profile: Profile };
-    ws.close();
+    close();
     await Deno.writeTextFile(file, JSON.stringify(profile));
     return summarize(profile, top);
   };

@@ -5,6 +5,8 @@
  * name; {@link heapGrowth} sets two such counts side by side, per unit (a socket, say).
  */
 
+import { connectInspector } from "./_inspector.ts";
+
 /** Objects of one kind on the heap. */
 export interface HeapKind {
   count: number;
@@ -21,24 +23,12 @@ interface SnapshotMeta {
 
 /** Takes a heap snapshot of the process at `inspect` (host:port) and counts it by kind. */
 export async function heapCounts(inspect: string): Promise<HeapCounts> {
-  const [target] = await (await fetch(`http://${inspect}/json/list`)).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${inspect}`));
-  });
+  const session = await connectInspector(inspect);
   const chunks: string[] = [];
-  let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  ws.onmessage = (e) => {
-    const msg = JSON.parse(String(e.data));
-    if (msg.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(msg.params.chunk);
-    else if (msg.id === 2) done();
-  };
-  ws.send(JSON.stringify({ id: 1, method: "HeapProfiler.enable" }));
-  ws.send(JSON.stringify({ id: 2, method: "HeapProfiler.takeHeapSnapshot", params: {} }));
-  await finished;
-  ws.close();
+  session.on("HeapProfiler.addHeapSnapshotChunk", (p) => chunks.push(String(p.chunk)));
+  await session.call("HeapProfiler.enable");
+  await session.call("HeapProfiler.takeHeapSnapshot");
+  session.close();
   const snapshot = JSON.parse(chunks.join("")) as {
     snapshot: { meta: SnapshotMeta };
     nodes: number[];
@@ -112,24 +102,7 @@ export async function startAllocationSampling(
   inspect: string,
   intervalBytes = 4096,
 ): Promise<(top?: number) => Promise<AllocationSite[]>> {
-  const [target] = await (await fetch(`http://${inspect}/json/list`)).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error(`cannot reach the inspector at ${inspect}`));
-  });
-  let next = 1;
-  const pending = new Map<number, (result: unknown) => void>();
-  ws.onmessage = (e) => {
-    const msg = JSON.parse(String(e.data));
-    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
-  };
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<unknown>((resolve) => {
-      const id = next++;
-      pending.set(id, resolve);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
+  const { call, close } = await connectInspector(inspect);
   await call("HeapProfiler.enable");
   await call("HeapProfiler.startSampling", {
     samplingInterval: intervalBytes,
@@ -140,7 +113,7 @@ export async function startAllocationSampling(
     const { profile } = await call("HeapProfiler.stopSampling") as {
       profile: { head: SamplingNode };
     };
-    ws.close();
+    close();
     const bytes = new Map<string, number>();
     let total = 0;
     const visit = (node: SamplingNode) => {
