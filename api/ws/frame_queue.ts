@@ -62,7 +62,9 @@ export class FrameQueue {
 
   /**
    * Notes a frame that went out without queueing (the queue was empty and the socket not
-   * backed up), so the next frame of its operation knows whether it changes the status.
+   * backed up), so the next frame of its operation knows whether it changes the status. Only the
+   * last such frame of an operation matters: `SocketSession` tells of that one, when a frame is
+   * about to be queued or a frame of another operation went out.
    */
   sent(frame: OutFrame): void {
     this.#track(frame, undefined);
