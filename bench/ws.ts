@@ -32,10 +32,13 @@
  * Settings (environment): REDIS_URL (redis://127.0.0.1:6379), DATABASE_URL (the test Postgres;
  * a fresh schema is made and dropped), SOCKETS (1000; 0 skips), SOCKETS_LARGE (10000; 0 skips),
  * OPERATIONS (50), RATE (4), PUBLISHERS (2), CLIENTS (2), WARMUP_S (2), DURATION_S (10), DRAIN_S
- * (15), MODES (hub,baseline,pubsub), PROFILE_DIR (unset; when set, the API process of the hub and
- * pub/sub modes runs under the inspector and a CPU profile of the measured window is written
- * there, with the functions of most self time printed: the inspector's own per-frame events
- * weigh on both modes, so take latencies from runs without it), HEAP_KINDS (0; when n > 0, the
+ * (15), MODES (hub,baseline,pubsub), ROUNDS (1; with n > 1 every mode runs n times at each size,
+ * the order of the modes alternating between rounds, and each figure is that of the mode's round
+ * with the median p99: at 10,000 sockets on two cores one run's p99 moves by several times),
+ * PROFILE_DIR (unset; when set, the API process of the hub and pub/sub modes runs under the
+ * inspector and a CPU profile of the measured window is written there, with the functions of most
+ * self time printed: the inspector's own per-frame events weigh on both modes, so take latencies
+ * from runs without it), HEAP_KINDS (0; when n > 0, the
  * API process of those modes runs under the inspector too: the n kinds of object its heap grew by
  * most per socket, from heap snapshots before the sockets open and once all are open, and the n
  * functions that allocated the most in the measured window, from V8's sampling heap profiler; with
@@ -106,6 +109,10 @@ const CLIENTS = num("CLIENTS", 2);
 const DRAIN_S = num("DRAIN_S", 15);
 const PROFILE_DIR = Deno.env.get("PROFILE_DIR") ?? "";
 const HEAP_KINDS = Number(Deno.env.get("HEAP_KINDS") ?? 0);
+const ROUNDS = num("ROUNDS", 1);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+  throw new RangeError(`ROUNDS must be a positive integer, got ${Deno.env.get("ROUNDS")}`);
+}
 const MODES = (Deno.env.get("MODES") ?? "hub,baseline,pubsub").split(",") as Mode[];
 /** Linux clock ticks per second (`getconf CLK_TCK`). */
 const CLK_TCK = 100;
@@ -247,6 +254,12 @@ async function servePubSub(db: ReturnType<typeof connectPostgres>, prefix: strin
   printOrigin();
   console.error(`listening http://127.0.0.1:${server.addr.port}`);
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+}
+
+/** Of one mode's rounds, the one whose p99 is the median (the lower of the middle two). */
+function medianRun(rounds: ModeResult[] | undefined): ModeResult | undefined {
+  if (!rounds?.length) return undefined;
+  return [...rounds].sort((a, b) => a.p99 - b.p99)[Math.floor((rounds.length - 1) / 2)];
 }
 
 /**
@@ -488,21 +501,27 @@ async function orchestrate(): Promise<void> {
   }
   const t = await createServerTestDb();
   const admin = createRedis(REDIS_URL, { name: "bench:admin", autoPipelining: false });
-  const results = new Map<string, ModeResult>();
+  const results = new Map<string, ModeResult[]>();
   try {
     const { users, tokens } = await benchUsers(t.db);
+    // Each round runs every mode at each size; the order of the modes alternates between rounds,
+    // so that no mode always runs first (or last) on a machine that warms up or gets busier.
     const runs: [Mode, number][] = [];
-    for (const mode of MODES) {
-      if (SOCKETS > 0) runs.push([mode, SOCKETS]);
-    }
-    if (SOCKETS_LARGE > 0) {
-      for (const mode of MODES) if (mode !== "baseline") runs.push([mode, SOCKETS_LARGE]);
+    for (let round = 0; round < ROUNDS; round++) {
+      const modes = round % 2 === 0 ? MODES : [...MODES].reverse();
+      for (const mode of modes) {
+        if (SOCKETS > 0) runs.push([mode, SOCKETS]);
+      }
+      if (SOCKETS_LARGE > 0) {
+        for (const mode of modes) if (mode !== "baseline") runs.push([mode, SOCKETS_LARGE]);
+      }
     }
     for (const [mode, sockets] of runs) {
       const prefix = `benchws:${crypto.randomUUID().slice(0, 8)}:`;
       try {
         const r = await runMode({ mode, sockets, dbUrl: t.url!, prefix, users, tokens, admin });
-        results.set(`${mode}:${sockets}`, r);
+        const key = `${mode}:${sockets}`;
+        results.set(key, [...results.get(key) ?? [], r]);
         console.log(
           `${mode.padEnd(8)} sockets=${sockets} p50=${r.p50.toFixed(2)}ms p99=${
             r.p99.toFixed(2)
@@ -523,11 +542,20 @@ async function orchestrate(): Promise<void> {
     admin.disconnect();
     await t.cleanup();
   }
-  const hub = results.get(`hub:${SOCKETS}`);
-  const base = results.get(`baseline:${SOCKETS}`);
-  const pubsub = results.get(`pubsub:${SOCKETS}`);
-  const hubLarge = results.get(`hub:${SOCKETS_LARGE}`);
-  const pubsubLarge = results.get(`pubsub:${SOCKETS_LARGE}`);
+  if (ROUNDS > 1) {
+    for (const [key, rs] of results) {
+      console.log(
+        `${key}: p99 by round ${rs.map((r) => r.p99.toFixed(2)).join(", ")} ms; median ${
+          medianRun(rs)!.p99.toFixed(2)
+        }`,
+      );
+    }
+  }
+  const hub = medianRun(results.get(`hub:${SOCKETS}`));
+  const base = medianRun(results.get(`baseline:${SOCKETS}`));
+  const pubsub = medianRun(results.get(`pubsub:${SOCKETS}`));
+  const hubLarge = medianRun(results.get(`hub:${SOCKETS_LARGE}`));
+  const pubsubLarge = medianRun(results.get(`pubsub:${SOCKETS_LARGE}`));
   const r2 = (x: number | undefined) => x === undefined ? null : round(x);
   console.log(JSON.stringify({
     bench: "ws",
@@ -546,6 +574,7 @@ async function orchestrate(): Promise<void> {
     operations: OPERATIONS,
     events_per_op_per_s: RATE,
     duration_s: DURATION_S,
+    rounds: ROUNDS,
     pubsub_p50_ms: r2(pubsub?.p50),
     pubsub_p99_ms: r2(pubsub?.p99),
     pubsub_frames: pubsub?.frames ?? null,
