@@ -5,13 +5,8 @@
  * and returns the functions with the most self time.
  */
 
-import { connectInspector } from "./_inspector.ts";
+import { type CallFrame, connectInspector, frameName } from "./_inspector.ts";
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
@@ -49,9 +44,7 @@ function summarize(profile: Profile, top: number): HotFunction[] {
   const total = profile.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0) || 1;
   const self = new Map<string, number>();
   for (const node of profile.nodes) {
-    const f = node.callFrame;
-    const where = f.url ? `${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : "";
-    const name = `${f.functionName || "(anonymous)"} ${where}`.trim();
+    const name = frameName(node.callFrame);
     self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
   }
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, top)

@@ -5,7 +5,7 @@
  * name; {@link heapGrowth} sets two such counts side by side, per unit (a socket, say).
  */
 
-import { connectInspector } from "./_inspector.ts";
+import { type CallFrame, connectInspector, frameName } from "./_inspector.ts";
 
 /** Objects of one kind on the heap. */
 export interface HeapKind {
@@ -81,7 +81,7 @@ export function heapGrowth(
 }
 
 interface SamplingNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   selfSize: number;
   children: SamplingNode[];
 }
@@ -117,9 +117,7 @@ export async function startAllocationSampling(
     const bytes = new Map<string, number>();
     let total = 0;
     const visit = (node: SamplingNode) => {
-      const f = node.callFrame;
-      const where = f.url ? `${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : "";
-      const name = `${f.functionName || "(anonymous)"} ${where}`.trim();
+      const name = frameName(node.callFrame);
       bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize);
       total += node.selfSize;
       for (const child of node.children) visit(child);

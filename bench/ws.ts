@@ -38,11 +38,12 @@
  * PROFILE_DIR (unset; when set, the API process of the hub and pub/sub modes runs under the
  * inspector and a CPU profile of the measured window is written there, with the functions of most
  * self time printed: the inspector's own per-frame events weigh on both modes, so take latencies
- * from runs without it), HEAP_KINDS (0; when n > 0, the
- * API process of those modes runs under the inspector too: the n kinds of object its heap grew by
- * most per socket, from heap snapshots before the sockets open and once all are open, and the n
- * functions that allocated the most in the measured window, from V8's sampling heap profiler; with
- * an inspector attached, Deno reports every WebSocket frame to it, which allocates in `send`).
+ * from runs without it), HEAP_KINDS (0; when n > 0, the API process of those modes runs under the
+ * inspector too: the n kinds of object its heap grew by most per socket, from heap snapshots before
+ * the sockets open and once all are open, and the n functions that allocated the most in the
+ * measured window, from V8's sampling heap profiler; with an inspector attached, Deno reports every
+ * WebSocket frame to it, which allocates in `send`). With ROUNDS, a profile's file holds its mode's
+ * last round.
  *
  * `--cluster` (a local Redis Cluster started for the run, as `deno task test:cluster` does) or
  * `REDIS_CLUSTER_NODES` (one that runs): the hub alone at SOCKETS, on one node (REDIS_URL) and on
@@ -108,10 +109,14 @@ const DURATION_S = num("DURATION_S", 10);
 const CLIENTS = num("CLIENTS", 2);
 const DRAIN_S = num("DRAIN_S", 15);
 const PROFILE_DIR = Deno.env.get("PROFILE_DIR") ?? "";
-const HEAP_KINDS = Number(Deno.env.get("HEAP_KINDS") ?? 0);
+const HEAP_KINDS = num("HEAP_KINDS", 0);
 const ROUNDS = num("ROUNDS", 1);
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
-  throw new RangeError(`ROUNDS must be a positive integer, got ${Deno.env.get("ROUNDS")}`);
+for (const [name, value, min] of [["HEAP_KINDS", HEAP_KINDS, 0], ["ROUNDS", ROUNDS, 1]] as const) {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(
+      `${name} must be an integer of at least ${min}, got ${Deno.env.get(name)}`,
+    );
+  }
 }
 const MODES = (Deno.env.get("MODES") ?? "hub,baseline,pubsub").split(",") as Mode[];
 /** Linux clock ticks per second (`getconf CLK_TCK`). */
@@ -291,9 +296,9 @@ function gcPauses(lines: string[], from: number, to: number): { count: number; m
 }
 
 /**
- * On SIGUSR2 (not SIGUSR1: since Deno 2.9 that opens the inspector, as in Node): a full garbage collection (the process runs with `--expose-gc`), then a line
- * `memory <n> <heapUsed bytes>`: the live JavaScript heap, where resident memory also holds garbage
- * not collected yet.
+ * On SIGUSR2 (not SIGUSR1: since Deno 2.9 that opens the inspector, as in Node): a full garbage
+ * collection (the process runs with `--expose-gc`), then a line `memory <n> <heapUsed bytes>`: the
+ * live JavaScript heap, where resident memory also holds garbage not collected yet.
  */
 function reportMemoryOnSignal(): void {
   let n = 0;
