@@ -15,6 +15,9 @@ const DEV = new URL("../scripts/dev.ts", import.meta.url).pathname;
 const ARTIFACTS = new URL("../test-artifacts/", import.meta.url).pathname;
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
 
+const TERMINAL_ROWS =
+  'tr[data-status="completed"], tr[data-status="failed"], tr[data-status="cancelled"]';
+
 const TOPICS = {
   "cats.txt":
     "Cats are small domesticated felines. They purr, sleep most of the day and chase mice.",
@@ -108,15 +111,55 @@ Deno.test({
       assert.match((await first.textContent()) ?? "", /plants\.txt/);
       assert.ok(await first.locator("mark").count() > 0, "query words are highlighted");
 
+      // The cancel's answer ("processing", cancel requested) is held until the worker's
+      // "cancelled" frame has reached the page, so the two cross as they can on a busy machine:
+      // the page must keep showing "cancelled".
+      let releaseAnswer!: () => void;
+      const answerHeld = new Promise<void>((resolve) => releaseAnswer = resolve);
+      await page.route("**/api/v2/operations/*", async (route) => {
+        if (route.request().method() !== "DELETE") return await route.fallback();
+        const response = await route.fetch();
+        await answerHeld;
+        await route.fulfill({ response });
+      });
+      const answered = page.waitForResponse((r) => r.request().method() === "DELETE", {
+        timeout: 120_000,
+      });
+
       await page.fill("#c-name", "rivers");
       await page.fill("#c-path", big);
       await page.click("#create");
       const running = page.locator('tr[data-status="processing"]');
       await running.waitFor({ timeout: 120_000 });
-      await running.locator("button[data-cancel]").click();
-      await page.locator('tr[data-status="cancelled"]').waitFor({ timeout: 120_000 });
+      const rivers = page.locator(`tr[data-operation="${await running.getAttribute(
+        "data-operation",
+      )}"]`);
+      await rivers.locator("button[data-cancel]").click();
+      // Until it ends, whichever way, then say how it ended.
+      await rivers.and(page.locator(TERMINAL_ROWS)).waitFor({ timeout: 120_000 }).catch(
+        async (err) => {
+          throw new Error(`the cancelled operation did not end: ${await rivers.innerText()}`, {
+            cause: err,
+          });
+        },
+      );
+      assert.equal(
+        await rivers.getAttribute("data-status"),
+        "cancelled",
+        `the operation cancelled mid-way ended otherwise: ${await rivers.innerText()}`,
+      );
+      releaseAnswer();
+      await (await answered).finished();
+      // The answer is in; the page has handled it once its own tasks queued so far have run.
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      assert.equal(
+        await rivers.getAttribute("data-status"),
+        "cancelled",
+        `the cancel's answer, arriving after the cancelled frame, took the row back: ${await rivers
+          .innerText()}`,
+      );
       // Retry makes a new operation of the same type, which starts again.
-      await page.locator('tr[data-status="cancelled"] button[data-retry]').click();
+      await rivers.locator("button[data-retry]").click();
       await page.locator(
         'tr[data-status="pending"]:has-text("rivers"), tr[data-status="processing"]:has-text("rivers")',
       ).first().waitFor({ timeout: 120_000 });

@@ -3,7 +3,7 @@
 // `dashboard_page.tsx`) that imports from here and subscribes to the session with `onSession`.
 export const $ = (id) => document.getElementById(id);
 export const TOKEN_KEY = "semantik.token";
-export const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+export { TERMINAL } from "./operation_state.js";
 
 export const state = {
   token: localStorage.getItem(TOKEN_KEY),

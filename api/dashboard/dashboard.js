@@ -116,7 +116,7 @@ function connect() {
       message: frame.message,
       error_message: frame.error_message,
       metadata: frame.metadata,
-    });
+    }, { live: true });
     if (TERMINAL.has(frame.status) || frame.type === "OPERATION_SNAPSHOT") {
       loadCollections().catch(() => {});
     }

@@ -11,6 +11,7 @@ import {
   state,
   TERMINAL,
 } from "./common.js";
+import { mergeOperation } from "./operation_state.js";
 
 /** The filters as the API takes them: `{status?, type?, created_after?, created_before?}`. */
 export function currentFilters() {
@@ -38,19 +39,23 @@ function matches(op, f) {
 export async function loadOperations() {
   const query = new URLSearchParams({ limit: "25", ...currentFilters() });
   const page = await api("GET", `/api/v2/operations?${query}`);
-  for (const op of page.operations) state.operations.set(op.id, op);
+  const ops = state.operations;
+  for (const op of page.operations) {
+    ops.set(op.id, mergeOperation(ops.get(op.id), op, { live: false }));
+  }
   renderOperations();
 }
 
-export function upsertOperation(op) {
-  const prev = state.operations.get(op.id);
-  // One first heard of on the socket is new: it sorts (and filters) as made now.
-  const created = prev?.created_at ?? op.created_at ?? new Date().toISOString();
-  state.operations.set(op.id, { ...prev, ...op, created_at: created });
+/**
+ * Shows what arrived of an operation: `live` for a frame from the socket, otherwise a REST answer
+ * (which never takes a finished operation back to active: `mergeOperation`).
+ */
+export function upsertOperation(op, { live = false } = {}) {
+  state.operations.set(op.id, mergeOperation(state.operations.get(op.id), op, { live }));
   renderOperations();
 }
 
-on("operation", upsertOperation);
+on("operation", (op) => upsertOperation(op));
 // The next user sees only their own operations.
 onSession({
   end: () => {
