@@ -41,10 +41,13 @@ Deno.test({
       await Deno.writeTextFile(join(small, name), text);
     }
     await Deno.writeTextFile(join(small, "empty.txt"), "");
-    // Enough text that indexing takes a while on CPU, so the test can cancel it mid-way.
+    // Enough text that indexing takes a while on CPU, so the test can cancel it mid-way, with
+    // room to spare on a fast CPU (400 documents were once too few, or the cancel's answer took
+    // the row back: a CI run waited in vain for "cancelled"; the checks after the cancel now say
+    // which).
     const para = "Rivers carry sediment from mountains to the sea, shaping valleys over time. "
       .repeat(40);
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 1000; i++) {
       await Deno.writeTextFile(join(big, `doc-${i}.txt`), `${i}: ${para}`);
     }
 
