@@ -59,12 +59,13 @@ Deno.test({
     const big = join(root, "big");
     await writeFiles(notes, NOTES);
     await writeFiles(extra, EXTRA);
-    // Enough text that indexing takes a while on CPU: the test cancels it while it runs.
+    // Enough text that indexing takes a while on CPU, with room to spare on a fast one: the test
+    // cancels it while it runs.
     const para = "Rivers carry sediment from mountains to the sea, shaping valleys over time. "
       .repeat(40);
     await writeFiles(
       big,
-      Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`doc-${i}.txt`, `${i}: ${para}`])),
+      Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`doc-${i}.txt`, `${i}: ${para}`])),
     );
     // The real default model (shared cache) and a tiny second model to reindex with.
     const models = join(root, "models");
