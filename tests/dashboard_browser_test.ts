@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { chromium, type Request } from "playwright-core";
 import { PROCESS_START_MS, testModelsDir, testRedisUrl } from "@semantik/shared/testing";
 import { spawnDeno } from "./helpers/process.ts";
 
@@ -88,6 +88,24 @@ Deno.test({
       await page.waitForSelector("#auth:not(.hidden)");
       await page.fill("#username", "alice");
       await page.fill("#password", "alice-password");
+      // The page lists the collections as the session starts, then again once its socket opens.
+      // That second list (empty: read now) is held until a newer one, asked for when the first
+      // operation finishes, is shown: the older answer, arriving last, must not undo it.
+      let lists = 0;
+      let releaseOlderList!: () => void;
+      const olderListHeld = new Promise<void>((resolve) => releaseOlderList = resolve);
+      const olderListAnswered = page.waitForResponse(
+        (r) => r.url().endsWith("/api/v2/collections?limit=100") && r.request() === heldList,
+        { timeout: 120_000 },
+      );
+      let heldList: Request | undefined;
+      await page.route("**/api/v2/collections?limit=100", async (route) => {
+        if (route.request().method() !== "GET" || ++lists !== 2) return await route.fallback();
+        heldList = route.request();
+        const response = await route.fetch();
+        await olderListHeld;
+        await route.fulfill({ response });
+      });
       await page.click("#login");
       await page.waitForSelector("#app:not(.hidden)");
 
@@ -97,7 +115,18 @@ Deno.test({
       const done = page.locator('tr[data-status="completed"]');
       await done.waitFor({ timeout: 120_000 });
       assert.equal(await done.locator('[role="progressbar"]').getAttribute("aria-valuenow"), "100");
-      await page.locator('#collections tr:has-text("topics") .status.ready').waitFor();
+      const topicsReady = page.locator('#collections tr:has-text("topics") .status.ready');
+      await topicsReady.waitFor();
+      assert.ok(heldList, "the list asked for as the socket opened was held");
+      releaseOlderList();
+      await (await olderListAnswered).finished();
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      assert.equal(
+        await topicsReady.count(),
+        1,
+        `the older list, answered last, undid the newer one: ${await page.locator("#collections")
+          .innerText()}`,
+      );
 
       // The collection's documents, each with its status, and the reason for the one skipped.
       await page.locator("#collections button[data-open]").first().click();

@@ -13,10 +13,17 @@ import {
   splitList,
   state,
 } from "./common.js";
+import { latestAnswer } from "./latest_answer.js";
 import { upsertOperation } from "./operations.js";
 
+const collectionAnswers = latestAnswer();
+const documentAnswers = latestAnswer();
+
 export async function loadCollections() {
+  const ticket = collectionAnswers.take();
   const page = await api("GET", "/api/v2/collections?limit=100");
+  // Reloaded on every finished operation: an older list arriving last would undo a newer one.
+  if (!collectionAnswers.fresh(ticket)) return;
   state.collections = new Map(page.collections.map((c) => [c.id, c]));
   renderCollections();
   emit("collections-loaded");
@@ -119,8 +126,10 @@ async function refreshDetail(id, { opening = false } = {}) {
 }
 
 async function loadDocuments(id) {
+  const ticket = documentAnswers.take();
   try {
     const page = await api("GET", `/api/v2/collections/${id}/documents?limit=100`);
+    if (!documentAnswers.fresh(ticket)) return;
     $("documents").innerHTML = page.documents.map((d) => {
       const viewable = d.status === "completed";
       const retryable = d.status === "failed";
@@ -145,6 +154,7 @@ async function loadDocuments(id) {
       </tr>`;
     }).join("") || `<tr><td colspan="5" class="muted">No document yet.</td></tr>`;
   } catch (err) {
+    if (!documentAnswers.fresh(ticket)) return;
     $("documents").innerHTML = `<tr><td colspan="5" class="error">${
       escapeHtml(err.message)
     }</td></tr>`;

@@ -11,6 +11,7 @@ import {
   state,
   TERMINAL,
 } from "./common.js";
+import { latestAnswer } from "./latest_answer.js";
 import { mergeOperation } from "./operation_state.js";
 
 /** The filters as the API takes them: `{status?, type?, created_after?, created_before?}`. */
@@ -36,9 +37,14 @@ function matches(op, f) {
   return true;
 }
 
+const listAnswers = latestAnswer();
+
 export async function loadOperations() {
   const query = new URLSearchParams({ limit: "25", ...currentFilters() });
+  const ticket = listAnswers.take();
   const page = await api("GET", `/api/v2/operations?${query}`);
+  // A list for other filters, or read before a later one, arriving last is not shown.
+  if (!listAnswers.fresh(ticket)) return;
   const ops = state.operations;
   for (const op of page.operations) {
     ops.set(op.id, mergeOperation(ops.get(op.id), op, { live: false }));
