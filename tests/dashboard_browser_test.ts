@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { chromium, type Request } from "playwright-core";
-import { PROCESS_START_MS, testModelsDir, testRedisUrl } from "@semantik/shared/testing";
+import {
+  OPERATION_MS,
+  PROCESS_START_MS,
+  testModelsDir,
+  testRedisUrl,
+  WAIT_MS,
+} from "@semantik/shared/testing";
 import { spawnDeno } from "./helpers/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -94,10 +100,6 @@ Deno.test({
       let lists = 0;
       let releaseOlderList!: () => void;
       const olderListHeld = new Promise<void>((resolve) => releaseOlderList = resolve);
-      const olderListAnswered = page.waitForResponse(
-        (r) => r.url().endsWith("/api/v2/collections?limit=100") && r.request() === heldList,
-        { timeout: 120_000 },
-      );
       let heldList: Request | undefined;
       await page.route("**/api/v2/collections?limit=100", async (route) => {
         if (route.request().method() !== "GET" || ++lists !== 2) return await route.fallback();
@@ -118,6 +120,9 @@ Deno.test({
       const topicsReady = page.locator('#collections tr:has-text("topics") .status.ready');
       await topicsReady.waitFor();
       assert.ok(heldList, "the list asked for as the socket opened was held");
+      const olderListAnswered = page.waitForResponse((r) => r.request() === heldList, {
+        timeout: WAIT_MS,
+      });
       releaseOlderList();
       await (await olderListAnswered).finished();
       await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
@@ -154,9 +159,6 @@ Deno.test({
         await answerHeld;
         await route.fulfill({ response });
       });
-      const answered = page.waitForResponse((r) => r.request().method() === "DELETE", {
-        timeout: 120_000,
-      });
 
       await page.fill("#c-name", "rivers");
       await page.fill("#c-path", big);
@@ -168,7 +170,7 @@ Deno.test({
       )}"]`);
       await rivers.locator("button[data-cancel]").click();
       // Until it ends, whichever way, then say how it ended.
-      await rivers.and(page.locator(TERMINAL_ROWS)).waitFor({ timeout: 120_000 }).catch(
+      await rivers.and(page.locator(TERMINAL_ROWS)).waitFor({ timeout: OPERATION_MS }).catch(
         async (err) => {
           throw new Error(`the cancelled operation did not end: ${await rivers.innerText()}`, {
             cause: err,
@@ -180,6 +182,9 @@ Deno.test({
         "cancelled",
         `the operation cancelled mid-way ended otherwise: ${await rivers.innerText()}`,
       );
+      const answered = page.waitForResponse((r) => r.request().method() === "DELETE", {
+        timeout: WAIT_MS,
+      });
       releaseAnswer();
       await (await answered).finished();
       // The answer is in; the page has handled it once its own tasks queued so far have run.
