@@ -141,11 +141,37 @@ Deno.test({
       const skipped = page.locator("#documents tr:has(.status.skipped)");
       assert.match((await skipped.textContent()) ?? "", /empty\.txt[\s\S]*file is empty/);
 
+      // A first search whose answer is held, then the one the user meant: when the first answer
+      // arrives last, the results stay those of the last search asked for.
+      let releaseFirstSearch!: () => void;
+      const firstSearchHeld = new Promise<void>((resolve) => releaseFirstSearch = resolve);
+      let heldSearch: Request | undefined;
+      await page.route("**/api/v2/search", async (route) => {
+        if (heldSearch) return await route.fallback();
+        heldSearch = route.request();
+        const response = await route.fetch();
+        await firstSearchHeld;
+        await route.fulfill({ response });
+      });
+      await page.fill("#search-query", "stock market shares and bonds");
+      await page.click('#search-form button[type="submit"]');
       await page.fill("#search-query", "how do plants use sunlight");
       await page.click('#search-form button[type="submit"]');
       const first = page.locator(".result").first();
       await first.waitFor();
       assert.match((await first.textContent()) ?? "", /plants\.txt/);
+      assert.ok(heldSearch, "the first search was held");
+      const firstSearchAnswered = page.waitForResponse((r) => r.request() === heldSearch, {
+        timeout: WAIT_MS,
+      });
+      releaseFirstSearch();
+      await (await firstSearchAnswered).finished();
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      assert.match(
+        (await first.textContent()) ?? "",
+        /plants\.txt/,
+        "the earlier search, answered last, replaced the results of the last one",
+      );
       assert.ok(await first.locator("mark").count() > 0, "query words are highlighted");
 
       // The cancel's answer ("processing", cancel requested) is held until the worker's

@@ -3,9 +3,12 @@
 // from a search result, whose chunk is then marked, its hit highlighted and scrolled to.
 // Escape or "Close" closes it and focus returns to the button that opened it.
 import { $, api, escapeHtml, onSession } from "./common.js";
+import { latestAnswer } from "./latest_answer.js";
 import { highlight, lastResults, markSpans } from "./search.js";
 
 let opener = null;
+/** The document opened last is the one shown: an earlier one's text answered later is dropped. */
+const viewerAnswers = latestAnswer();
 
 async function openViewer({ collectionId, documentId, hit }) {
   opener = document.activeElement;
@@ -14,13 +17,16 @@ async function openViewer({ collectionId, documentId, hit }) {
   $("doc-meta").textContent = "";
   $("doc-body").innerHTML = "";
   if (!dialog.open) dialog.showModal();
+  const ticket = viewerAnswers.take();
   try {
     const content = await api(
       "GET",
       `/api/v2/collections/${collectionId}/documents/${documentId}/content`,
     );
+    if (!viewerAnswers.latest(ticket)) return;
     render(content, hit);
   } catch (err) {
+    if (!viewerAnswers.latest(ticket)) return;
     $("doc-title").textContent = "Document";
     $("doc-body").innerHTML = `<p class="error" role="alert">${escapeHtml(err.message)}</p>`;
   }

@@ -25,5 +25,14 @@ export function latestAnswer() {
       applied = ticket;
       return true;
     },
+    /**
+     * Whether no call was made after the one with `ticket`: for what shows one answer for what
+     * the user asked last (a search, a document opened), where an older answer is never shown,
+     * not even before the newer one comes.
+     * @param {number} ticket
+     */
+    latest(ticket) {
+      return ticket === issued;
+    },
   };
 }

@@ -30,3 +30,14 @@ Deno.test("each loader keeps its own order", () => {
   assert.equal(documents.fresh(d1), true, "another loader's later call does not make this stale");
   assert.equal(collections.fresh(c1), false);
 });
+
+Deno.test("only the last call's answer is the latest, whichever arrives first", () => {
+  const order = latestAnswer();
+  const first = order.take();
+  const second = order.take();
+  assert.equal(order.latest(first), false, "an older search's answer, even arriving first");
+  assert.equal(order.latest(second), true);
+  const third = order.take();
+  assert.equal(order.latest(second), false);
+  assert.equal(order.latest(third), true);
+});

@@ -1,6 +1,7 @@
 // Search: the query form, results with the query's words marked, and a button on each result that
 // opens its document in the viewer (`document_viewer.js`) at the hit.
 import { $, api, escapeHtml, on, state } from "./common.js";
+import { latestAnswer } from "./latest_answer.js";
 
 const STOP_WORDS = new Set(
   (
@@ -35,16 +36,21 @@ export function markSpans(text, spans) {
 /** The last search's results, so that the viewer can mark the hit it was opened from. */
 export const lastResults = [];
 
+const searchAnswers = latestAnswer();
+
 async function search(event) {
   event.preventDefault();
   $("search-error").textContent = "";
   const query = $("search-query").value.trim();
   if (!query) return;
+  // Only the last search asked for is shown: an earlier one answered later is dropped.
+  const ticket = searchAnswers.take();
   try {
     const body = { query, k: Number($("search-k").value) || 10, mode: $("search-mode").value };
     // Without a choice the API searches the collections on the default model.
     if ($("search-collection").value) body.collection_ids = [$("search-collection").value];
     const res = await api("POST", "/api/v2/search", body);
+    if (!searchAnswers.latest(ticket)) return;
     lastResults.length = 0;
     lastResults.push(...res.results.map((r) => ({ ...r, query })));
     $("search-results").innerHTML = res.results.map((r, i) => `
@@ -61,7 +67,7 @@ async function search(event) {
     }</div>
       </div>`).join("") || `<p class="muted">No result (${res.took_ms} ms).</p>`;
   } catch (err) {
-    $("search-error").textContent = err.message;
+    if (searchAnswers.latest(ticket)) $("search-error").textContent = err.message;
   }
 }
 
