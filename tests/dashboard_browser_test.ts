@@ -6,14 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium, type Request } from "playwright-core";
+import { chromium } from "playwright-core";
 import {
   OPERATION_MS,
   PROCESS_START_MS,
   testModelsDir,
   testRedisUrl,
-  WAIT_MS,
 } from "@semantik/shared/testing";
+import { holdAnswer } from "./helpers/held_answer.ts";
 import { spawnDeno } from "./helpers/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -97,17 +97,7 @@ Deno.test({
       // The page lists the collections as the session starts, then again once its socket opens.
       // That second list (empty: read now) is held until a newer one, asked for when the first
       // operation finishes, is shown: the older answer, arriving last, must not undo it.
-      let lists = 0;
-      let releaseOlderList!: () => void;
-      const olderListHeld = new Promise<void>((resolve) => releaseOlderList = resolve);
-      let heldList: Request | undefined;
-      await page.route("**/api/v2/collections?limit=100", async (route) => {
-        if (route.request().method() !== "GET" || ++lists !== 2) return await route.fallback();
-        heldList = route.request();
-        const response = await route.fetch();
-        await olderListHeld;
-        await route.fulfill({ response });
-      });
+      const olderList = await holdAnswer(page, "**/api/v2/collections?limit=100", { nth: 2 });
       await page.click("#login");
       await page.waitForSelector("#app:not(.hidden)");
 
@@ -119,13 +109,7 @@ Deno.test({
       assert.equal(await done.locator('[role="progressbar"]').getAttribute("aria-valuenow"), "100");
       const topicsReady = page.locator('#collections tr:has-text("topics") .status.ready');
       await topicsReady.waitFor();
-      assert.ok(heldList, "the list asked for as the socket opened was held");
-      const olderListAnswered = page.waitForResponse((r) => r.request() === heldList, {
-        timeout: WAIT_MS,
-      });
-      releaseOlderList();
-      await (await olderListAnswered).finished();
-      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      await olderList.release();
       assert.equal(
         await topicsReady.count(),
         1,
@@ -143,16 +127,7 @@ Deno.test({
 
       // A first search whose answer is held, then the one the user meant: when the first answer
       // arrives last, the results stay those of the last search asked for.
-      let releaseFirstSearch!: () => void;
-      const firstSearchHeld = new Promise<void>((resolve) => releaseFirstSearch = resolve);
-      let heldSearch: Request | undefined;
-      await page.route("**/api/v2/search", async (route) => {
-        if (heldSearch) return await route.fallback();
-        heldSearch = route.request();
-        const response = await route.fetch();
-        await firstSearchHeld;
-        await route.fulfill({ response });
-      });
+      const firstSearch = await holdAnswer(page, "**/api/v2/search", { method: "POST" });
       await page.fill("#search-query", "stock market shares and bonds");
       await page.click('#search-form button[type="submit"]');
       await page.fill("#search-query", "how do plants use sunlight");
@@ -160,13 +135,7 @@ Deno.test({
       const first = page.locator(".result").first();
       await first.waitFor();
       assert.match((await first.textContent()) ?? "", /plants\.txt/);
-      assert.ok(heldSearch, "the first search was held");
-      const firstSearchAnswered = page.waitForResponse((r) => r.request() === heldSearch, {
-        timeout: WAIT_MS,
-      });
-      releaseFirstSearch();
-      await (await firstSearchAnswered).finished();
-      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      await firstSearch.release();
       assert.match(
         (await first.textContent()) ?? "",
         /plants\.txt/,
@@ -177,14 +146,7 @@ Deno.test({
       // The cancel's answer ("processing", cancel requested) is held until the worker's
       // "cancelled" frame has reached the page, so the two cross as they can on a busy machine:
       // the page must keep showing "cancelled".
-      let releaseAnswer!: () => void;
-      const answerHeld = new Promise<void>((resolve) => releaseAnswer = resolve);
-      await page.route("**/api/v2/operations/*", async (route) => {
-        if (route.request().method() !== "DELETE") return await route.fallback();
-        const response = await route.fetch();
-        await answerHeld;
-        await route.fulfill({ response });
-      });
+      const cancelAnswer = await holdAnswer(page, "**/api/v2/operations/*", { method: "DELETE" });
 
       await page.fill("#c-name", "rivers");
       await page.fill("#c-path", big);
@@ -208,13 +170,7 @@ Deno.test({
         "cancelled",
         `the operation cancelled mid-way ended otherwise: ${await rivers.innerText()}`,
       );
-      const answered = page.waitForResponse((r) => r.request().method() === "DELETE", {
-        timeout: WAIT_MS,
-      });
-      releaseAnswer();
-      await (await answered).finished();
-      // The answer is in; the page has handled it once its own tasks queued so far have run.
-      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+      await cancelAnswer.release();
       assert.equal(
         await rivers.getAttribute("data-status"),
         "cancelled",

@@ -15,10 +15,10 @@ import {
   PROCESS_START_MS,
   testModelsDir,
   testRedisUrl,
-  WAIT_MS,
   waitFor,
   writeTinyModel,
 } from "@semantik/shared/testing";
+import { holdAnswer } from "./helpers/held_answer.ts";
 import { spawnDeno } from "./helpers/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -337,16 +337,7 @@ Deno.test({
       await step("document viewer from the documents list, by keyboard", async () => {
         // A document opened and closed while its text loads, then the one wanted: the first
         // text, answered last, must not replace the second (its answer is held until then).
-        let releaseFirstText!: () => void;
-        const firstTextHeld = new Promise<void>((resolve) => releaseFirstText = resolve);
-        let heldText: Request | undefined;
-        await page.route("**/api/v2/collections/*/documents/*/content", async (route) => {
-          if (heldText) return await route.fallback();
-          heldText = route.request();
-          const response = await route.fetch();
-          await firstTextHeld;
-          await route.fulfill({ response });
-        });
+        const firstText = await holdAnswer(page, "**/api/v2/collections/*/documents/*/content");
         await detail.getByRole("button", { name: "View tides.txt" }).click();
         await page.getByRole("dialog").waitFor();
         await page.keyboard.press("Escape");
@@ -366,13 +357,7 @@ Deno.test({
         for (const sentence of NOTES["zebras.txt"]!.split(/(?<=\.) /)) {
           assert.ok(shown.includes(sentence.slice(0, 20)), `viewer shows "${sentence}"`);
         }
-        assert.ok(heldText, "the first document's text was held");
-        const firstTextAnswered = page.waitForResponse((r) => r.request() === heldText, {
-          timeout: WAIT_MS,
-        });
-        releaseFirstText();
-        await (await firstTextAnswered).finished();
-        await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+        await firstText.release();
         assert.equal(
           await page.locator("#doc-title").innerText(),
           "zebras.txt",
