@@ -6,12 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { chromium, type WebSocketRoute } from "playwright-core";
 import {
   OPERATION_MS,
   PROCESS_START_MS,
   testModelsDir,
   testRedisUrl,
+  WAIT_MS,
 } from "@semantik/shared/testing";
 import { holdAnswer } from "./helpers/held_answer.ts";
 import { spawnDeno } from "./helpers/process.ts";
@@ -182,6 +183,92 @@ Deno.test({
       await page.locator(
         'tr[data-status="pending"]:has-text("rivers"), tr[data-status="processing"]:has-text("rivers")',
       ).first().waitFor({ timeout: 120_000 });
+
+      // Two collections opened one after the other with both lists of documents held: the
+      // first one's, arriving while the second is open and before its own, must not show under
+      // the second's title.
+      const collectionId = async (name: string) =>
+        await page.locator("#collections tr[data-collection]", { hasText: name }).getAttribute(
+          "data-collection",
+        );
+      const [riversId, topicsId] = [await collectionId("rivers"), await collectionId("topics")];
+      const documentsOf = (id: string | null) => `**/api/v2/collections/${id}/documents?limit=100`;
+      const riversDocs = await holdAnswer(page, documentsOf(riversId));
+      const topicsDocs = await holdAnswer(page, documentsOf(topicsId));
+      const asked = (id: string | null) =>
+        page.waitForRequest((r) => r.url().endsWith(`/${id}/documents?limit=100`), {
+          timeout: WAIT_MS,
+        });
+      const riversAsked = asked(riversId);
+      await page.locator(`#collections button[data-open="${riversId}"]`).first().click();
+      await riversAsked;
+      const loading = await page.locator("#documents").innerText();
+      assert.doesNotMatch(
+        loading,
+        /plants\.txt/,
+        `the documents of the collection open before stayed under the title of the one opened: ${
+          loading.slice(0, 200)
+        }`,
+      );
+      const topicsAsked = asked(topicsId);
+      await page.locator(`#collections button[data-open="${topicsId}"]`).first().click();
+      await topicsAsked;
+      await riversDocs.release();
+      const shown = await page.locator("#documents").innerText();
+      assert.match(await page.locator("#detail-title").innerText(), /^topics/);
+      assert.doesNotMatch(
+        shown,
+        /doc-\d+\.txt/,
+        "the documents of the collection opened first, answered after another was opened, " +
+          `showed under its title: ${shown.slice(0, 200)}`,
+      );
+      await topicsDocs.release();
+      await page.locator("#documents tr", { hasText: "plants.txt" }).waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.locator("#documents tr").count(), 4);
+
+      // A frame takes a finished operation back to pending, as the server announces a dead
+      // letter's requeue (`OPERATION_PROGRESS`, message "Requeued"): a second page of the same
+      // session (its stored login), its socket passed through a route that adds that frame,
+      // shows it (no failed job is staged here: the page's rule treats every finished status
+      // alike, and the frame is the one API.md gives for a requeue).
+      const cancelledId = await rivers.getAttribute("data-operation");
+      const watcherContext = await browser.newContext({
+        storageState: await page.context().storageState(),
+      });
+      const watcher = await watcherContext.newPage();
+      let socket: WebSocketRoute | undefined;
+      await watcher.routeWebSocket("**/ws/operations", (ws) => {
+        ws.connectToServer();
+        socket = ws;
+      });
+      watcher.on("pageerror", (e) => problems.push(`watcher: ${e.message}`));
+      await watcher.goto(page.url());
+      const row = watcher.locator(`tr[data-operation="${cancelledId}"]`);
+      await row.and(watcher.locator('tr[data-status="cancelled"]')).waitFor({ timeout: WAIT_MS });
+      await watcher.locator("#live-state", { hasText: "live" }).waitFor({ timeout: WAIT_MS });
+      assert.ok(socket, "the watcher's socket went through the route");
+      socket.send(JSON.stringify({
+        type: "OPERATION_PROGRESS",
+        event_id: Number.MAX_SAFE_INTEGER,
+        operation_id: cancelledId,
+        collection_id: riversId,
+        operation_type: "index",
+        status: "pending",
+        progress: 0,
+        message: "Requeued",
+        metadata: {},
+        error_message: null,
+        timestamp: new Date().toISOString(),
+      }));
+      await row.and(watcher.locator('tr[data-status="pending"]')).waitFor({ timeout: WAIT_MS })
+        .catch(async (err) => {
+          throw new Error(
+            `a frame taking the finished operation back to pending did not move its row: ${await row
+              .innerText()}`,
+            { cause: err },
+          );
+        });
+      await watcherContext.close();
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });

@@ -121,6 +121,8 @@ async function refreshDetail(id, { opening = false } = {}) {
       c.sync_mode === "continuous" ? `every ${c.sync_interval_minutes} min` : "one time"
     }${c.sync_paused ? " (paused)" : ""}`;
   $("detail-pause").textContent = c.sync_paused ? "Resume sync" : "Pause sync";
+  // Another collection's documents must not stay under this one's title while its own load.
+  if (opening) $("documents").innerHTML = `<tr><td colspan="5" class="muted">Loading…</td></tr>`;
   emit("detail-shown", { collection: c, opening });
   await loadDocuments(id);
 }
@@ -129,7 +131,9 @@ async function loadDocuments(id) {
   const ticket = documentAnswers.take();
   try {
     const page = await api("GET", `/api/v2/collections/${id}/documents?limit=100`);
-    if (!documentAnswers.fresh(ticket)) return;
+    // Only the open collection's, and not older than what is shown: the user may have opened
+    // another collection while this answer travelled, whose own answer has not come yet.
+    if (id !== state.detail || !documentAnswers.fresh(ticket)) return;
     $("documents").innerHTML = page.documents.map((d) => {
       const viewable = d.status === "completed";
       const retryable = d.status === "failed";
@@ -154,7 +158,7 @@ async function loadDocuments(id) {
       </tr>`;
     }).join("") || `<tr><td colspan="5" class="muted">No document yet.</td></tr>`;
   } catch (err) {
-    if (!documentAnswers.fresh(ticket)) return;
+    if (id !== state.detail || !documentAnswers.fresh(ticket)) return;
     $("documents").innerHTML = `<tr><td colspan="5" class="error">${
       escapeHtml(err.message)
     }</td></tr>`;
