@@ -35,6 +35,9 @@
  * (15), MODES (hub,baseline,pubsub), ROUNDS (1; with n > 1 every mode runs n times at each size,
  * the order of the modes alternating between rounds, and each figure is that of the mode's round
  * with the median p99: at 10,000 sockets on two cores one run's p99 moves by several times),
+ * SERVER_CPUS and CLIENT_CPUS (unset; `taskset -c` lists: the API process and the publishers run on
+ * the first, the client processes on the second, so that the clients do not take the API's CPU, as
+ * load generators on machines of their own would not; Redis and Postgres are not pinned),
  * PROFILE_DIR (unset; when set, the API process of the hub and pub/sub modes runs under the
  * inspector and a CPU profile of the measured window is written there, with the functions of most
  * self time printed: the inspector's own per-frame events weigh on both modes, so take latencies
@@ -111,6 +114,12 @@ const DRAIN_S = num("DRAIN_S", 15);
 const PROFILE_DIR = Deno.env.get("PROFILE_DIR") ?? "";
 const HEAP_KINDS = num("HEAP_KINDS", 0);
 const ROUNDS = num("ROUNDS", 1);
+/** CPUs (a `taskset -c` list) for the API process and the publishers; unset: any. */
+const SERVER_CPUS = Deno.env.get("SERVER_CPUS") ?? "";
+/** More V8 flags (comma-separated) for the API process of every mode. */
+const API_V8_FLAGS = Deno.env.get("API_V8_FLAGS") ?? "";
+/** CPUs (a `taskset -c` list) for the client processes; unset: any. */
+const CLIENT_CPUS = Deno.env.get("CLIENT_CPUS") ?? "";
 for (const [name, value, min] of [["HEAP_KINDS", HEAP_KINDS, 0], ["ROUNDS", ROUNDS, 1]] as const) {
   if (!Number.isInteger(value) || value < min) {
     throw new RangeError(
@@ -733,9 +742,9 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     ? `127.0.0.1:${9300 + MODES.indexOf(mode)}`
     : "";
   const server = spawnRole(["serve", mode], env, [
-    "--v8-flags=--expose-gc,--trace-gc",
+    `--v8-flags=--expose-gc,--trace-gc${API_V8_FLAGS ? `,${API_V8_FLAGS}` : ""}`,
     ...(inspect ? [`--inspect=${inspect}`] : []),
-  ]);
+  ], SERVER_CPUS);
   const publishers: Role[] = [];
   const clients: { proc: Role; out: string }[] = [];
   const stopAll = async () => {
@@ -753,10 +762,15 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     for (let c = 0; c * per < o.sockets; c++) {
       const out = await Deno.makeTempFile({ dir: dataDir });
       const count = Math.min(per, o.sockets - c * per);
-      const proc = spawnRole(["client", String(c * per), String(count), wsUrl], {
-        ...env,
-        BENCH_OUT: out,
-      });
+      const proc = spawnRole(
+        ["client", String(c * per), String(count), wsUrl],
+        {
+          ...env,
+          BENCH_OUT: out,
+        },
+        [],
+        CLIENT_CPUS,
+      );
       clients.push({ proc, out });
     }
     await Promise.all(
@@ -777,7 +791,9 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     }
     const opsPer = Math.ceil(OPERATIONS / PUBLISHERS);
     for (let p = 0; p < PUBLISHERS; p++) {
-      publishers.push(spawnRole(["publish", String(p * opsPer), String(opsPer), mode], env));
+      publishers.push(
+        spawnRole(["publish", String(p * opsPer), String(opsPer), mode], env, [], SERVER_CPUS),
+      );
     }
     await Promise.all(publishers.map((p) => p.waitForLine(/^ready$/)));
     const names = await connectionNames(admin, ROLE[mode]);
@@ -882,9 +898,16 @@ interface Role extends ReturnType<typeof wrap> {
   write(text: string): Promise<void>;
 }
 
-function spawnRole(args: string[], env: Record<string, string>, flags: string[] = []): Role {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...flags, SELF, ...args],
+function spawnRole(
+  args: string[],
+  env: Record<string, string>,
+  flags: string[] = [],
+  cpus = "",
+): Role {
+  const deno = ["run", "-A", ...flags, SELF, ...args];
+  // `taskset` execs the command, so the child's pid is the process measured.
+  const child = new Deno.Command(cpus ? "taskset" : Deno.execPath(), {
+    args: cpus ? ["-c", cpus, Deno.execPath(), ...deno] : deno,
     env: { NO_COLOR: "1", ...env },
     stdin: "piped",
     stdout: "piped",
