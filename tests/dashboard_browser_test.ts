@@ -13,6 +13,7 @@ import {
   testModelsDir,
   testRedisUrl,
   WAIT_MS,
+  waitFor,
 } from "@semantik/shared/testing";
 import { holdAnswer } from "./helpers/held_answer.ts";
 import { spawnDeno } from "./helpers/process.ts";
@@ -195,13 +196,8 @@ Deno.test({
       const documentsOf = (id: string | null) => `**/api/v2/collections/${id}/documents?limit=100`;
       const riversDocs = await holdAnswer(page, documentsOf(riversId));
       const topicsDocs = await holdAnswer(page, documentsOf(topicsId));
-      const asked = (id: string | null) =>
-        page.waitForRequest((r) => r.url().endsWith(`/${id}/documents?limit=100`), {
-          timeout: WAIT_MS,
-        });
-      const riversAsked = asked(riversId);
       await page.locator(`#collections button[data-open="${riversId}"]`).first().click();
-      await riversAsked;
+      await riversDocs.made();
       const loading = await page.locator("#documents").innerText();
       assert.doesNotMatch(
         loading,
@@ -210,9 +206,8 @@ Deno.test({
           loading.slice(0, 200)
         }`,
       );
-      const topicsAsked = asked(topicsId);
       await page.locator(`#collections button[data-open="${topicsId}"]`).first().click();
-      await topicsAsked;
+      await topicsDocs.made();
       await riversDocs.release();
       const shown = await page.locator("#documents").innerText();
       assert.match(await page.locator("#detail-title").innerText(), /^topics/);
@@ -242,11 +237,24 @@ Deno.test({
         socket = ws;
       });
       watcher.on("pageerror", (e) => problems.push(`watcher: ${e.message}`));
+      // The operations lists the page asks for (as the session starts, and again as its socket
+      // opens): the frame goes in once they are all in, so that none lands after it.
+      const lists: Promise<unknown>[] = [];
+      watcher.on("request", (r) => {
+        if (r.method() === "GET" && r.url().includes("/api/v2/operations?")) {
+          lists.push(r.response().then((res) => res?.finished()));
+        }
+      });
       await watcher.goto(page.url());
       const row = watcher.locator(`tr[data-operation="${cancelledId}"]`);
       await row.and(watcher.locator('tr[data-status="cancelled"]')).waitFor({ timeout: WAIT_MS });
       await watcher.locator("#live-state", { hasText: "live" }).waitFor({ timeout: WAIT_MS });
       assert.ok(socket, "the watcher's socket went through the route");
+      await waitFor("the watcher's two operations lists", () => lists.length >= 2, {
+        seen: () => `${lists.length} asked`,
+      });
+      await Promise.all(lists);
+      await watcher.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
       socket.send(JSON.stringify({
         type: "OPERATION_PROGRESS",
         event_id: Number.MAX_SAFE_INTEGER,

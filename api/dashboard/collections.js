@@ -121,7 +121,7 @@ async function refreshDetail(id, { opening = false } = {}) {
       c.sync_mode === "continuous" ? `every ${c.sync_interval_minutes} min` : "one time"
     }${c.sync_paused ? " (paused)" : ""}`;
   $("detail-pause").textContent = c.sync_paused ? "Resume sync" : "Pause sync";
-  // Another collection's documents must not stay under this one's title while its own load.
+  // The last collection's documents must not stay under this one's title while its own load.
   if (opening) $("documents").innerHTML = `<tr><td colspan="5" class="muted">Loading…</td></tr>`;
   emit("detail-shown", { collection: c, opening });
   await loadDocuments(id);

@@ -26,6 +26,8 @@ export interface HoldOptions {
 export interface HeldAnswer {
   /** The request held, once the page made it. */
   readonly request: Request | undefined;
+  /** Resolves once the page has made the request (its answer still held). */
+  made(): Promise<Request>;
   /**
    * Delivers the held answer and resolves once the page has handled it: the answer received
    * whole, then the page's tasks queued by then run.
@@ -41,11 +43,13 @@ export async function holdAnswer(
 ): Promise<HeldAnswer> {
   let seen = 0;
   let request: Request | undefined;
+  const madeOnce = Promise.withResolvers<Request>();
   let open!: () => void;
   const gate = new Promise<void>((resolve) => open = resolve);
   await page.route(url, async (route) => {
     if (route.request().method() !== method || ++seen !== nth) return await route.fallback();
     request = route.request();
+    madeOnce.resolve(request);
     const response = await route.fetch();
     await gate;
     await route.fulfill({ response });
@@ -53,6 +57,9 @@ export async function holdAnswer(
   return {
     get request() {
       return request;
+    },
+    made() {
+      return withDeadline(madeOnce.promise, `request ${nth} of ${method} ${url}`);
     },
     async release() {
       assert.ok(request, `the page never made request ${nth} of ${method} ${url} to hold`);
@@ -62,4 +69,13 @@ export async function holdAnswer(
       await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
     },
   };
+}
+
+/** `promise`, or a rejection saying what was awaited once {@link WAIT_MS} passed. */
+function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the page never made ${what}`)), WAIT_MS);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
