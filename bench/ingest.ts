@@ -19,6 +19,9 @@
  * Usage: deno task bench:ingest [--docs N] [--rounds N] [--device D] [--seed N]
  *   [--vectors server|inprocess]   (BENCH_LOG=info shows the worker's log, warn by default)
  *
+ * The store is made as the service makes it (`PGVECTOR_INDEXING_THRESHOLD_KB`: a corpus of fewer
+ * chunks than `hnsw_from_chunks` builds no HNSW index; 0 builds it at the end of each first index).
+ *
  * Metadata go to DATABASE_URL when set, else a fresh schema on the test Postgres
  * (TEST_DATABASE_URL, dropped afterwards); vectors to VECTOR_DATABASE_URL when set, else to a
  * pgvector database in a process of its own (a pglite-server, `--vectors server`, the default:
@@ -43,7 +46,8 @@
  * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,
  * "efficiency_median":..,"efficiency_cpu":..,"efficiency_same_batches":..,
  * "efficiency_same_batches_cpu":..,"vs_naive":..,"today_chunks_per_s":..,"vs_today":..,
- * "lexical_overhead":..,"lexical_overhead_cpu":..,"precision":..,"vector_store":..}
+ * "lexical_overhead":..,"lexical_overhead_cpu":..,"precision":..,"vector_store":..,
+ * "pgvector_indexing_threshold_kb":..,"hnsw_from_chunks":..}
  */
 import { BENCH_WORDS, median, positiveArg, seededRandom } from "./_common.ts";
 import { type CpuSample, cpuSince, sampleCpu } from "./_cpu.ts";
@@ -60,6 +64,7 @@ import {
   ensureDefaultModel,
   extractFile,
   ExtractionError,
+  indexedFromPoints,
   loadConfig,
   ModelRegistry,
   openPglite,
@@ -167,9 +172,15 @@ const server = !config.vectorDatabaseUrl && values.vectors === "server"
 cpuOf.vectors = server?.pid;
 const vectorUrl = config.vectorDatabaseUrl ?? server?.url;
 const vectorDb = vectorUrl ? undefined : await openPglite();
+// The store as the service makes it: a collection below PGVECTOR_INDEXING_THRESHOLD_KB gets no
+// HNSW index (0: built at the end of every first index, as before the setting).
+const indexingThresholdKb = config.pgvectorIndexingThresholdKb;
 const store: VectorStore = vectorDb
-  ? new PgvectorStore(vectorDb)
-  : new PgvectorStore(connectPostgres(vectorUrl!, { max: 5 }), { ownsDb: true });
+  ? new PgvectorStore(vectorDb, { indexingThresholdKb })
+  : new PgvectorStore(connectPostgres(vectorUrl!, { max: 5 }), {
+    ownsDb: true,
+    indexingThresholdKb,
+  });
 /** While false, upserts reach the store without their text: no lexical indexing. */
 const lexical = { on: true };
 const vectors: VectorStore = new Proxy(store, {
@@ -514,6 +525,9 @@ try {
       : values.vectors === "server"
       ? "pgvector (pglite-server, own process)"
       : "pgvector (PGlite in process)",
+    pgvector_indexing_threshold_kb: indexingThresholdKb,
+    // A first index of this many chunks or more ends with an HNSW build.
+    hnsw_from_chunks: indexedFromPoints(indexingThresholdKb, embedder.dimension),
   };
   await Deno.mkdir("bench/results", { recursive: true });
   await Deno.writeTextFile(

@@ -159,6 +159,7 @@ const envSchema = z.object({
   SCHEDULE_WEBHOOK_SWEEP: cron("* * * * *"),
   OPERATION_RETENTION_DAYS: int(30, 1),
   EVENT_PARTITIONS: int(8, 1, 1024),
+  PGVECTOR_INDEXING_THRESHOLD_KB: int(10_000, 0, 1 << 30),
   QDRANT_SHARDS: int(1, 1, 1024),
   QDRANT_REPLICATION: int(1, 1, 64),
   REDIS_WAIT_REPLICAS: int(0, 0, 64),
@@ -266,6 +267,11 @@ export interface Config {
   operationRetentionDays: number;
   /** `EVENT_PARTITIONS`: global event streams (Redis Cluster slots) the events are sharded over. */
   eventPartitions: number;
+  /**
+   * `PGVECTOR_INDEXING_THRESHOLD_KB`: a pgvector collection gets its HNSW index once its vectors
+   * take this many KB as float32 (searched exactly below it); 0: from its first point.
+   */
+  pgvectorIndexingThresholdKb: number;
   /** `QDRANT_SHARDS`: `shard_number` of collections the Qdrant store creates. */
   qdrantShards: number;
   /** `QDRANT_REPLICATION`: `replication_factor` of collections the Qdrant store creates. */
@@ -396,6 +402,7 @@ export function loadConfig(
     scheduleWebhookSweep: e.SCHEDULE_WEBHOOK_SWEEP,
     operationRetentionDays: e.OPERATION_RETENTION_DAYS,
     eventPartitions: e.EVENT_PARTITIONS,
+    pgvectorIndexingThresholdKb: e.PGVECTOR_INDEXING_THRESHOLD_KB,
     qdrantShards: e.QDRANT_SHARDS,
     qdrantReplication: e.QDRANT_REPLICATION,
     redisWaitReplicas: e.REDIS_WAIT_REPLICAS,

@@ -249,23 +249,26 @@ Deno.test("loadConfig() reads RERANK_MODEL as a directory relative to the workin
   assert.equal(loadConfig({ RERANK_MODEL: "/m/ce" }, "/srv/app").rerankModel, "/m/ce");
 });
 
-Deno.test("loadConfig(): event partitions, Qdrant distribution and replica waits", () => {
+Deno.test("loadConfig(): event partitions, Qdrant distribution, the pgvector indexing threshold and replica waits", () => {
   const d = loadConfig({}, "/x");
   assert.equal(d.eventPartitions, 8);
   assert.equal(d.qdrantShards, 1);
   assert.equal(d.qdrantReplication, 1);
+  assert.equal(d.pgvectorIndexingThresholdKb, 10_000);
   assert.equal(d.redisWaitReplicas, 0);
   assert.equal(d.redisWaitTimeoutMs, 1000);
   const c = loadConfig({
     EVENT_PARTITIONS: "16",
     QDRANT_SHARDS: "6",
     QDRANT_REPLICATION: "2",
+    PGVECTOR_INDEXING_THRESHOLD_KB: "0",
     REDIS_WAIT_REPLICAS: "1",
     REDIS_WAIT_TIMEOUT_MS: "250",
   }, "/x");
   assert.equal(c.eventPartitions, 16);
   assert.equal(c.qdrantShards, 6);
   assert.equal(c.qdrantReplication, 2);
+  assert.equal(c.pgvectorIndexingThresholdKb, 0);
   assert.equal(c.redisWaitReplicas, 1);
   assert.equal(c.redisWaitTimeoutMs, 250);
   assert.throws(
@@ -274,6 +277,7 @@ Deno.test("loadConfig(): event partitions, Qdrant distribution and replica waits
         EVENT_PARTITIONS: "0",
         QDRANT_SHARDS: "0",
         QDRANT_REPLICATION: "x",
+        PGVECTOR_INDEXING_THRESHOLD_KB: "-5",
         REDIS_WAIT_REPLICAS: "-1",
         REDIS_WAIT_TIMEOUT_MS: "0",
       }),
@@ -284,6 +288,7 @@ Deno.test("loadConfig(): event partitions, Qdrant distribution and replica waits
           "EVENT_PARTITIONS",
           "QDRANT_SHARDS",
           "QDRANT_REPLICATION",
+          "PGVECTOR_INDEXING_THRESHOLD_KB",
           "REDIS_WAIT_REPLICAS",
           "REDIS_WAIT_TIMEOUT_MS",
         ]

@@ -1,6 +1,6 @@
 /**
  * Picks and opens the vector store the settings ask for (docs/API.md: `VECTOR_STORE`, `QDRANT_URL`,
- * `QDRANT_API_KEY`, `VECTOR_DATABASE_URL`).
+ * `QDRANT_API_KEY`, `VECTOR_DATABASE_URL`, `PGVECTOR_INDEXING_THRESHOLD_KB`).
  */
 import type { Config } from "../config/config.ts";
 import type { Db } from "../db/db.ts";
@@ -37,10 +37,11 @@ export interface CreateVectorStoreOptions {
 export function createVectorStore(
   config:
     & Pick<Config, "vectorStore" | "qdrantUrl" | "qdrantApiKey" | "vectorDatabaseUrl">
-    & Partial<Pick<Config, "qdrantShards" | "qdrantReplication">>,
+    & Partial<Pick<Config, "qdrantShards" | "qdrantReplication" | "pgvectorIndexingThresholdKb">>,
   options: CreateVectorStoreOptions = {},
 ): VectorStore {
   const { db, readDb, maxConnections = 5, logger } = options;
+  const indexingThresholdKb = config.pgvectorIndexingThresholdKb;
   if (config.vectorStore === "qdrant") {
     if (!config.qdrantUrl) {
       throw new TypeError("Cannot create the qdrant vector store: QDRANT_URL is not set");
@@ -58,12 +59,12 @@ export function createVectorStore(
       max: maxConnections,
       applicationName: "semantik-vectors",
     });
-    return new PgvectorStore(own, { ownsDb: true, logger });
+    return new PgvectorStore(own, { ownsDb: true, logger, indexingThresholdKb });
   }
   if (!db) {
     throw new TypeError(
       "Cannot create the pgvector store: VECTOR_DATABASE_URL is not set and no database was given",
     );
   }
-  return new PgvectorStore(db, { logger, readDb });
+  return new PgvectorStore(db, { logger, readDb, indexingThresholdKb });
 }

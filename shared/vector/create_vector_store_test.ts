@@ -59,3 +59,31 @@ Deno.test({
     await t.cleanup();
   }
 });
+
+Deno.test("createVectorStore() gives the pgvector store PGVECTOR_INDEXING_THRESHOLD_KB", async () => {
+  const db = await openPglite();
+  const hnsw = async (name: string) =>
+    (await db.query(
+      `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
+      [`vec_${name}`],
+    )).length;
+  try {
+    // 1 KB is 4 points of 64 dimensions: an empty collection stays unindexed.
+    const small = createVectorStore(
+      loadConfig({ PGVECTOR_INDEXING_THRESHOLD_KB: "1" }, "/tmp"),
+      { db },
+    );
+    await small.ensureCollection("col_thresholded", 64);
+    assert.equal(await hnsw("col_thresholded"), 0);
+    await small.close();
+    const always = createVectorStore(
+      loadConfig({ PGVECTOR_INDEXING_THRESHOLD_KB: "0" }, "/tmp"),
+      { db },
+    );
+    await always.ensureCollection("col_indexed", 64);
+    assert.equal(await hnsw("col_indexed"), 1);
+    await always.close();
+  } finally {
+    await db.close();
+  }
+});

@@ -11,13 +11,21 @@
  * graph cost about six times the CPU of building it afterwards (300 points of 384 dimensions in
  * a pglite-server: 1.0-1.3 s against 0.30 s of inserts plus 0.12 s of build).
  *
+ * With an indexing threshold (`indexingThresholdKb`, in the unit of Qdrant's
+ * `indexing_threshold_kb`, below which Qdrant leaves a segment unindexed) a table gets no HNSW
+ * index while its vectors are smaller than it: searches scan every point (exact recall; at
+ * 6,667 points of 384 dimensions 4-5 ms more than a graph walk on a native server, 8 ms in
+ * PGlite) and no graph is built for a small collection (that size: 2 s of build on a native
+ * server, 8 s in PGlite). `finishBulkLoad`, `ensureCollection` and the upserts outside a bulk
+ * load build it once the table has grown past the threshold.
+ *
  * Every data write is one statement: the multi-row upsert, the delete by document, the alias
  * switch. DDL that must happen together (create a table with its indexes; drop a table with its
  * aliases) is one simple-protocol script, which Postgres runs as one implicit transaction.
  *
- * Searches without filters walk the HNSW index (`hnsw.ef_search` raised to at least 2k for the
- * statement). Searches with a document or uri filter scan the matching rows exactly, since an
- * HNSW walk filtered afterwards can return fewer than k hits.
+ * Searches without filters walk the HNSW index where there is one (`hnsw.ef_search` raised to
+ * at least 2k for the statement). Searches with a document or uri filter scan the matching rows
+ * exactly, since an HNSW walk filtered afterwards can return fewer than k hits.
  *
  * Lexical retrieval: `lexical tsvector` holds the chunk text's terms from the project's tokenizer
  * (`lexical.ts`: lower case, identifiers split into parts and kept whole), computed at insert by
@@ -105,6 +113,31 @@ export interface PgvectorStoreOptions {
    * @default {db}
    */
   readDb?: ReadDb;
+  /**
+   * `PGVECTOR_INDEXING_THRESHOLD_KB`: a table gets its HNSW index once its vectors take this many
+   * KB as float32 (the unit of Qdrant's `indexing_threshold_kb`: 1 KB is one vector of 256
+   * dimensions; 10,000 KB, the service's default and Qdrant's full-scan threshold, is 6,667
+   * points of 384). Below it, searches scan every point exactly (as Qdrant's plain segments do),
+   * and writes and bulk loads build no graph. 0: every table is indexed from its first point.
+   * @default {0}
+   */
+  indexingThresholdKb?: number;
+}
+
+/**
+ * Points past which a table of `dimension`-wide vectors gets its HNSW index, for a threshold of
+ * `kb` KB of float32 vectors (see {@link PgvectorStoreOptions.indexingThresholdKb}).
+ */
+export function indexedFromPoints(kb: number, dimension: number): number {
+  return Math.ceil((kb * 1024) / (4 * dimension));
+}
+
+/**
+ * Points an upsert adds to a table below the indexing threshold (see `#indexWhenGrown`) before
+ * the store counts the table again: an eighth of the threshold's points, at least 64.
+ */
+function recountStep(indexedFrom: number): number {
+  return Math.max(64, Math.ceil(indexedFrom / 8));
 }
 
 /** pgvector's limits: the `vector` type and its HNSW index. */
@@ -388,6 +421,13 @@ export class PgvectorStore implements VectorStore {
   readonly #termsWritten = new Map<string, number>();
   /** Tables known to have their HNSW index (built, or seen), so the check runs once each. */
   readonly #hnswBuilt = new Set<string>();
+  readonly #indexingThresholdKb: number;
+  /**
+   * Tables seen without their HNSW index and below the indexing threshold, outside a bulk load:
+   * the points counted then, and the points this store upserted since. Upserts recount when
+   * these reach the threshold, or every {@link recountStep} points (other processes write too).
+   */
+  readonly #unindexed = new Map<string, { points: number; added: number }>();
 
   constructor(db: Db, options: PgvectorStoreOptions = {}) {
     const {
@@ -396,7 +436,15 @@ export class PgvectorStore implements VectorStore {
       logger = getLogger("vector.pgvector"),
       readyTimeoutMs = 2000,
       readDb,
+      indexingThresholdKb = 0,
     } = options;
+    if (!Number.isInteger(indexingThresholdKb) || indexingThresholdKb < 0) {
+      throw new RangeError(
+        "Cannot create the pgvector store: indexingThresholdKb must be a non-negative integer, " +
+          `got ${indexingThresholdKb}`,
+      );
+    }
+    this.#indexingThresholdKb = indexingThresholdKb;
     if (!(readyTimeoutMs > 0)) {
       throw new RangeError(
         `Cannot create the pgvector store: readyTimeoutMs must be positive, got ${readyTimeoutMs}`,
@@ -539,7 +587,12 @@ export class PgvectorStore implements VectorStore {
       `create index if not exists ${t}_uri on ${t} (uri text_pattern_ops)`,
       ...lexicalDdl(t),
     ];
-    if (dimension <= MAX_HNSW_DIMENSION && !bulkLoad) ddl.push(hnswDdl(t));
+    // A new table is indexed at once only without a threshold; else once it has grown past it.
+    const indexNow = dimension <= MAX_HNSW_DIMENSION && !bulkLoad &&
+      this.#indexingThresholdKb === 0;
+    if (indexNow) ddl.push(hnswDdl(t));
+    // A bulk load's upserts build nothing (finishBulkLoad decides).
+    if (bulkLoad) this.#unindexed.delete(target);
     for (let attempt = 1;; attempt++) {
       const existing = await this.#dimension(target);
       if (existing !== undefined) {
@@ -547,7 +600,7 @@ export class PgvectorStore implements VectorStore {
           throw new DimensionMismatchError("ensure collection", target, existing, dimension);
         }
         await this.#ensureLexical(target);
-        if (!bulkLoad) await this.#ensureHnsw(target, existing);
+        if (!bulkLoad) await this.#indexIfLarge(target, existing);
         return;
       }
       if (dimension > MAX_HNSW_DIMENSION) {
@@ -559,7 +612,10 @@ export class PgvectorStore implements VectorStore {
       }
       try {
         await this.#db.exec(ddl.join(";\n"));
-        if (!bulkLoad) this.#hnswBuilt.add(target);
+        if (indexNow) this.#hnswBuilt.add(target);
+        else if (!bulkLoad && dimension <= MAX_HNSW_DIMENSION) {
+          this.#unindexed.set(target, { points: 0, added: 0 });
+        }
         return;
       } catch (err) {
         const code = dbErrorInfo(err)?.code;
@@ -575,23 +631,32 @@ export class PgvectorStore implements VectorStore {
     const target = await this.#resolve(name);
     const dimension = await this.#dimension(target);
     if (dimension === undefined) throw new CollectionNotFoundError("finish the bulk load", name);
-    await this.#ensureHnsw(target, dimension);
+    await this.#indexIfLarge(target, dimension);
     // The load's last terms (fewer than GIN_MERGE_ROWS) are merged too: searches come next.
     if (this.#termsWritten.has(target)) await this.#mergeTerms(target);
   }
 
   /**
-   * Builds the HNSW index of a table that lacks it (a bulk load deferred it), once per table and
-   * process; a table past pgvector's indexed dimensions has none to build.
+   * Builds the HNSW index of a table that lacks it (a bulk load deferred it, or the table was
+   * below the indexing threshold) once the table holds the threshold's points, once per table
+   * and process; below the threshold, notes the count for {@link #indexWhenGrown}. A table past
+   * pgvector's indexed dimensions has none to build.
    */
-  async #ensureHnsw(collection: string, dimension: number): Promise<void> {
+  async #indexIfLarge(collection: string, dimension: number): Promise<void> {
     if (dimension > MAX_HNSW_DIMENSION || this.#hnswBuilt.has(collection)) return;
     const t = table(collection);
-    const [row] = await this.#db.query<{ present: boolean }>(
-      "select to_regclass($1) is not null as present",
-      [`${t}_hnsw`],
+    const [row] = await this.#db.query<{ present: boolean; points: number | null }>(
+      `select to_regclass($1) is not null as present,
+              case when $2::int > 0 then (select count(*)::int from ${t}) end as points`,
+      [`${t}_hnsw`, this.#indexingThresholdKb],
     );
+    const from = indexedFromPoints(this.#indexingThresholdKb, dimension);
     if (!row?.present) {
+      const points = row?.points ?? 0;
+      if (points < from) {
+        this.#unindexed.set(collection, { points, added: 0 });
+        return;
+      }
       const started = performance.now();
       // Built in memory while the graph fits (else pgvector goes on, slower, on disk).
       await this.#raceSafe(() =>
@@ -602,12 +667,37 @@ export class PgvectorStore implements VectorStore {
           await tx.query(hnswDdl(t));
         })
       );
-      this.#log.info("built the HNSW index of a bulk-loaded vector collection", {
+      this.#log.info("built the HNSW index of a vector collection", {
         collection,
+        points: row?.points ?? undefined,
         ms: Math.round(performance.now() - started),
       });
     }
+    this.#unindexed.delete(collection);
     this.#hnswBuilt.add(collection);
+  }
+
+  /**
+   * After an upsert of `added` points outside a bulk load to a table below the indexing
+   * threshold: recounts it once the count noted plus the points added reach the threshold, or
+   * every {@link recountStep} points (what other processes wrote is not in the sum), and builds
+   * its index when the count says so. A failure is logged: the write it follows succeeded, and
+   * the next upsert or `ensureCollection` tries again.
+   */
+  async #indexWhenGrown(collection: string, dimension: number, added: number): Promise<void> {
+    const seen = this.#unindexed.get(collection);
+    if (!seen) return;
+    seen.added += added;
+    const from = indexedFromPoints(this.#indexingThresholdKb, dimension);
+    if (seen.points + seen.added < from && seen.added < recountStep(from)) return;
+    try {
+      await this.#indexIfLarge(collection, dimension);
+    } catch (err) {
+      this.#log.warn("could not build the HNSW index of a vector collection after a write", {
+        collection,
+        error: errorMessage(err),
+      });
+    }
   }
 
   async upsert(name: string, points: VectorPoint[]): Promise<void> {
@@ -621,6 +711,7 @@ export class PgvectorStore implements VectorStore {
     }
     await this.#analyzeIfChanged(target, checked.length);
     await this.#mergeTermsIfWritten(target, checked.filter((p) => p.text !== "").length);
+    await this.#indexWhenGrown(target, checked[0]!.vector.length, checked.length);
   }
 
   /**
@@ -1237,6 +1328,8 @@ export class PgvectorStore implements VectorStore {
     await this.#prepare();
     const target = await this.#resolve(name);
     this.#termStats.delete(target);
+    this.#hnswBuilt.delete(target);
+    this.#unindexed.delete(target);
     // Names passed the strict pattern, so inlining them as identifiers and literals is safe; one
     // script keeps the table and its aliases from outliving each other.
     await this.#db.exec(

@@ -169,6 +169,180 @@ Deno.test("pgvector store: a bulk load defers the HNSW index to finishBulkLoad; 
   }
 });
 
+/** HNSW indexes on the table of collection `name` in `db` (0 or 1). */
+async function hnswCount(db: Pick<Db, "query">, name: string): Promise<number> {
+  return (await db.query(
+    `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
+    [`vec_${name}`],
+  )).length;
+}
+
+/** `n` points of `dimension` dimensions for collection `name`, ordinals from `from`. */
+function pointsOf(name: string, dimension: number, n: number, from = 0): VectorPoint[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    return point(
+      name,
+      "/t",
+      i,
+      Array.from({ length: dimension }, (_, d) => ((i * 7 + d) % 11) + 1),
+    );
+  });
+}
+
+Deno.test("pgvector store: below the indexing threshold a collection has no HNSW index and is searched exactly; it gets one once it holds the threshold's points", async () => {
+  const db = await openPglite();
+  // 1 KB of float32 vectors of 64 dimensions: 4 points.
+  const store = new PgvectorStore(db, { indexingThresholdKb: 1 });
+  try {
+    // A bulk load of 3 points: finishBulkLoad builds nothing.
+    await store.ensureCollection("col_small", 64, { bulkLoad: true });
+    const small = pointsOf("col_small", 64, 3);
+    await store.upsert("col_small", small);
+    await store.finishBulkLoad("col_small");
+    assert.equal(
+      await hnswCount(db, "col_small"),
+      0,
+      "3 points of a 4-point threshold got an index",
+    );
+    // Searched exactly: the nearest by cosine, computed here.
+    const query = small[1]!.vector as number[];
+    const cos = (a: number[], b: number[]) =>
+      a.reduce((s, x, d) => s + x * b[d]!, 0) /
+      Math.hypot(...a) / Math.hypot(...b);
+    const expected = [...small].sort((a, b) =>
+      cos(b.vector as number[], query) - cos(a.vector as number[], query)
+    ).map((p) => p.id);
+    const hits = await store.search("col_small", query, { k: 3 });
+    assert.deepEqual(hits.map((h) => h.id), expected);
+    assert.ok(Math.abs(hits[0]!.score - 1) < 1e-6, `the point itself scored ${hits[0]!.score}`);
+
+    // A bulk load of 4 points: built at its finish, not before.
+    await store.ensureCollection("col_four", 64, { bulkLoad: true });
+    await store.upsert("col_four", pointsOf("col_four", 64, 4));
+    assert.equal(await hnswCount(db, "col_four"), 0, "an upsert of a bulk load built the index");
+    await store.finishBulkLoad("col_four");
+    assert.equal(await hnswCount(db, "col_four"), 1, "4 points of a 4-point threshold: no index");
+
+    // Outside a bulk load: a new table has none; the upsert that brings it to 4 points builds it.
+    await store.ensureCollection("col_grows", 64);
+    assert.equal(await hnswCount(db, "col_grows"), 0, "a new table was indexed at once");
+    await store.upsert("col_grows", pointsOf("col_grows", 64, 3));
+    assert.equal(await hnswCount(db, "col_grows"), 0);
+    await store.upsert("col_grows", pointsOf("col_grows", 64, 1, 3));
+    assert.equal(await hnswCount(db, "col_grows"), 1, "the fourth point built no index");
+
+    // The small table grows past it through a plain ensureCollection (a later sync) and upserts.
+    await store.ensureCollection("col_small", 64);
+    assert.equal(await hnswCount(db, "col_small"), 0);
+    await store.upsert("col_small", pointsOf("col_small", 64, 1, 3));
+    assert.equal(await hnswCount(db, "col_small"), 1, "the small table reached 4 points unindexed");
+
+    // A table ensured plainly, then bulk-loaded (its documents all gone, say): the load's
+    // upserts build nothing, its finish does.
+    await store.ensureCollection("col_reload", 64);
+    await store.ensureCollection("col_reload", 64, { bulkLoad: true });
+    await store.upsert("col_reload", pointsOf("col_reload", 64, 5));
+    assert.equal(await hnswCount(db, "col_reload"), 0, "an upsert of a bulk load built the index");
+    await store.finishBulkLoad("col_reload");
+    assert.equal(await hnswCount(db, "col_reload"), 1);
+
+    // Without a threshold (the class' default) a new table is indexed at once.
+    const always = new PgvectorStore(db);
+    await always.ensureCollection("col_always", 64);
+    assert.equal(await hnswCount(db, "col_always"), 1);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("pgvector store: below the threshold, upserts recount the table every eighth of it, so points other processes wrote count too", async () => {
+  const db = await openPglite();
+  // 64 KB of 16-dimension vectors: 1,024 points; recounted every 128 points this store adds.
+  const store = new PgvectorStore(db, { indexingThresholdKb: 64 });
+  const other = new PgvectorStore(db, { indexingThresholdKb: 64 });
+  try {
+    await store.ensureCollection("col_shared", 16);
+    // Another process (whose upserts alone do not reach the threshold) writes 1,000 points.
+    await other.upsert("col_shared", pointsOf("col_shared", 16, 1000));
+    assert.equal(await hnswCount(db, "col_shared"), 0);
+    await store.upsert("col_shared", pointsOf("col_shared", 16, 127, 1000));
+    assert.equal(await hnswCount(db, "col_shared"), 0, "recounted before 128 points were added");
+    await store.upsert("col_shared", pointsOf("col_shared", 16, 1, 1127));
+    assert.equal(await hnswCount(db, "col_shared"), 1, "1,128 points, recounted, and no index");
+  } finally {
+    await other.close();
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("pgvector store: an index build that fails after an upsert fails no write; the next upsert builds it", async () => {
+  const pg = await openPglite();
+  let failBuilds = true;
+  const db: Db = {
+    driver: pg.driver,
+    query: (sql, p) => pg.query(sql, p),
+    exec: (sql) => pg.exec(sql),
+    transaction: (fn) =>
+      pg.transaction((tx) =>
+        fn({
+          query(sql, p) {
+            if (failBuilds && /using hnsw/i.test(sql)) {
+              return Promise.reject(new Error("injected: could not build the index"));
+            }
+            return tx.query(sql, p);
+          },
+        })
+      ),
+    close: () => pg.close(),
+  };
+  const store = new PgvectorStore(db, { indexingThresholdKb: 1 });
+  try {
+    await store.ensureCollection("col_flaky", 64);
+    await store.upsert("col_flaky", pointsOf("col_flaky", 64, 4));
+    assert.equal(await store.count("col_flaky"), 4);
+    assert.equal(await hnswCount(pg, "col_flaky"), 0);
+    failBuilds = false;
+    await store.upsert("col_flaky", pointsOf("col_flaky", 64, 1, 4));
+    assert.equal(await hnswCount(pg, "col_flaky"), 1, "the build was not tried again");
+  } finally {
+    await store.close();
+    await pg.close();
+  }
+});
+
+Deno.test("pgvector store: a collection dropped and made again as a bulk load gets its index at finishBulkLoad", async () => {
+  const db = await openPglite();
+  const store = new PgvectorStore(db);
+  try {
+    await store.ensureCollection("col_again", 3);
+    assert.equal(await hnswCount(db, "col_again"), 1);
+    await store.drop("col_again");
+    await store.ensureCollection("col_again", 3, { bulkLoad: true });
+    await store.upsert("col_again", [point("col_again", "/a", 0, [1, 2, 3])]);
+    await store.finishBulkLoad("col_again");
+    assert.equal(
+      await hnswCount(db, "col_again"),
+      1,
+      "the dropped table's index was taken as built",
+    );
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("pgvector store: indexingThresholdKb must be a non-negative integer", () => {
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(
+      () => new PgvectorStore({} as Db, { indexingThresholdKb: bad }),
+      /indexingThresholdKb must be a non-negative integer/,
+    );
+  }
+});
+
 Deno.test("pgvector store: stores exactly the caller's float32 values", async () => {
   const db = await openPglite();
   const store = new PgvectorStore(db);
