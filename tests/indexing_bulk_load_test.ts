@@ -12,6 +12,7 @@ import {
   reindexCollection,
   syncCollection,
 } from "../api/collections/collections.ts";
+import { hnswIndexCount } from "@semantik/shared/testing";
 import { withIndexingEnv, writeFiles } from "./indexing_env.ts";
 
 interface Call {
@@ -45,11 +46,7 @@ const alias = (id: string) => `col_${id.replaceAll("-", "")}`;
 Deno.test("a first index and a reindex's new generation are bulk loads: the HNSW index is built after the last point; a sync writes into the index", async () => {
   const vectorDb = await openPglite();
   const { store, calls } = recorded(new PgvectorStore(vectorDb));
-  const hnsw = async (physical: string) =>
-    (await vectorDb.query(
-      `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
-      [`vec_${physical}`],
-    )).length;
+  const hnsw = (physical: string) => hnswIndexCount(vectorDb, physical);
   try {
     await withIndexingEnv({ vectors: store }, async (env) => {
       const files = Object.fromEntries(

@@ -112,3 +112,11 @@ export function withSearchPath(url: string, schema: string): string {
   u.searchParams.set("search_path", `${schema},public`);
   return u.toString();
 }
+
+/** HNSW indexes (0 or 1) on the pgvector table of vector collection `collection` in `db`. */
+export async function hnswIndexCount(db: Pick<Db, "query">, collection: string): Promise<number> {
+  return (await db.query(
+    `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
+    [`vec_${collection}`],
+  )).length;
+}

@@ -3,6 +3,7 @@ import { loadConfig } from "../config/config.ts";
 import { openPglite } from "../db/pglite_driver.ts";
 import {
   createServerTestDb,
+  hnswIndexCount,
   testDatabaseUrl,
   testServerOffersPgvector,
   withSearchPath,
@@ -62,11 +63,7 @@ Deno.test({
 
 Deno.test("createVectorStore() gives the pgvector store PGVECTOR_INDEXING_THRESHOLD_KB", async () => {
   const db = await openPglite();
-  const hnsw = async (name: string) =>
-    (await db.query(
-      `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
-      [`vec_${name}`],
-    )).length;
+  const hnsw = (name: string) => hnswIndexCount(db, name);
   try {
     // 1 KB is 4 points of 64 dimensions: an empty collection stays unindexed.
     const small = createVectorStore(

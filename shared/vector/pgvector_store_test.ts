@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Db, Queryable, SqlParam } from "../db/db.ts";
 import { openPglite } from "../db/pglite_driver.ts";
 import { AppError } from "../errors.ts";
-import { createServerTestDb, testServerOffersPgvector } from "../testing/db.ts";
+import { createServerTestDb, hnswIndexCount, testServerOffersPgvector } from "../testing/db.ts";
 import {
   ANALYZE_MIN_ROWS,
   GIN_MERGE_ROWS,
@@ -129,11 +129,7 @@ Deno.test("pgvector store: a table per collection with document, uri and HNSW co
 Deno.test("pgvector store: a bulk load defers the HNSW index to finishBulkLoad; a later plain ensureCollection builds one never finished", async () => {
   const db = await openPglite();
   const store = new PgvectorStore(db);
-  const hnsw = async (name: string) =>
-    (await db.query(
-      `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
-      [`vec_${name}`],
-    )).length;
+  const hnsw = (name: string) => hnswIndexCount(db, name);
   try {
     await store.ensureCollection("col_bulk", 3, { bulkLoad: true });
     assert.equal(await hnsw("col_bulk"), 0, "a bulk load's table has no HNSW index");
@@ -169,14 +165,6 @@ Deno.test("pgvector store: a bulk load defers the HNSW index to finishBulkLoad; 
   }
 });
 
-/** HNSW indexes on the table of collection `name` in `db` (0 or 1). */
-async function hnswCount(db: Pick<Db, "query">, name: string): Promise<number> {
-  return (await db.query(
-    `select 1 from pg_indexes where tablename = $1 and indexdef like '%USING hnsw%'`,
-    [`vec_${name}`],
-  )).length;
-}
-
 /** `n` points of `dimension` dimensions for collection `name`, ordinals from `from`. */
 function pointsOf(name: string, dimension: number, n: number, from = 0): VectorPoint[] {
   return Array.from({ length: n }, (_, k) => {
@@ -201,7 +189,7 @@ Deno.test("pgvector store: below the indexing threshold a collection has no HNSW
     await store.upsert("col_small", small);
     await store.finishBulkLoad("col_small");
     assert.equal(
-      await hnswCount(db, "col_small"),
+      await hnswIndexCount(db, "col_small"),
       0,
       "3 points of a 4-point threshold got an index",
     );
@@ -220,37 +208,53 @@ Deno.test("pgvector store: below the indexing threshold a collection has no HNSW
     // A bulk load of 4 points: built at its finish, not before.
     await store.ensureCollection("col_four", 64, { bulkLoad: true });
     await store.upsert("col_four", pointsOf("col_four", 64, 4));
-    assert.equal(await hnswCount(db, "col_four"), 0, "an upsert of a bulk load built the index");
+    assert.equal(
+      await hnswIndexCount(db, "col_four"),
+      0,
+      "an upsert of a bulk load built the index",
+    );
     await store.finishBulkLoad("col_four");
-    assert.equal(await hnswCount(db, "col_four"), 1, "4 points of a 4-point threshold: no index");
+    assert.equal(
+      await hnswIndexCount(db, "col_four"),
+      1,
+      "4 points of a 4-point threshold: no index",
+    );
 
     // Outside a bulk load: a new table has none; the upsert that brings it to 4 points builds it.
     await store.ensureCollection("col_grows", 64);
-    assert.equal(await hnswCount(db, "col_grows"), 0, "a new table was indexed at once");
+    assert.equal(await hnswIndexCount(db, "col_grows"), 0, "a new table was indexed at once");
     await store.upsert("col_grows", pointsOf("col_grows", 64, 3));
-    assert.equal(await hnswCount(db, "col_grows"), 0);
+    assert.equal(await hnswIndexCount(db, "col_grows"), 0);
     await store.upsert("col_grows", pointsOf("col_grows", 64, 1, 3));
-    assert.equal(await hnswCount(db, "col_grows"), 1, "the fourth point built no index");
+    assert.equal(await hnswIndexCount(db, "col_grows"), 1, "the fourth point built no index");
 
     // The small table grows past it through a plain ensureCollection (a later sync) and upserts.
     await store.ensureCollection("col_small", 64);
-    assert.equal(await hnswCount(db, "col_small"), 0);
+    assert.equal(await hnswIndexCount(db, "col_small"), 0);
     await store.upsert("col_small", pointsOf("col_small", 64, 1, 3));
-    assert.equal(await hnswCount(db, "col_small"), 1, "the small table reached 4 points unindexed");
+    assert.equal(
+      await hnswIndexCount(db, "col_small"),
+      1,
+      "the small table reached 4 points unindexed",
+    );
 
     // A table ensured plainly, then bulk-loaded (its documents all gone, say): the load's
     // upserts build nothing, its finish does.
     await store.ensureCollection("col_reload", 64);
     await store.ensureCollection("col_reload", 64, { bulkLoad: true });
     await store.upsert("col_reload", pointsOf("col_reload", 64, 5));
-    assert.equal(await hnswCount(db, "col_reload"), 0, "an upsert of a bulk load built the index");
+    assert.equal(
+      await hnswIndexCount(db, "col_reload"),
+      0,
+      "an upsert of a bulk load built the index",
+    );
     await store.finishBulkLoad("col_reload");
-    assert.equal(await hnswCount(db, "col_reload"), 1);
+    assert.equal(await hnswIndexCount(db, "col_reload"), 1);
 
     // Without a threshold (the class' default) a new table is indexed at once.
     const always = new PgvectorStore(db);
     await always.ensureCollection("col_always", 64);
-    assert.equal(await hnswCount(db, "col_always"), 1);
+    assert.equal(await hnswIndexCount(db, "col_always"), 1);
   } finally {
     await store.close();
     await db.close();
@@ -266,11 +270,19 @@ Deno.test("pgvector store: below the threshold, upserts recount the table every 
     await store.ensureCollection("col_shared", 16);
     // Another process (whose upserts alone do not reach the threshold) writes 1,000 points.
     await other.upsert("col_shared", pointsOf("col_shared", 16, 1000));
-    assert.equal(await hnswCount(db, "col_shared"), 0);
+    assert.equal(await hnswIndexCount(db, "col_shared"), 0);
     await store.upsert("col_shared", pointsOf("col_shared", 16, 127, 1000));
-    assert.equal(await hnswCount(db, "col_shared"), 0, "recounted before 128 points were added");
+    assert.equal(
+      await hnswIndexCount(db, "col_shared"),
+      0,
+      "recounted before 128 points were added",
+    );
     await store.upsert("col_shared", pointsOf("col_shared", 16, 1, 1127));
-    assert.equal(await hnswCount(db, "col_shared"), 1, "1,128 points, recounted, and no index");
+    assert.equal(
+      await hnswIndexCount(db, "col_shared"),
+      1,
+      "1,128 points, recounted, and no index",
+    );
   } finally {
     await other.close();
     await store.close();
@@ -303,10 +315,10 @@ Deno.test("pgvector store: an index build that fails after an upsert fails no wr
     await store.ensureCollection("col_flaky", 64);
     await store.upsert("col_flaky", pointsOf("col_flaky", 64, 4));
     assert.equal(await store.count("col_flaky"), 4);
-    assert.equal(await hnswCount(pg, "col_flaky"), 0);
+    assert.equal(await hnswIndexCount(pg, "col_flaky"), 0);
     failBuilds = false;
     await store.upsert("col_flaky", pointsOf("col_flaky", 64, 1, 4));
-    assert.equal(await hnswCount(pg, "col_flaky"), 1, "the build was not tried again");
+    assert.equal(await hnswIndexCount(pg, "col_flaky"), 1, "the build was not tried again");
   } finally {
     await store.close();
     await pg.close();
@@ -318,13 +330,13 @@ Deno.test("pgvector store: a collection dropped and made again as a bulk load ge
   const store = new PgvectorStore(db);
   try {
     await store.ensureCollection("col_again", 3);
-    assert.equal(await hnswCount(db, "col_again"), 1);
+    assert.equal(await hnswIndexCount(db, "col_again"), 1);
     await store.drop("col_again");
     await store.ensureCollection("col_again", 3, { bulkLoad: true });
     await store.upsert("col_again", [point("col_again", "/a", 0, [1, 2, 3])]);
     await store.finishBulkLoad("col_again");
     assert.equal(
-      await hnswCount(db, "col_again"),
+      await hnswIndexCount(db, "col_again"),
       1,
       "the dropped table's index was taken as built",
     );
