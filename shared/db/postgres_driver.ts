@@ -40,7 +40,27 @@ function queryable(sql: Sql | postgres.TransactionSql<Record<string, unknown>>):
   };
 }
 
-/** Connects to a Postgres server with postgres.js. */
+/**
+ * A Unix socket named as libpq names it, `?host=/dir` (the directory holding `.s.PGSQL.<port>`,
+ * e.g. `postgres://user@localhost/db?host=/var/run/postgresql`): the socket's path, and the url
+ * without that parameter (postgres.js would send it to the server as a setting, which refuses
+ * the connection). A server on the same host is then reached without the TCP stack.
+ */
+export function socketOf(url: string): { url: string; path?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url }; // postgres.js reports it in its own words
+  }
+  const dir = parsed.searchParams.get("host");
+  if (!dir?.startsWith("/")) return { url };
+  parsed.searchParams.delete("host");
+  const port = parsed.port || "5432";
+  return { url: parsed.href, path: `${dir.replace(/\/+$/, "")}/.s.PGSQL.${port}` };
+}
+
+/** Connects to a Postgres server with postgres.js (TCP, or a Unix socket: {@link socketOf}). */
 export function connectPostgres(url: string, options: PostgresOptions = {}): Db {
   const {
     max = 10,
@@ -49,7 +69,9 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Db 
     prepare = true,
     connectTimeoutS = 10,
   } = options;
-  const sql: Sql = postgres(url, {
+  const socket = socketOf(url);
+  const sql: Sql = postgres(socket.url, {
+    ...(socket.path ? { path: socket.path } : {}),
     max,
     prepare,
     types: TYPES as unknown as Record<string, postgres.PostgresType>,
