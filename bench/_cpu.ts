@@ -6,6 +6,10 @@
  * Kinds of this process' threads: `main` (the JavaScript thread), `inference` (Web Worker
  * threads, named `worker-N`, and the ONNX Runtime operator threads they start, which inherit the
  * name), `other` (V8's compiler and GC helpers, Tokio's I/O threads).
+ *
+ * `machine`: the busy CPU seconds of the whole machine (/proc/stat: user, nice, system, irq,
+ * softirq, steal), so that what a run costs the services it shares (Postgres backends, Redis) is
+ * counted too: on a quiet machine, `machine` minus this process and the named ones is them.
  */
 
 export interface CpuSample {
@@ -14,6 +18,8 @@ export interface CpuSample {
   other: number;
   /** Other processes, by the name the caller gave them. */
   processes: Record<string, number>;
+  /** The whole machine's busy seconds (every process, every CPU). */
+  machine: number;
 }
 
 const TICKS_PER_S = 100;
@@ -34,9 +40,21 @@ function readStat(path: string): string | undefined {
   }
 }
 
+/** Busy seconds so far of all the machine's CPUs, from the first line of /proc/stat. */
+function machineBusy(): number {
+  const line = readStat("/proc/stat")?.split("\n", 1)[0];
+  if (!line?.startsWith("cpu ")) return 0;
+  // user nice system idle iowait irq softirq steal (guest time is already in user and nice)
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.slice(4).trim().split(
+    /\s+/,
+  ).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) /
+    TICKS_PER_S;
+}
+
 /** CPU seconds so far of this process' threads (by kind) and of the processes in `pids`. */
 export function sampleCpu(pids: Record<string, number | undefined> = {}): CpuSample {
-  const sample: CpuSample = { main: 0, inference: 0, other: 0, processes: {} };
+  const sample: CpuSample = { main: 0, inference: 0, other: 0, processes: {}, machine: 0 };
   let tasks: Deno.DirEntry[] = [];
   try {
     tasks = [...Deno.readDirSync("/proc/self/task")];
@@ -54,6 +72,7 @@ export function sampleCpu(pids: Record<string, number | undefined> = {}): CpuSam
     const stat = pid === undefined ? undefined : readStat(`/proc/${pid}/stat`);
     sample.processes[name] = stat ? parseStat(stat).seconds : 0;
   }
+  sample.machine = machineBusy();
   return sample;
 }
 
@@ -69,5 +88,6 @@ export function cpuSince(before: CpuSample, after: CpuSample): CpuSample {
     inference: r(after.inference - before.inference),
     other: r(after.other - before.other),
     processes,
+    machine: r(after.machine - before.machine),
   };
 }
