@@ -36,18 +36,20 @@
  * quiet machine what the shared Postgres and Redis spent is `machine` less the rest, printed as
  * `services_cpu_s`), and the last line adds the median over rounds of the per-round ratios:
  * `efficiency_median` (wall), `efficiency_cpu` (embedder-alone CPU / pipeline CPU) and
- * `efficiency_machine_cpu` (the same by the machine's busy seconds, the services included). The embedder alone is timed twice: on all
- * the chunks in one call (it plans its own batches over all of them: the ceiling) and on the very
- * batches the pipeline handed it, one call each in order (`efficiency_same_batches`, wall, and
- * `efficiency_same_batches_cpu`: what the pipeline's other work costs, batch shapes aside).
+ * `efficiency_machine_cpu` (the same by the machine's busy seconds, the services included). The
+ * embedder alone is timed twice: on all the chunks in one call (it plans its own batches over all
+ * of them: the ceiling) and on the very batches the pipeline handed it, one call each in order
+ * (`efficiency_same_batches`, wall, and `efficiency_same_batches_cpu`: what the pipeline's other
+ * work costs, batch shapes aside).
  * Each round also says how busy the model's sessions were (`sessions_busy`, and
  * `embedder_only_sessions_busy` for the embedder alone): the seconds of model batches, each from
  * when a session took it, over the sessions times the wall time; the rest is lead, tail, and
  * sessions left waiting between calls.
  *
  * Last line: {"bench":"ingest","chunks_per_s":..,"embedder_only_chunks_per_s":..,"efficiency":..,
- * "efficiency_median":..,"efficiency_cpu":..,"efficiency_machine_cpu":..,"efficiency_same_batches":..,
- * "efficiency_same_batches_cpu":..,"vs_naive":..,"today_chunks_per_s":..,"vs_today":..,
+ * "efficiency_median":..,"efficiency_cpu":..,"efficiency_machine_cpu":..,
+ * "efficiency_same_batches":..,"efficiency_same_batches_cpu":..,"vs_naive":..,
+ * "today_chunks_per_s":..,"vs_today":..,
  * "lexical_overhead":..,"lexical_overhead_cpu":..,"precision":..,"vector_store":..,
  * "pgvector_indexing_threshold_kb":..,"hnsw_from_chunks":..}
  */
