@@ -41,10 +41,11 @@ function queryable(sql: Sql | postgres.TransactionSql<Record<string, unknown>>):
 }
 
 /**
- * A Unix socket named as libpq names it, `?host=/dir` (the directory holding `.s.PGSQL.<port>`,
- * e.g. `postgres://user@localhost/db?host=/var/run/postgresql`): the socket's path, and the url
- * without that parameter (postgres.js would send it to the server as a setting, which refuses
- * the connection). A server on the same host is then reached without the TCP stack.
+ * libpq's `host` parameter (`?host=`), which postgres.js would send to the server as a setting
+ * (the server then refuses the connection): a directory (`/var/run/postgresql`, holding
+ * `.s.PGSQL.<port>`) names a Unix socket, whose path is returned, so that a server on the same
+ * host is reached without the TCP stack; a name or address replaces the url's host. Either way
+ * the url comes back without the parameter.
  */
 export function socketOf(url: string): { url: string; path?: string } {
   let parsed: URL;
@@ -53,11 +54,15 @@ export function socketOf(url: string): { url: string; path?: string } {
   } catch {
     return { url }; // postgres.js reports it in its own words
   }
-  const dir = parsed.searchParams.get("host");
-  if (!dir?.startsWith("/")) return { url };
+  const host = parsed.searchParams.get("host");
+  if (!host) return { url };
   parsed.searchParams.delete("host");
+  if (!host.startsWith("/")) {
+    parsed.hostname = host;
+    return { url: parsed.href };
+  }
   const port = parsed.port || "5432";
-  return { url: parsed.href, path: `${dir.replace(/\/+$/, "")}/.s.PGSQL.${port}` };
+  return { url: parsed.href, path: `${host.replace(/\/+$/, "")}/.s.PGSQL.${port}` };
 }
 
 /** Connects to a Postgres server with postgres.js (TCP, or a Unix socket: {@link socketOf}). */

@@ -13,11 +13,13 @@ Deno.test("socketOf() takes libpq's ?host=/dir as the socket in that directory, 
   );
 });
 
-Deno.test("socketOf() leaves a url without a socket directory as it is", () => {
+Deno.test("socketOf() takes libpq's ?host=name as the host, and leaves other urls as they are", () => {
+  assert.deepEqual(socketOf("postgres://app@localhost:5433/semantik?host=db.internal&x=1"), {
+    url: "postgres://app@db.internal:5433/semantik?x=1",
+  });
   for (
     const url of [
       "postgres://app@127.0.0.1:5432/semantik",
-      "postgres://app@localhost/semantik?host=db.internal",
       "postgres://app@localhost/semantik?sslmode=disable",
       "not a url",
     ]
