@@ -63,23 +63,18 @@ Deno.test({
 
 Deno.test("createVectorStore() gives the pgvector store PGVECTOR_INDEXING_THRESHOLD_KB", async () => {
   const db = await openPglite();
-  const hnsw = (name: string) => hnswIndexCount(db, name);
   try {
-    // 1 KB is 4 points of 64 dimensions: an empty collection stays unindexed.
-    const small = createVectorStore(
-      loadConfig({ PGVECTOR_INDEXING_THRESHOLD_KB: "1" }, "/tmp"),
-      { db },
-    );
-    await small.ensureCollection("col_thresholded", 64);
-    assert.equal(await hnsw("col_thresholded"), 0);
-    await small.close();
-    const always = createVectorStore(
-      loadConfig({ PGVECTOR_INDEXING_THRESHOLD_KB: "0" }, "/tmp"),
-      { db },
-    );
-    await always.ensureCollection("col_indexed", 64);
-    assert.equal(await hnsw("col_indexed"), 1);
-    await always.close();
+    // 1 KB is 4 points of 64 dimensions: an empty collection stays unindexed; 0 indexes at once.
+    for (
+      const [kb, name, indexes] of [["1", "col_thresholded", 0], ["0", "col_indexed", 1]] as const
+    ) {
+      const store = createVectorStore(loadConfig({ PGVECTOR_INDEXING_THRESHOLD_KB: kb }, "/tmp"), {
+        db,
+      });
+      await store.ensureCollection(name, 64);
+      assert.equal(await hnswIndexCount(db, name), indexes, `threshold ${kb} KB`);
+      await store.close();
+    }
   } finally {
     await db.close();
   }
