@@ -6,7 +6,20 @@
  * JSON parameters are passed as plain objects with a `::jsonb` cast; the driver serialises them.
  */
 
+/**
+ * A parameter in Postgres's binary format: `bytes` are what the receive function of the type
+ * `oid` reads (an array's `array_recv` layout, pgvector's `vector_recv`, ...), sent with format
+ * code 1, so that neither side writes or parses text. Both drivers send it so; `oid` also types
+ * the parameter in the statement.
+ */
+export class BinaryParam {
+  constructor(readonly oid: number, readonly bytes: Uint8Array) {
+    if (!Number.isInteger(oid) || oid <= 0) throw new RangeError(`not a type oid: ${oid}`);
+  }
+}
+
 export type SqlParam =
+  | BinaryParam
   | string
   | number
   | boolean

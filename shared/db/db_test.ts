@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dbErrorInfo, isUniqueViolation } from "./db.ts";
+import { BinaryParam, dbErrorInfo, isUniqueViolation } from "./db.ts";
 import { loadMigrations, migrate, splitStatements } from "./migrate.ts";
 import { connectPostgres } from "./postgres_driver.ts";
 import { createServerTestDb, createTestDb, randomSuffix, testDatabaseUrl } from "../testing/db.ts";
@@ -36,6 +36,35 @@ for (const driver of ["postgres", "pglite"] as const) {
       assert.equal(row.nothing, null);
       assert.equal(row.f, 1.5);
       assert.equal(row.id, "5f0c6a3e-8d4b-4c2b-9a51-0d9f6f7e2b10");
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  Deno.test(`[${driver}] a BinaryParam reaches the server in binary, beside text parameters`, async () => {
+    const t = await createTestDb(driver, { migrate: false });
+    try {
+      // float4[] (oid 1021) of float4 (oid 700): [1.5, -2] in array_recv's layout.
+      const floats = Uint8Array.from([
+        ...[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, 188, 0, 0, 0, 2, 0, 0, 0, 1],
+        ...[0, 0, 0, 4, 0x3f, 0xc0, 0, 0],
+        ...[0, 0, 0, 4, 0xc0, 0, 0, 0],
+      ]);
+      const query = `select $1::float4[]::text as a, $2::text as s, $3::int4 as n,
+                            encode($4::bytea, 'hex') as h, $5::int4 as t`;
+      const params = [
+        new BinaryParam(1021, floats),
+        "x",
+        new BinaryParam(23, Uint8Array.of(1, 2, 3, 4)),
+        Uint8Array.of(0, 0xff, 0x5c),
+        42, // text, whose bytes read as binary would be no int4
+      ];
+      // Twice: the second runs the statement the first prepared.
+      for (let i = 0; i < 2; i++) {
+        const [row] = await t.db.query<Record<string, unknown>>(query, params);
+        assert.deepEqual(row, { a: "{1.5,-2}", s: "x", n: 0x01020304, h: "00ff5c", t: 42 });
+      }
+      assert.throws(() => new BinaryParam(0, floats), /not a type oid: 0/);
     } finally {
       await t.cleanup();
     }

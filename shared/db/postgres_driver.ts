@@ -1,5 +1,5 @@
 import postgres from "postgres";
-import type { Db, Queryable, SqlParam } from "./db.ts";
+import { BinaryParam, type Db, type Queryable, type SqlParam } from "./db.ts";
 import { backoffDelay, resolveBackoff } from "../async/backoff.ts";
 
 /** Reconnects wait 50 ms, doubling to 2 s, each in [d/2, d] (postgres.js takes seconds). */
@@ -34,7 +34,12 @@ type Sql = postgres.Sql<Record<string, unknown>>;
 function queryable(sql: Sql | postgres.TransactionSql<Record<string, unknown>>): Queryable {
   return {
     async query<T>(text: string, params: readonly SqlParam[] = []): Promise<T[]> {
-      const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      // A BinaryParam goes as postgres.js's typed parameter, its bytes in binary (the vendored
+      // driver sends every Uint8Array so: vendor/postgres, semantik patch 4).
+      const args = params.some((p) => p instanceof BinaryParam)
+        ? params.map((p) => p instanceof BinaryParam ? sql.typed(p.bytes as never, p.oid) : p)
+        : params;
+      const rows = await sql.unsafe(text, args as postgres.ParameterOrJSON<never>[]);
       return Array.from(rows) as T[];
     },
   };

@@ -945,3 +945,54 @@ Deno.test("pgvector store: with readDb, searches and their alias lookups read th
     await pg.close();
   }
 });
+
+Deno.test("pgvector store: upserts still write after the vector extension was made again (new type oids)", async () => {
+  const db = await openPglite();
+  const store = new PgvectorStore(db);
+  try {
+    await store.ensureCollection("col_oid", 2);
+    await store.upsert("col_oid", [point("col_oid", "/a", 0, [1, 0])]);
+    const before = await db.query<{ oid: number }>("select 'vector'::regtype::oid::int8 as oid");
+    await db.exec("drop extension vector cascade; drop table vec_col_oid; create extension vector");
+    const after = await db.query<{ oid: number }>("select 'vector'::regtype::oid::int8 as oid");
+    assert.notEqual(after[0]!.oid, before[0]!.oid);
+    await store.ensureCollection("col_oid", 2);
+    await store.upsert("col_oid", [point("col_oid", "/b", 0, [0, 1])]);
+    const rows = await db.query<{ uri: string; v: string }>(
+      "select uri, embedding::text as v from vec_col_oid",
+    );
+    assert.deepEqual(rows, [{ uri: "/b", v: "[0,1]" }]);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("pgvector store: an unfiltered search's statement walks the HNSW index (its binary query vector is a constant to the planner)", async () => {
+  const pg = await openPglite();
+  const db = recording(pg);
+  const store = new PgvectorStore(db);
+  try {
+    await store.ensureCollection("col_plan", 4);
+    await store.upsert(
+      "col_plan",
+      Array.from({ length: 50 }, (_, i) => point("col_plan", `/p/${i}`, 0, [1, i, 2, -i])),
+    );
+    db.statements.length = 0;
+    db.params.length = 0;
+    assert.equal((await store.search("col_plan", [1, 2, 3, 4], { k: 3 })).length, 3);
+    const at = db.statements.findIndex((s) => s.includes("order by embedding <=>"));
+    assert.ok(at >= 0, `no search statement among: ${db.statements.join(" | ")}`);
+    // The planner scans a table this small; forbid that, as a large table's costs would.
+    await pg.query("set enable_seqscan = off");
+    const plan = await pg.query<{ "QUERY PLAN": string }>(
+      `explain ${db.statements[at]}`,
+      db.params[at],
+    );
+    const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
+    assert.match(text, /Index Scan using vec_col_plan_hnsw on vec_col_plan/, text);
+  } finally {
+    await store.close();
+    await pg.close();
+  }
+});

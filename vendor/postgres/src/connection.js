@@ -965,11 +965,23 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     let prev
       , type
 
-    b().B().str(portal + b.N).str(statement + b.N).i16(0).i16(parameters.length)
+    // semantik patch 4: a Uint8Array parameter is its type's binary form (the input of the
+    // type's `recv` function), sent as is with format code 1: a bytea's bytes, or the bytes of
+    // any type given with `sql.typed(bytes, oid)`, where the text path would send that type the
+    // bytes' numbers joined by commas. Every other parameter stays text.
+    const binary = parameters.map(x => x instanceof Uint8Array)
+    b().B().str(portal + b.N).str(statement + b.N)
+    binary.includes(true)
+      ? (b.i16(binary.length), binary.forEach(x => b.i16(x ? 1 : 0)))
+      : b.i16(0)
+    b.i16(parameters.length)
 
     parameters.forEach((x, i) => {
       if (x === null)
         return b.i32(0xFFFFFFFF)
+
+      if (binary[i])
+        return b.i32(x.length).raw(x)
 
       type = types[i]
       parameters[i] = x = type in options.serializers
