@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   documentSparseVector,
   highlightSpans,
   queryWords,
   termIndex,
   terms,
+  tokenize,
   tsQueryText,
 } from "./lexical.ts";
 
@@ -30,6 +32,20 @@ Deno.test("terms: identifiers split at underscores and humps and kept whole, low
     "ünïcode",
   ]);
   assert.deepEqual(terms("a".repeat(65) + " ok"), ["ok"]);
+});
+
+Deno.test("terms() are tokenize()'s terms, whatever the letters (its one-part words skip the split)", () => {
+  // Letters whose case mapping is odd: U+2102 is upper case without a lower case, U+01C5 title
+  // case, U+0130 lowers to two characters, U+0345 a mark that upper-cases to a letter.
+  const alphabet = ["a", "Z", "_", "1", " ", "-", "é", "\u2102", "\u01c5", "\u0130", "\u0345", "ß"];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), (chars) => {
+      const text = chars.join("");
+      assert.deepEqual(terms(text), tokenize(text).map((t) => t.term));
+    }),
+    { numRuns: 2000 },
+  );
+  assert.deepEqual(terms("a\u2102b"), ["a", "\u2102b", "a\u2102b".toLowerCase()]);
 });
 
 Deno.test("queries: stopwords dropped unless alone, identifiers as whole or phrase", () => {
