@@ -15,28 +15,44 @@
 export const MAX_BINARY_DIMENSION = 0x7fff;
 
 /**
+ * A one-dimensional array of `count` elements of type `elementOid` in `array_recv`'s layout, with
+ * `bodyBytes` after its header for the elements (each its int32 length and bytes); an empty one
+ * has no dimensions. Returns the bytes, a view on them and where the elements start.
+ */
+function binaryArray(
+  count: number,
+  elementOid: number,
+  bodyBytes: number,
+): { out: Uint8Array; view: DataView; at: number } {
+  const at = count === 0 ? 12 : 20;
+  const out = new Uint8Array(at + bodyBytes);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, count === 0 ? 0 : 1);
+  view.setInt32(4, 0);
+  view.setUint32(8, elementOid);
+  if (count > 0) {
+    view.setInt32(12, count);
+    view.setInt32(16, 1);
+  }
+  return { out, view, at };
+}
+
+/**
  * `vectors` as one binary `vector[]` whose elements have the type `vectorOid` (the database's
  * oid of pgvector's `vector`, which `array_recv` checks).
  */
 export function encodeVectorArray(vectors: readonly Float32Array[], vectorOid: number): Uint8Array {
-  let size = vectors.length === 0 ? 12 : 20;
+  let body = 0;
   for (const v of vectors) {
     if (v.length > MAX_BINARY_DIMENSION) {
       throw new RangeError(
         `Cannot encode a vector of ${v.length} dimensions: at most ${MAX_BINARY_DIMENSION}`,
       );
     }
-    size += 8 + 4 * v.length;
+    body += 8 + 4 * v.length;
   }
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setInt32(0, vectors.length === 0 ? 0 : 1);
-  view.setInt32(4, 0);
-  view.setUint32(8, vectorOid);
-  if (vectors.length === 0) return out;
-  view.setInt32(12, vectors.length);
-  view.setInt32(16, 1);
-  let at = 20;
+  const { out, view, at: first } = binaryArray(vectors.length, vectorOid, body);
+  let at = first;
   for (const v of vectors) {
     view.setInt32(at, 4 + 4 * v.length);
     view.setInt16(at + 4, v.length);
@@ -53,14 +69,8 @@ const FLOAT4_OID = 700;
 
 /** `vector` as one binary `float4[]` (oid {@link FLOAT4_ARRAY_OID}). */
 export function encodeFloat4Array(vector: Float32Array): Uint8Array {
-  const out = new Uint8Array(20 + 8 * vector.length);
-  const view = new DataView(out.buffer);
-  view.setInt32(0, 1);
-  view.setInt32(4, 0);
-  view.setUint32(8, FLOAT4_OID);
-  view.setInt32(12, vector.length);
-  view.setInt32(16, 1);
-  for (let i = 0, at = 20; i < vector.length; i++, at += 8) {
+  const { out, view, at: first } = binaryArray(vector.length, FLOAT4_OID, 8 * vector.length);
+  for (let i = 0, at = first; i < vector.length; i++, at += 8) {
     view.setInt32(at, 4);
     view.setFloat32(at + 4, vector[i]!);
   }
