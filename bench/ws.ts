@@ -9,7 +9,9 @@
  * SOCKETS sockets for the three modes, then SOCKETS_LARGE for the hub and pub/sub (one Redis
  * connection per socket would need as many connections as sockets: the seed's design is left out
  * there). `kb_per_socket` is the growth of the hub API process's resident memory from before the
- * sockets opened to after all got their first frame, per socket, at SOCKETS_LARGE.
+ * sockets opened to after all got their first frame, per socket, at SOCKETS_LARGE; `open_s` how long
+ * that took, from the first client's start (each client opens its sockets 100 at a time, each
+ * hundred once the one before has its first frames: authentication, the row, the replay).
  *
  * Each mode: an API process serves on port 0; SOCKETS clients watch OPERATIONS operations
  * (`/ws/operations/{id}`, spread evenly), held by CLIENTS client processes (the same code in every
@@ -394,6 +396,8 @@ interface ModeResult {
   p99: number;
   /** Resident memory the API process grew by while the sockets opened, in KiB per socket. */
   kbPerSocket: number;
+  /** Seconds from the first client's start until every socket had its first frame. */
+  openS: number;
   /** Live JavaScript heap (after a full collection) it grew by, in KiB per socket. */
   heapKbPerSocket: number;
   /** Frames of events published in the measured window that reached a client. */
@@ -542,8 +546,8 @@ async function orchestrate(): Promise<void> {
           }ms frames=${r.frames}/${r.expected} missing=${r.missing} published=${r.published} ` +
             `redis_conns=${r.redisConns} (${summarize(r.connNames)}) kb_per_socket=${
               r.kbPerSocket.toFixed(1)
-            } heap_kb_per_socket=${
-              r.heapKbPerSocket.toFixed(1)
+            } heap_kb_per_socket=${r.heapKbPerSocket.toFixed(1)} open_s=${
+              r.openS.toFixed(2)
             } cpu% api=${r.cpu.api} clients=${r.cpu.clients} publishers=${r.cpu.publishers} ` +
             `api_gc=${r.gc.count} (longest ${r.gc.maxMs.toFixed(2)} ms)`,
         );
@@ -602,6 +606,8 @@ async function orchestrate(): Promise<void> {
     pubsub_kb_per_socket: r2((pubsubLarge ?? pubsub)?.kbPerSocket),
     heap_kb_per_socket: r2((hubLarge ?? hub)?.heapKbPerSocket),
     pubsub_heap_kb_per_socket: r2((pubsubLarge ?? pubsub)?.heapKbPerSocket),
+    open_s: r2((hubLarge ?? hub)?.openS),
+    pubsub_open_s: r2((pubsubLarge ?? pubsub)?.openS),
     api_cpu_pct: hub?.cpu.api ?? null,
     pubsub_api_cpu_pct: pubsub?.cpu.api ?? null,
     client_cpu_pct: hub?.cpu.clients ?? null,
@@ -758,6 +764,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     const heapBefore = await heapUsed(server, 1);
     const kindsBefore = HEAP_KINDS > 0 && inspect ? await heapCounts(inspect) : undefined;
     const rssBefore = await rssKb(server.child.pid);
+    const openStarted = performance.now();
     const per = Math.ceil(o.sockets / CLIENTS);
     for (let c = 0; c * per < o.sockets; c++) {
       const out = await Deno.makeTempFile({ dir: dataDir });
@@ -776,6 +783,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
     await Promise.all(
       clients.map((c) => c.proc.waitForLine(/^open$/, Math.max(60_000, o.sockets * 60))),
     );
+    const openS = (performance.now() - openStarted) / 1000;
     const kbPerSocket = ((await rssKb(server.child.pid)) - rssBefore) / o.sockets;
     const heapKbPerSocket = ((await heapUsed(server, 2)) - heapBefore) / 1024 / o.sockets;
     if (kindsBefore) {
@@ -871,6 +879,7 @@ async function runMode(o: RunModeOptions): Promise<ModeResult> {
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       kbPerSocket,
+      openS,
       heapKbPerSocket,
       frames,
       expected,

@@ -25,6 +25,7 @@ import {
   Logger,
   type OperationEvent,
   readOperationEvents,
+  SnapshotReader,
   TaskContext,
 } from "@semantik/shared";
 import { createTestDb, createTestRedis, waitFor } from "@semantik/shared/testing";
@@ -185,7 +186,15 @@ Deno.test("event path: under random interleavings every client ends with the row
     return hub;
   };
   const hubs: [OperationHub, OperationHub] = [await newHub(gates[0]), await newHub(gates[1])];
-  const deps = (hub: 0 | 1): WatchDeps => ({ db: t.db, redis: r.redis, keys, hub: hubs[hub], log });
+  const snapshots = new SnapshotReader(t.db, r.redis, keys);
+  const deps = (hub: 0 | 1): WatchDeps => ({
+    db: t.db,
+    redis: r.redis,
+    keys,
+    hub: hubs[hub],
+    snapshots,
+    log,
+  });
   const paused: [boolean, boolean] = [false, false];
   let cases = 0;
   const started = performance.now();

@@ -15,8 +15,10 @@
  * `rowCheckMs` while no terminal frame went out: what changed goes out as a snapshot, and a
  * finished row ends the watch with its terminal snapshot.
  *
- * Snapshot ids: the id counter is read before the row ({@link readSnapshots}), so a snapshot never
- * claims an event its content does not show.
+ * Snapshot ids: the id counter is read before the row (`readSnapshots`), so a snapshot never
+ * claims an event its content does not show. The rows are read through the process' one
+ * {@link SnapshotReader}, which gathers the reads of many watches (10,000 sockets opening at once)
+ * into few statements, each caller served by a read that starts after it asked.
  */
 import type { Redis } from "ioredis";
 import {
@@ -29,7 +31,7 @@ import {
   type OperationRow,
   type Queryable,
   readOperationEvents,
-  readSnapshots,
+  type SnapshotReader,
   TERMINAL_EVENT_TYPES,
 } from "@semantik/shared";
 import type { HubEvent, OperationHub } from "./operation_hub.ts";
@@ -43,6 +45,8 @@ export interface WatchDeps {
   redis: Redis;
   keys: EventKeys;
   hub: OperationHub;
+  /** Reads the rows of snapshots and row checks, batched over the process' watches. */
+  snapshots: SnapshotReader;
   log: Logger;
 }
 
@@ -233,11 +237,7 @@ export class OperationWatch {
    */
   async #checkFinished(): Promise<void> {
     if (this.#done) return;
-    const [s] = await readSnapshots(this.#deps.db, {
-      redis: this.#deps.redis,
-      keys: this.#deps.keys,
-      operationIds: [this.#id],
-    });
+    const [s] = await this.#deps.snapshots.read([this.#id]);
     if (this.#done || this.#session.closed) return;
     if (!s) return this.#gone();
     if (!isTerminal(s.row.status)) return;
@@ -268,11 +268,7 @@ export class OperationWatch {
    */
   async #checkRow(confirming = false): Promise<void> {
     if (this.#done || this.#session.closed || this.#held) return;
-    const [s] = await readSnapshots(this.#deps.db, {
-      redis: this.#deps.redis,
-      keys: this.#deps.keys,
-      operationIds: [this.#id],
-    });
+    const [s] = await this.#deps.snapshots.read([this.#id]);
     if (this.#done || this.#session.closed || this.#held) return;
     if (!s) return this.#gone();
     if (s.counter !== null && s.counter > this.#last) {
@@ -298,11 +294,7 @@ export class OperationWatch {
 
   /** Sends a snapshot of the row (when `when` agrees with its id). */
   async #snapshot(when: (eventId: number) => boolean = () => true): Promise<void> {
-    const [s] = await readSnapshots(this.#deps.db, {
-      redis: this.#deps.redis,
-      keys: this.#deps.keys,
-      operationIds: [this.#id],
-    });
+    const [s] = await this.#deps.snapshots.read([this.#id]);
     if (this.#done || this.#session.closed) return;
     if (!s) return this.#gone();
     if (when(s.eventId)) this.#emit(snapshotOf(s.row, s.eventId));

@@ -11,6 +11,7 @@ import {
   type OperationRow,
   type Queryable,
   readOperationEvents,
+  SnapshotReader,
   type SqlParam,
 } from "@semantik/shared";
 import {
@@ -44,6 +45,11 @@ interface Env {
   gate: ReadGate;
 }
 
+/** The watch's deps reading through `db` (rows and snapshots alike). */
+function depsWith(env: Env, db: Queryable): WatchDeps {
+  return { ...env.deps, db, snapshots: new SnapshotReader(db, env.r.redis, env.deps.keys) };
+}
+
 async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
   const t = await createTestDb("postgres");
   const r = await createTestRedis();
@@ -71,7 +77,14 @@ async function withEnv(fn: (env: Env) => Promise<void>, publisherOptions = {}) {
     await fn({
       t,
       r,
-      deps: { db: t.db, redis: r.redis, keys, hub, log },
+      deps: {
+        db: t.db,
+        redis: r.redis,
+        keys,
+        hub,
+        snapshots: new SnapshotReader(t.db, r.redis, keys),
+        log,
+      },
       pub,
       user,
       newOp: async (owner) =>
@@ -370,7 +383,7 @@ for (const when of ["after", "before"] as const) {
       const socket = new FakeSocket();
       const session = new SocketSession(socket);
       // since=1: events 2..5 were trimmed, so a snapshot stands in for them.
-      const watch = new OperationWatch(session, { ...env.deps, db }, op, 1, {
+      const watch = new OperationWatch(session, depsWith(env, db), op, 1, {
         terminalGraceMs: 60_000,
       });
       await watch.start();
@@ -392,7 +405,7 @@ for (const when of ["after", "before"] as const) {
       const db = hookedDb(env.t.db, when, () => env.step(op, { status: "completed" }));
       const socket = new FakeSocket();
       const session = new SocketSession(socket);
-      await new UserOperationsWatch(session, { ...env.deps, db }, env.user).start();
+      await new UserOperationsWatch(session, depsWith(env, db), env.user).start();
       await waitFor(
         "the operation's terminal state",
         () => (socket.frames as OperationEvent[]).some((f) => f.status === "completed"),
@@ -500,13 +513,13 @@ Deno.test("row re-reads send nothing for an operation that waits without events,
     };
     const socket = new FakeSocket();
     const session = new SocketSession(socket);
-    await new OperationWatch(session, { ...env.deps, db }, op, 0, {
+    await new OperationWatch(session, depsWith(env, db), op, 0, {
       rowCheckMs: 20,
       terminalGraceMs: 200,
     }).start();
     const allSocket = new FakeSocket();
     const all = new SocketSession(allSocket);
-    await new UserOperationsWatch(all, { ...env.deps, db }, env.user, {
+    await new UserOperationsWatch(all, depsWith(env, db), env.user, {
       rowCheckMs: 20,
       eventGraceMs: 200,
     }).start();
@@ -565,6 +578,38 @@ Deno.test("a row re-read fetches events the hub missed without noticing (the cou
   });
 });
 
+Deno.test("watches opening together share their row reads (one SnapshotReader), and each ends as its own would", async () => {
+  await withEnv(async (env) => {
+    const op = await env.newOp(env.user);
+    await env.step(op, { status: "processing", progress: 10 });
+    await env.step(op, { status: "completed", progress: 100 });
+    let reads = 0;
+    const db: Queryable = {
+      async query<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
+        if (/select \* from operations where id = any/.test(sql)) reads++;
+        return await env.t.db.query<T>(sql, params);
+      },
+    };
+    const deps = depsWith(env, db);
+    // 20 sockets of one finished operation, resuming at its last event: each watch reads the row
+    // to see that the client has the end already, and closes.
+    const sockets = Array.from({ length: 20 }, () => new FakeSocket());
+    const sessions = sockets.map((socket) => new SocketSession(socket));
+    await Promise.all(sessions.map((session) => new OperationWatch(session, deps, op, 2).start()));
+    await waitFor("every socket closed", () => sockets.every((s) => s.closedWith), {
+      timeoutMs: 3000,
+      seen: () => sockets.map((s) => s.code),
+    });
+    for (const socket of sockets) {
+      assert.deepEqual([socket.sent.length, socket.code], [0, CloseCode.normal]);
+    }
+    // One read each would be 20 (4 measured together here, alone on the machine); half of that
+    // at most, whatever the machine is doing.
+    assert.ok(reads <= 10, `${reads} row reads for 20 watches opening together`);
+    for (const session of sessions) session.handleClosed();
+  });
+});
+
 Deno.test("a watch whose events keep coming skips its row re-reads, and re-reads once it goes quiet", async () => {
   await withEnv(async (env) => {
     const op = await env.newOp(env.user);
@@ -579,7 +624,7 @@ Deno.test("a watch whose events keep coming skips its row re-reads, and re-reads
     const socket = new FakeSocket();
     const session = new SocketSession(socket);
     const rowCheckMs = 250;
-    await new OperationWatch(session, { ...env.deps, db }, op, 0, { rowCheckMs }).start();
+    await new OperationWatch(session, depsWith(env, db), op, 0, { rowCheckMs }).start();
     await waitFor("the first event", () => socket.sent.length === 1, { timeoutMs: 3000 });
     // Events every ~25 ms for about ten ticks: every tick finds frames went out since the last.
     const before = reads;

@@ -12,10 +12,10 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import { z } from "zod";
 import {
   type EventKeys,
-  getOperation,
   isUuid,
   type Logger,
   type Queryable,
+  SnapshotReader,
 } from "@semantik/shared";
 import { TokenAuthenticator } from "../auth/token_authenticator.ts";
 import { OperationHub, type OperationHubOptions } from "./operation_hub.ts";
@@ -121,6 +121,7 @@ export class WsGateway {
       redis: deps.redis,
       keys: deps.keys,
       hub: this.hub,
+      snapshots: new SnapshotReader(deps.db, deps.redis, deps.keys),
       log: deps.log,
     };
     if (deps.metrics) {
@@ -247,8 +248,10 @@ export class WsGateway {
       }
       since = parsed.data;
     }
+    // Through the process' SnapshotReader, as the watch's own reads: sockets opening together
+    // share one statement.
     const row = isUuid(target.operationId)
-      ? await getOperation(this.#deps.db, target.operationId)
+      ? (await this.#watchDeps.snapshots.read([target.operationId]))[0]?.row
       : undefined;
     if (session.closed) return;
     if (!row) {

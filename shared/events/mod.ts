@@ -2,3 +2,4 @@
 export * from "./event_keys.ts";
 export * from "./operation_event.ts";
 export * from "./event_publisher.ts";
+export * from "./snapshot_reader.ts";
