@@ -184,7 +184,55 @@ async function waitReplicasSynced(ports: number[], replicas: number): Promise<vo
   );
 }
 
-/** Starts a Redis Cluster on free ports; rejects (stopping what it started) if it is not ok. */
+/**
+ * What one node's `CLUSTER NODES` says of the topology: how many masters serve slots, and how many
+ * replicas (not failed) follow one of them. A node that another has just become the replica of
+ * lists it as a master without slots until gossip tells it otherwise.
+ */
+export function clusterViewCounts(nodesText: string): { masters: number; replicas: number } {
+  const rows = nodesText.trim().split("\n").map((l) => l.trim().split(" "));
+  const withSlots = new Set(
+    rows.filter((f) => f[2]?.includes("master") && !f[2].includes("fail") && f.length > 8)
+      .map((f) => f[0]),
+  );
+  const replicas =
+    rows.filter((f) => f[2]?.includes("slave") && !f[2].includes("fail") && withSlots.has(f[3]))
+      .length;
+  return { masters: withSlots.size, replicas };
+}
+
+/**
+ * Waits until every node's `CLUSTER NODES` lists `masters` masters with slots and `replicas`
+ * replicas, each of a master with slots. A node learns that another became a replica by gossip,
+ * after `redis-cli --cluster create` returns and after the replica's first sync: a master was seen
+ * (CI, 2026-12-07) listing its own replica as a master without slots while that replica already
+ * acknowledged its writes (`WAIT 1` returned 1). A master with that view also denies the replica
+ * its vote when a failover asks for it ("it is a master node").
+ */
+async function waitTopologyAgreed(
+  ports: number[],
+  masters: number,
+  replicas: number,
+): Promise<void> {
+  let seen = "";
+  await waitUntil(
+    `every node to know ${masters} masters and ${replicas} replicas`,
+    async () => {
+      const views = await Promise.all(ports.map((port) => cli(port, "cluster", "nodes")));
+      const counts = views.map(clusterViewCounts);
+      seen = counts.map((c, i) => `${ports[i]}: ${c.masters}m/${c.replicas}r`).join(", ");
+      return counts.every((c) => c.masters === masters && c.replicas === replicas);
+    },
+    30_000,
+    () => seen,
+  );
+}
+
+/**
+ * Starts a Redis Cluster on free ports and returns once it is ok on every node, every replica has
+ * finished its first sync and every node knows every replica; rejects (stopping what it started)
+ * otherwise.
+ */
 export async function startRedisCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const { masters = 3, replicasPerMaster = 1, nodeTimeoutMs = 1000 } = options;
   const dir = await Deno.makeTempDir({ prefix: "semantik-cluster-" });
@@ -293,6 +341,7 @@ export async function startRedisCluster(options: LocalClusterOptions = {}): Prom
     };
     await cluster.waitHealthy();
     await waitReplicasSynced(procs.map((p) => p.port), masters * replicasPerMaster);
+    await waitTopologyAgreed(procs.map((p) => p.port), masters, masters * replicasPerMaster);
     return cluster;
   } catch (err) {
     await stopAll(procs, dir);

@@ -2,15 +2,17 @@
  * The local Redis Cluster the cluster tests start (`startRedisCluster`) is ready only once every
  * replica holds its first copy of the data: a write its master acknowledges with `WAIT 1` is then
  * on the replica, so a failover test that kills the master keeps it. Writes made before a
- * replica's first sync were seen lost on failover (shared/testing/redis_cluster.ts). Starts a
- * cluster of its own. Run by `deno task test:cluster`.
+ * replica's first sync were seen lost on failover (shared/testing/redis_cluster.ts). It also
+ * returns only once every node knows every replica: a master was seen listing its own replica as a
+ * master without slots right after start. Starts a cluster of its own. Run by `deno task
+ * test:cluster`.
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { createRedis, nodeAddress, nodeForKey } from "../../shared/redis/redis.ts";
 import { startRedisCluster } from "../../shared/testing/redis_cluster.ts";
 
-Deno.test("startRedisCluster returns once every replica has synced: a write each master acknowledges with WAIT 1 is on its replica at once", async () => {
+Deno.test("startRedisCluster returns once every replica has synced and every master knows its replica: a write each master acknowledges with WAIT 1 is on its replica at once", async () => {
   const cluster = await startRedisCluster({ nodeTimeoutMs: 1000 });
   const client = createRedis(cluster.target, { name: "test:harness" });
   const opened: Redis[] = [];
