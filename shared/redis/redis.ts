@@ -49,37 +49,48 @@ export interface RedisConnectionOptions {
 const RECONNECT_BACKOFF = resolveBackoff({ delayMs: 100, maxDelayMs: 2000, jitter: 0.5 });
 
 /**
- * Reconnects a Sentinel client that ioredis ended without being asked to. ioredis (6.0.0) ends a
- * client for good ("Connection is closed." on every command) when its connector is disconnected
- * while it asks a sentinel for the master, and the failover detector does exactly that when the
- * sentinels announce the new master while the client is reconnecting from the old one's loss
- * (the chaos scenario with Sentinel: a worker that lost its master to a SIGKILL never came back).
- * An end that `disconnect()` or `quit()` asked for stays an end.
+ * Keeps a Sentinel client connecting through a failover that ioredis (6.0.0) would end it in.
+ * When the sentinels announce a new master while the client is reconnecting from the old one's
+ * loss, ioredis' failover detector disconnects the connector while it asks a sentinel for the
+ * master; that connect then fails with "Connection is closed.", ioredis rejects every command
+ * queued meanwhile with that error and ends the client for good (seen: in the chaos scenario with
+ * Sentinel a worker that lost its master to a SIGKILL never came back; in the Sentinel failover
+ * test an enqueue made during the failover failed).
+ *
+ * Here a connect so interrupted while nobody asked for an end starts again, asking the sentinels
+ * anew (they now name the new master): the client stays "connecting", and the commands queued
+ * meanwhile wait and are sent once it is ready. A connect that `disconnect()` interrupts is not
+ * started again: the client ends, as asked. (`quit()` needs no such care: it is a command, queued
+ * like any other, and ends the connection once the client is connected.)
  */
-export function reopenAfterUnaskedEnd(redis: Redis): Redis {
+export function connectThroughFailover(redis: Redis): Redis {
   let asked = false;
   const disconnect = redis.disconnect.bind(redis);
   redis.disconnect = (reconnect = false) => {
     if (!reconnect) asked = true;
     disconnect(reconnect);
   };
-  const quit = redis.quit.bind(redis) as (...a: unknown[]) => Promise<"OK">;
-  (redis as unknown as { quit: (...a: unknown[]) => Promise<"OK"> }).quit = (...a) => {
-    asked = true;
-    return quit(...a);
-  };
-  let attempt = 0;
-  redis.on("ready", () => (attempt = 0));
-  redis.on("end", () => {
-    if (asked) return;
-    setTimeout(() => {
-      if (!asked && redis.status === "end") {
-        redis.connect().catch(() => {/* ends again: retried */});
+  // ioredis internals: `connector.connect(emit)` resolves with the stream to the master.
+  const connector = (redis as unknown as {
+    connector: { connect: (emit: unknown) => Promise<unknown> };
+  }).connector;
+  const connect = connector.connect.bind(connector);
+  connector.connect = async (emit) => {
+    for (let interrupted = 0;; interrupted++) {
+      // The first interruption is the failover itself: at once; any later one after a backoff.
+      if (interrupted > 1) await new Promise((r) => setTimeout(r, reconnectDelay(interrupted - 1)));
+      try {
+        return await connect(emit);
+      } catch (err) {
+        if (asked || (err as Error)?.message !== CONNECTION_CLOSED) throw err;
       }
-    }, reconnectDelay(++attempt));
-  });
+    }
+  };
   return redis;
 }
+
+/** The error ioredis fails a connect with when its connector was disconnected meanwhile. */
+const CONNECTION_CLOSED = "Connection is closed.";
 
 /** Reconnect backoff: 100 ms doubling to 2 s, with jitter (each delay in [d/2, d]), forever. */
 export function reconnectDelay(attempt: number): number {
@@ -156,7 +167,7 @@ export function createRedis(
     lazyConnect: options.lazyConnect ?? false,
   };
   if (t.mode === "sentinel") {
-    return reopenAfterUnaskedEnd(
+    return connectThroughFailover(
       new Redis({
         ...opts,
         sentinels: t.sentinels,
