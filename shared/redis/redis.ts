@@ -60,8 +60,9 @@ const RECONNECT_BACKOFF = resolveBackoff({ delayMs: 100, maxDelayMs: 2000, jitte
  * Here a connect so interrupted while nobody asked for an end starts again, asking the sentinels
  * anew (they now name the new master): the client stays "connecting", and the commands queued
  * meanwhile wait and are sent once it is ready. A connect that `disconnect()` interrupts is not
- * started again: the client ends, as asked. (`quit()` needs no such care: it is a command, queued
- * like any other, and ends the connection once the client is connected.)
+ * started again: the client ends, as asked. (`quit()` needs no care of its own: while the client
+ * is not connected it calls `disconnect()` when nothing is queued, and is queued behind the rest
+ * otherwise, ending the connection once the client is connected.)
  */
 export function connectThroughFailover(redis: Redis): Redis {
   let asked = false;
